@@ -1,3 +1,30 @@
-"""Stream a large language model's reply into a Jupyter notebook."""
+"""Stream a large language model's reply into a Jupyter notebook.
+
+    %load_ext ling_notebook        # then %%ling cells
+    ling_notebook.stream("...")    # or from code: shows the live widget, returns a Reply
+"""
+
+from .config import configure
+from .display import stream
+from .errors import ConfigurationError, LingError, ReplyError
+from .reply import Reply
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError",
+    "LingError",
+    "Reply",
+    "ReplyError",
+    "__version__",
+    "configure",
+    "load_ipython_extension",
+    "stream",
+]
+
+
+def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
+    """`%load_ext ling_notebook`: register the %%ling and %ling magics."""
+    from .magics import LingMagics
+
+    ipython.register_magics(LingMagics(shell=ipython))

@@ -1,0 +1,161 @@
+"""Settings resolution: the one place that reads the environment.
+
+Precedence, highest first: an explicit argument > `configure(...)` / `%config LingMagics.x` >
+environment variables > built-in defaults. `resolve()` returns the effective `Settings` and, for
+`%ling config`, where each value came from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+DEFAULT_BASE_URL = "https://api.ant-ling.com/v1"
+DEFAULT_MODEL = "Ling-2.6-flash"
+
+KEY_VARIABLES = ("LING_API_KEY", "ANT_LING_API_KEY")
+
+# name -> (default, environment variable, help); the single declaration of every setting.
+OPTIONS: dict[str, tuple[Any, str | None, str]] = {
+    "base_url": (DEFAULT_BASE_URL, "LING_BASE_URL", "Base URL of the OpenAI-compatible API."),
+    "model": (DEFAULT_MODEL, "LING_MODEL", "Model name sent with each request."),
+    "api_key_env": (None, None, "Name of an environment variable that holds the API key (instead of LING_API_KEY)."),
+    "timeout": (60.0, "LING_TIMEOUT", "Seconds to wait for the server to connect or to send the next chunk."),
+    "max_retries": (2, None, "How often a failed request (429, 5xx, connection error) is retried before streaming."),
+    "frame_interval": (0.04, None, "Seconds between updates sent to the browser while a reply streams."),
+}
+
+_configured: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings for one request. The key is kept out of `repr`."""
+
+    base_url: str
+    model: str
+    timeout: float
+    max_retries: int
+    frame_interval: float
+    api_key: str = field(repr=False)
+    key_source: str  # where the key came from, for error messages ("LING_API_KEY", "argument", ...)
+    client: Any = field(default=None, repr=False, compare=False)  # a user's own openai.AsyncOpenAI
+    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+def configure(**options: Any) -> None:
+    """Set session-wide settings (what `%config LingMagics.<name>` also sets).
+
+    Accepts the names in `OPTIONS`, `api_key`, and `client` (an `openai.AsyncOpenAI`).
+    Passing `None` removes a setting, so the environment or default applies again.
+    """
+    for name, value in options.items():
+        if name not in OPTIONS and name not in ("api_key", "client"):
+            known = ", ".join(sorted([*OPTIONS, "api_key", "client"]))
+            raise ConfigurationError(f"Unknown setting {name!r}. Known settings: {known}.")
+        if value is None:
+            _configured.pop(name, None)
+        else:
+            _configured[name] = _check(name, value)
+
+
+def resolve(**explicit: Any) -> Settings:
+    """Merge explicit arguments, configured values, the environment and defaults into `Settings`."""
+    explicit = {k: v for k, v in explicit.items() if v is not None}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, (default, env, _help) in OPTIONS.items():
+        if name in explicit:
+            values[name], sources[name] = _check(name, explicit[name]), "argument"
+        elif name in _configured:
+            values[name], sources[name] = _configured[name], "configured"
+        elif env and os.environ.get(env):
+            values[name], sources[name] = _check(name, os.environ[env]), env
+        else:
+            values[name], sources[name] = default, "default"
+
+    client = explicit.get("client", _configured.get("client"))
+    if client is not None:
+        values["base_url"], sources["base_url"] = str(client.base_url).rstrip("/"), "client"
+        api_key, key_source = client.api_key, "the client you passed"
+    else:
+        api_key, key_source = _find_key(explicit, values)
+    sources["api_key"] = key_source if api_key else "not set"
+    if not api_key:
+        if not _is_loopback(values["base_url"]):
+            raise ConfigurationError(_missing_key_message(values))
+        api_key = "not-needed"  # local servers (the built-in one, vLLM, Ollama) usually take no key
+    return Settings(
+        api_key=api_key, key_source=key_source, client=client, sources=sources,
+        **{name: values[name] for name in OPTIONS if name != "api_key_env"},
+    )
+
+
+def _find_key(explicit: dict[str, Any], values: dict[str, Any]) -> tuple[str | None, str]:
+    if explicit.get("api_key"):
+        return explicit["api_key"], "argument"
+    if _configured.get("api_key"):
+        return _configured["api_key"], "configure(api_key=...)"
+    variables = (values["api_key_env"],) if values["api_key_env"] else KEY_VARIABLES
+    for variable in variables:
+        if os.environ.get(variable):
+            return os.environ[variable], variable
+    return None, " or ".join(variables)
+
+
+def _missing_key_message(values: dict[str, Any]) -> str:
+    if values["api_key_env"]:
+        where = f"Set the environment variable {values['api_key_env']}"
+    else:
+        where = "Set the environment variable LING_API_KEY (or ANT_LING_API_KEY)"
+    return (
+        f"No API key found for {values['base_url']}. {where} to your key, "
+        "for example with os.environ['LING_API_KEY'] = '...' in a cell, or pass api_key=... "
+        "Keep the key itself out of the notebook."
+    )
+
+
+def _check(name: str, value: Any) -> Any:
+    """Validate and convert one setting, with a message that says what is expected."""
+    if name in ("timeout", "frame_interval"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"{name} must be a number of seconds, not {value!r}.") from None
+        if not number > 0:
+            raise ConfigurationError(f"{name} must be more than 0 seconds, not {value!r}.")
+        return number
+    if name == "max_retries":
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"max_retries must be a whole number, not {value!r}.") from None
+        if number < 0:
+            raise ConfigurationError(f"max_retries must be 0 or more, not {value!r}.")
+        return number
+    if name == "base_url":
+        url = str(value).strip().rstrip("/")
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise ConfigurationError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, not {value!r}.")
+        return url
+    if name in ("model", "api_key", "api_key_env"):
+        text = str(value).strip()
+        if not text:
+            raise ConfigurationError(f"{name} must not be empty.")
+        return text
+    return value
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

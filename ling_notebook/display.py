@@ -1,0 +1,116 @@
+"""How a reply is shown: the widget in a Jupyter front end, tokens on stdout anywhere else.
+
+`stream()` is the public entry point for code; the `%%ling` magic builds on `start()`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from . import config
+from .reply import Reply
+
+# Keyword arguments of `stream()` that are settings rather than request fields.
+SETTING_NAMES = ("base_url", "api_key", "api_key_env", "client", "timeout", "max_retries", "frame_interval")
+
+
+def stream(
+    prompt_or_messages: str | list[dict[str, Any]],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    **options: Any,
+) -> Reply:
+    """Send a chat request and show the reply as it streams; return the `Reply` at once.
+
+    `prompt_or_messages` is a prompt string or a list of `{"role": ..., "content": ...}` messages.
+    `options` may hold settings (`base_url`, `api_key`, `client`, `timeout`, ...) and any request
+    field (`temperature`, `max_tokens`, `extra_body`, ...). In a terminal, tokens go to stdout, the
+    call returns when the reply ends, and Ctrl-C stops it.
+    """
+    settings = config.resolve(model=model, **{k: options.pop(k) for k in SETTING_NAMES if k in options})
+    return start(build_messages(prompt_or_messages, system), settings, params=options)
+
+
+def build_messages(prompt_or_messages: str | list[dict[str, Any]], system: str | None = None) -> list[dict[str, Any]]:
+    if isinstance(prompt_or_messages, str):
+        if not prompt_or_messages.strip():
+            raise config.ConfigurationError("The prompt is empty: write what you want to ask.")
+        messages = [{"role": "user", "content": prompt_or_messages}]
+    else:
+        messages = [dict(m) for m in prompt_or_messages]
+        if not messages:
+            raise config.ConfigurationError("The list of messages is empty.")
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def start(
+    messages: list[dict[str, Any]],
+    settings: config.Settings,
+    *,
+    stream: bool = True,
+    params: dict[str, Any] | None = None,
+    listeners: tuple[Any, ...] = (),
+) -> Reply:
+    """Create a reply, attach its view, send the request, and return the reply."""
+    reply = Reply(messages, settings, stream=stream, params=params)
+    for listener in listeners:
+        reply.add_listener(listener)
+    if in_kernel():
+        from .widget import ReplyWidget
+
+        widget = ReplyWidget(reply)
+        reply.view = widget
+        widget.show()
+        return reply.start()
+    reply.add_listener(TerminalPrinter())
+    reply.start()
+    try:
+        reply.wait()
+    except KeyboardInterrupt:
+        print("\n[stopped]", file=sys.stderr)  # wait() has already stopped the reply
+    return reply
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel, where widgets can render."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+class TerminalPrinter:
+    """Prints tokens to stdout as they arrive; reasoning dimmed when stdout is a terminal."""
+
+    def __init__(self) -> None:
+        self._dim = sys.stdout.isatty()
+        self._in_reasoning = False
+
+    def on_status(self, reply: Reply) -> None:
+        pass
+
+    def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
+        if reasoning:
+            if self._dim and not self._in_reasoning:
+                sys.stdout.write("\033[2m")
+            self._in_reasoning = True
+            sys.stdout.write(reasoning)
+        if content:
+            if self._in_reasoning:
+                sys.stdout.write("\033[0m\n\n" if self._dim else "\n\n")
+                self._in_reasoning = False
+            sys.stdout.write(content)
+        sys.stdout.flush()
+
+    def on_end(self, reply: Reply) -> None:
+        if self._in_reasoning and self._dim:
+            sys.stdout.write("\033[0m")
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        if reply.error:
+            print(f"ling-notebook: {reply.error}", file=sys.stderr)

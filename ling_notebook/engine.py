@@ -1,0 +1,247 @@
+"""The streaming engine: messages + parameters -> typed events, over `openai.AsyncOpenAI`.
+
+Knows nothing of Jupyter. `stream_events` is an async generator; cancelling the task that consumes
+it (or closing it) closes the HTTP response at once, so the server sees EOF. Failures never raise
+out of the generator: they arrive as a final `Failed` event, after whatever text did arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Union
+
+import openai
+
+from .config import Settings
+from .errors import ReplyError
+
+
+@dataclass(frozen=True)
+class Started:
+    """The request was accepted and the stream is open (or the full reply arrived)."""
+
+    model: str
+
+
+@dataclass(frozen=True)
+class ContentDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: ReplyError
+
+
+Event = Union[Started, ContentDelta, ReasoningDelta, Finished, Usage, Failed]
+
+
+def make_client(settings: Settings) -> openai.AsyncOpenAI:
+    """The client for these settings: the user's own, or a new one (bound to the running loop)."""
+    if settings.client is not None:
+        return settings.client
+    return openai.AsyncOpenAI(
+        api_key=settings.api_key,
+        base_url=settings.base_url,
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+    )
+
+
+async def stream_events(
+    messages: list[dict[str, Any]],
+    settings: Settings,
+    *,
+    client: openai.AsyncOpenAI | None = None,
+    stream: bool = True,
+    **params: Any,
+) -> AsyncIterator[Event]:
+    """Yield the events of one chat completion.
+
+    `params` are extra request fields (temperature, max_tokens, ...); unknown ones go in the body
+    as they are, for servers with extensions (`enable_thinking`, ...). With `stream=False` the
+    same events come from one non-streaming response.
+    """
+    own_client = client is None
+    client = client or make_client(settings)
+    received = False
+    finished = False
+    try:
+        if not stream:
+            async for event in _complete(client, messages, settings, params):
+                yield event
+            return
+        response = await client.chat.completions.create(
+            model=settings.model,
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+            **_split_params(params),
+        )
+        yield Started(settings.model)
+        async with response:  # closing the response is what tells the server to stop
+            async for chunk in response:
+                received = True
+                usage = getattr(chunk, "usage", None)
+                if usage is not None:
+                    yield Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0, usage.total_tokens or 0)
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                delta = choice.delta
+                if delta is not None:
+                    reasoning = getattr(delta, "reasoning_content", None) or (delta.model_extra or {}).get(
+                        "reasoning_content"
+                    )
+                    if reasoning:
+                        yield ReasoningDelta(reasoning)
+                    if delta.content:
+                        yield ContentDelta(delta.content)
+                if choice.finish_reason:
+                    finished = True
+                    yield Finished(choice.finish_reason)
+        if not finished:
+            yield Failed(
+                ReplyError(
+                    "The stream ended before the model finished (no finish reason arrived): "
+                    "the reply is incomplete. The connection may have been cut; run the cell again.",
+                    kind="incomplete",
+                )
+            )
+    except openai.OpenAIError as exc:
+        yield Failed(translate_error(exc, settings, received=received))
+    finally:
+        if own_client:
+            await client.close()
+
+
+async def _complete(
+    client: openai.AsyncOpenAI, messages: list[dict[str, Any]], settings: Settings, params: dict[str, Any]
+) -> AsyncIterator[Event]:
+    completion = await client.chat.completions.create(
+        model=settings.model, messages=messages, stream=False, **_split_params(params)  # type: ignore[arg-type]
+    )
+    yield Started(completion.model or settings.model)
+    choice = completion.choices[0] if completion.choices else None
+    if choice is not None:
+        message = choice.message
+        reasoning = getattr(message, "reasoning_content", None) or (message.model_extra or {}).get(
+            "reasoning_content"
+        )
+        if reasoning:
+            yield ReasoningDelta(reasoning)
+        if message.content:
+            yield ContentDelta(message.content)
+    if completion.usage is not None:
+        u = completion.usage
+        yield Usage(u.prompt_tokens or 0, u.completion_tokens or 0, u.total_tokens or 0)
+    if choice is None or not choice.finish_reason:
+        yield Failed(ReplyError("The server's reply had no finish reason: it is incomplete.", kind="incomplete"))
+    else:
+        yield Finished(choice.finish_reason)
+
+
+# Parameters the openai client accepts by name; anything else travels in `extra_body`.
+_KNOWN_PARAMS = {
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "n",
+    "presence_penalty", "frequency_penalty", "logit_bias", "user", "response_format",
+    "tools", "tool_choice", "reasoning_effort",
+}
+
+
+def _split_params(params: dict[str, Any]) -> dict[str, Any]:
+    known = {k: v for k, v in params.items() if k in _KNOWN_PARAMS and v is not None}
+    extra = {k: v for k, v in params.items() if k not in _KNOWN_PARAMS and v is not None}
+    if "extra_body" in extra:
+        extra.update(extra.pop("extra_body") or {})
+    if extra:
+        known["extra_body"] = extra
+    return known
+
+
+def translate_error(exc: openai.OpenAIError, settings: Settings, *, received: bool = False) -> ReplyError:
+    """Turn an `openai` exception into a `ReplyError` whose message says what to do next."""
+    url, model = settings.base_url, settings.model
+    detail = _redact(_server_message(exc), settings.api_key)
+    retries = settings.max_retries
+    tried = f"after {retries} {'retry' if retries == 1 else 'retries'}" if retries else "(retries are off)"
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 401:
+            message = (
+                f"The server at {url} rejected the API key (HTTP 401: {detail}). "
+                f"Check the key in {settings.key_source}."
+            )
+            return ReplyError(message, kind="auth", status_code=status)
+        if status == 403:
+            message = f"The server at {url} refused access to model '{model}' (HTTP 403: {detail})."
+            return ReplyError(message + " Check that your key may use it.", kind="permission", status_code=status)
+        if status == 404:
+            message = (
+                f"Model '{model}' was not found at {url} (HTTP 404: {detail}). "
+                "Check the model name (`%ling models` lists them) and the base URL."
+            )
+            return ReplyError(message, kind="not_found", status_code=status)
+        if status == 429:
+            message = f"Rate limited by {url} (HTTP 429: {detail}), {tried}. Wait a moment and run it again."
+            return ReplyError(message, kind="rate_limit", status_code=status)
+        if status >= 500:
+            message = f"The server at {url} failed (HTTP {status}: {detail}), {tried}. Try again later."
+            return ReplyError(message, kind="server", status_code=status)
+        message = f"The server at {url} rejected the request (HTTP {status}: {detail}). Check the options you passed."
+        return ReplyError(message, kind="bad_request", status_code=status)
+    if isinstance(exc, openai.APITimeoutError):
+        when = "while streaming; the reply is incomplete" if received else tried
+        return ReplyError(
+            f"The server at {url} sent nothing for {settings.timeout:g} s ({when}). "
+            "Raise the timeout (`%ling config timeout 120`) or check the server.",
+            kind="timeout",
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        if received:
+            return ReplyError(
+                f"The connection to {url} was lost mid-reply: the reply is incomplete. Run the cell again.",
+                kind="connection",
+            )
+        cause = _redact(str(exc.__cause__ or exc), settings.api_key)
+        return ReplyError(
+            f"Could not connect to {url} ({cause}), {tried}. Check the base URL (LING_BASE_URL), "
+            "that the server is running, and any proxy settings.",
+            kind="connection",
+        )
+    if isinstance(exc, openai.APIError):
+        return ReplyError(
+            f"The server reported an error mid-stream: {detail}. The reply is incomplete.", kind="stream"
+        )
+    return ReplyError(f"The openai client failed: {_redact(str(exc), settings.api_key)}", kind="connection")
+
+
+def _server_message(exc: openai.OpenAIError) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+    return getattr(exc, "message", None) or str(exc)
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret and len(secret) >= 4 else text

@@ -1,0 +1,33 @@
+"""The one exception tree of ling-notebook.
+
+    LingError                 base class: catch this to catch everything we raise
+    ├── ConfigurationError    settings are missing or invalid (no API key, bad option value)
+    └── ReplyError            the server or the connection failed; `kind` says how
+
+Every message says what to do next and never contains the API key. Errors from the `openai`
+client are translated into these in exactly one place, `engine.translate_error`.
+"""
+
+from __future__ import annotations
+
+
+class LingError(Exception):
+    """Base class of every error ling-notebook raises."""
+
+
+class ConfigurationError(LingError):
+    """Settings are missing or invalid; nothing was sent."""
+
+
+class ReplyError(LingError):
+    """A request failed before or during the stream.
+
+    `kind` is one of "auth", "permission", "not_found", "rate_limit", "bad_request", "server",
+    "timeout", "connection", "stream", "incomplete"; `status_code` is the HTTP status when there was one.
+    """
+
+    def __init__(self, message: str, *, kind: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.status_code = status_code

@@ -1,0 +1,116 @@
+"""The static Markdown copy of a reply: what a saved notebook, nbconvert and non-widget front ends show.
+
+Model output is untrusted, and JupyterLab renders Markdown outputs of trusted notebooks without
+sanitizing them, so raw HTML is escaped and script-capable link schemes are defused here, exactly
+as the live view does. Code (fenced blocks and inline spans) is left as it is: renderers never treat
+it as HTML, and escaping it would show `&lt;` to the reader.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .reply import Reply
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_SCHEME = re.compile(r"(?i)\b(javascript|vbscript|livescript|data)(\s*\\?:)")
+
+
+def safe_markdown(text: str) -> str:
+    """Markdown that renders like `text` but cannot carry raw HTML or script links."""
+    out: list[str] = []
+    fence: str | None = None
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        if fence is not None:
+            out.append(line)
+            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) and not line.strip(
+                " " + fence[0]
+            ):
+                fence = None
+        elif match and not (match.group(1)[0] == "`" and "`" in line[match.end() :]):
+            fence = match.group(1)
+            out.append(line)
+        else:
+            out.append(_escape_inline(line))
+    if fence is not None:
+        out.append(fence)  # close it, so nothing after the reply is swallowed into the code block
+    return "\n".join(out)
+
+
+def _escape_inline(line: str) -> str:
+    """Escape HTML outside inline code spans, honouring backslash escapes like CommonMark does."""
+    parts: list[str] = []
+    plain: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        char = line[i]
+        if char == "\\" and i + 1 < n:
+            following = line[i + 1]
+            plain.append(_escape_char(following) if following in "<&" else char + following)
+            i += 2
+            continue
+        if char == "`":
+            run = len(line) - len(line[i:].lstrip("`"))
+            ticks = line[i : i + run]
+            end = _closing_ticks(line, i + run, run)
+            if end >= 0:
+                parts.append(_defuse("".join(plain)))
+                plain.clear()
+                parts.append(line[i : end + run])
+                i = end + run
+                continue
+            plain.append(ticks)
+            i += run
+            continue
+        plain.append(_escape_char(char))
+        i += 1
+    parts.append(_defuse("".join(plain)))
+    return "".join(parts)
+
+
+def _closing_ticks(line: str, start: int, run: int) -> int:
+    """Index of a backtick run of exactly `run` characters at or after `start`, or -1."""
+    for match in re.finditer("`+", line[start:]):
+        if len(match.group()) == run:
+            return start + match.start()
+    return -1
+
+
+def _escape_char(char: str) -> str:
+    return "&lt;" if char == "<" else "&amp;" if char == "&" else char
+
+
+def _defuse(text: str) -> str:
+    # A zero-width space before the colon leaves the word readable but no longer a URL scheme.
+    return _SCHEME.sub("\\1\u200b\\2", text)
+
+
+def static_markdown(reply: Reply) -> str:
+    """The whole static copy: reasoning (collapsed), the text, an error line and a status footer."""
+    sections = []
+    if reply.reasoning:
+        sections.append(f"<details><summary>Reasoning</summary>\n\n{safe_markdown(reply.reasoning)}\n\n</details>")
+    if reply.text:
+        sections.append(safe_markdown(reply.text))
+    if reply.error:
+        sections.append(f"> **Error:** {safe_markdown(reply.error)}")
+    sections.append(f"<sub>{safe_markdown(status_line(reply))}</sub>")
+    return "\n\n".join(sections)
+
+
+def status_line(reply: Reply) -> str:
+    """One line: model, state, and the numbers that are known."""
+    parts = [reply.model, {"done": "done", "stopped": "stopped by user", "error": "error"}.get(reply.status, reply.status)]
+    if reply.ttft is not None:
+        parts.append(f"first token {reply.ttft:.2f} s")
+    if reply.tokens_per_s is not None:
+        parts.append(f"{reply.tokens_per_s:.0f} tokens/s")
+    if reply.usage is not None:
+        u = reply.usage
+        parts.append(f"{u.prompt_tokens} prompt + {u.completion_tokens} completion = {u.total_tokens} tokens")
+    if reply.finish_reason:
+        parts.append(f"finish: {reply.finish_reason}")
+    return " · ".join(parts)

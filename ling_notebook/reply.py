@@ -1,0 +1,243 @@
+"""The reply object: the state of one request, its text so far, and ways to wait for or stop it.
+
+A `Reply` consumes engine events on the runner's background loop and tells its listeners (the
+widget, the terminal printer) about each change. Everything a user reads (`text`, `status`, ...)
+is safe to read from any thread; `stop()` is safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Generator
+from concurrent.futures import Future
+from contextlib import aclosing
+from typing import Any, Protocol
+
+from . import engine
+from .config import Settings
+from .errors import ReplyError
+from .runner import Runner, get_runner
+
+ENDED = ("done", "stopped", "error")
+
+
+class Listener(Protocol):
+    """What a view of a reply implements. Called on the runner's thread, except `on_end` after `stop()`."""
+
+    def on_status(self, reply: Reply) -> None: ...
+    def on_delta(self, reply: Reply, content: str, reasoning: str) -> None: ...
+    def on_end(self, reply: Reply) -> None: ...
+
+
+class TextBuffer:
+    """Append-only text. Appends are O(1); reading joins once and caches until the next append.
+
+    Small pieces are joined in batches so a million-token reply costs about one copy of its text,
+    not a million string objects.
+    """
+
+    _BATCH = 512
+
+    def __init__(self) -> None:
+        self._blocks: list[str] = []
+        self._pending: list[str] = []
+        self._length = 0
+        self._lock = threading.Lock()
+
+    def append(self, piece: str) -> None:
+        with self._lock:
+            self._pending.append(piece)
+            self._length += len(piece)
+            if len(self._pending) >= self._BATCH:
+                self._blocks.append("".join(self._pending))
+                self._pending.clear()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __str__(self) -> str:
+        with self._lock:
+            if self._pending or len(self._blocks) > 1:
+                self._blocks = ["".join([*self._blocks, *self._pending])]
+                self._pending.clear()
+            return self._blocks[0] if self._blocks else ""
+
+
+class Reply:
+    """One chat completion as it streams. See the README for the full contract."""
+
+    def __init__(
+        self,
+        messages: list[dict[str, Any]],
+        settings: Settings,
+        *,
+        stream: bool = True,
+        params: dict[str, Any] | None = None,
+        runner: Runner | None = None,
+    ) -> None:
+        self.messages = messages
+        self.settings = settings
+        self.model: str = settings.model
+        self.status = "waiting"
+        self.finish_reason: str | None = None
+        self.usage: engine.Usage | None = None
+        self.error: str | None = None
+        self.chunks = 0  # content and reasoning pieces received
+        self.started_at: float | None = None
+        self.first_token_at: float | None = None
+        self.ended_at: float | None = None
+        self._stream = stream
+        self._params = params or {}
+        self._runner = runner or get_runner()
+        self._content = TextBuffer()
+        self._reasoning = TextBuffer()
+        self._listeners: list[Listener] = []
+        self._ended = Future[str]()
+        self._end_lock = threading.Lock()
+        self._task: Future[None] | None = None
+        self.view: Any = None  # the widget showing this reply, when there is one
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        """The content received so far; complete once the reply has ended."""
+        return str(self._content)
+
+    @property
+    def reasoning(self) -> str:
+        """Reasoning ("thinking") text received so far; empty when the model sends none."""
+        return str(self._reasoning)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    @property
+    def ttft(self) -> float | None:
+        """Seconds from sending the request to the first token."""
+        if self.started_at is None or self.first_token_at is None:
+            return None
+        return self.first_token_at - self.started_at
+
+    @property
+    def elapsed(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.perf_counter()) - self.started_at
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Completion tokens per second after the first token (usage count when the server sent one)."""
+        if self.first_token_at is None:
+            return None
+        seconds = (self.ended_at or time.perf_counter()) - self.first_token_at
+        tokens = self.usage.completion_tokens if self.usage and self.usage.completion_tokens else self.chunks
+        return tokens / seconds if seconds > 0 and tokens > 1 else None
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"<Reply {self.model!r} {self.status}, {len(self._content)} chars>"
+
+    def _repr_markdown_(self) -> str:
+        from .markdown_copy import static_markdown
+
+        return static_markdown(self)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if self.view is not None:
+            self.view.show()  # another live view of the same stream
+        else:
+            display({"text/markdown": self._repr_markdown_(), "text/plain": self.text}, raw=True)
+
+    # -- control -----------------------------------------------------------------------------
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> Reply:
+        """Send the request on the background loop. Returns at once."""
+        if self._task is None:
+            self._task = self._runner.submit(self._run())
+            self._task.add_done_callback(self._on_task_done)
+        return self
+
+    def stop(self) -> None:
+        """Cancel the request: the HTTP connection closes at once; `text` keeps what arrived."""
+        if self._task is not None and not self.ended:
+            self._task.cancel()
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the reply ends and return `text`. Interrupting the kernel stops the reply."""
+        try:
+            self._ended.result(timeout)
+        except TimeoutError:
+            raise TimeoutError(f"The reply is still streaming after {timeout:g} s.") from None
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        return self.text
+
+    def __await__(self) -> Generator[Any, None, str]:
+        return asyncio.wrap_future(self._ended).__await__()
+
+    # -- the stream, on the runner's loop ------------------------------------------------------
+    async def _run(self) -> None:
+        self.started_at = time.perf_counter()
+        client = self._runner.client_for(self.settings)
+        events = engine.stream_events(self.messages, self.settings, client=client, stream=self._stream, **self._params)
+        outcome, error = "done", None
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, (engine.ContentDelta, engine.ReasoningDelta)):
+                    self._on_delta(event)
+                elif isinstance(event, engine.Started):
+                    self.model = event.model
+                    self.status = "streaming"
+                    self._notify("on_status")
+                elif isinstance(event, engine.Finished):
+                    self.finish_reason = event.reason
+                elif isinstance(event, engine.Usage):
+                    self.usage = event
+                elif isinstance(event, engine.Failed):
+                    outcome, error = "error", event.error
+        self._end(outcome, error)
+
+    def _on_delta(self, event: engine.ContentDelta | engine.ReasoningDelta) -> None:
+        if self.ended:  # stopped from another thread; the task is being cancelled
+            return
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        self.chunks += 1
+        if isinstance(event, engine.ContentDelta):
+            self._content.append(event.text)
+            content, reasoning = event.text, ""
+        else:
+            self._reasoning.append(event.text)
+            content, reasoning = "", event.text
+        for listener in self._listeners:
+            listener.on_delta(self, content, reasoning)
+
+    def _on_task_done(self, task: Future[None]) -> None:
+        if task.cancelled():
+            self._end("stopped")
+        elif task.exception() is not None:
+            self._end("error", ReplyError(f"ling-notebook failed unexpectedly: {task.exception()!r}", kind="internal"))
+
+    def _end(self, status: str, error: ReplyError | None = None) -> None:
+        with self._end_lock:
+            if self.ended:
+                return
+            self.ended_at = time.perf_counter()
+            self.error = error.message if error else None
+            self.status = status
+        self._notify("on_end")
+        self._ended.set_result(self.text)
+
+    def _notify(self, method: str) -> None:
+        for listener in self._listeners:
+            getattr(listener, method)(self)

@@ -1,0 +1,75 @@
+"""Runs stream coroutines on one background event-loop thread.
+
+Why a thread of our own: a task on the kernel's loop stops moving whenever a cell runs synchronous
+code, and the Stop click may be delivered on a subshell thread where `task.cancel()` is not
+thread-safe. On our loop the stream keeps going (and rendering) while other cells run, `wait()` from
+the main thread cannot deadlock, and `Future.cancel()` works from any thread.
+
+The thread starts lazily on first use and is shut down by `weakref.finalize` at exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import openai
+
+from .config import Settings
+from .engine import make_client
+
+T = TypeVar("T")
+
+
+class Runner:
+    """One daemon thread running an asyncio loop forever; work goes in thread-safely."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._clients: dict[tuple[Any, ...], openai.AsyncOpenAI] = {}
+        self._thread = threading.Thread(target=self.loop.run_forever, name="ling-notebook-streams", daemon=True)
+        self._thread.start()
+        weakref.finalize(self, _shutdown, self.loop, self._thread)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Schedule `coro` on the background loop; cancel the returned future to cancel it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call_soon(self, callback: Any, *args: Any) -> None:
+        self.loop.call_soon_threadsafe(callback, *args)
+
+    def client_for(self, settings: Settings) -> openai.AsyncOpenAI:
+        """A cached client per connection settings, so connections are reused across replies.
+
+        Call only from the loop thread: clients belong to the loop they first ran on.
+        """
+        if settings.client is not None:
+            return settings.client
+        key = (settings.base_url, settings.api_key, settings.timeout, settings.max_retries)
+        if key not in self._clients:
+            self._clients[key] = make_client(settings)
+        return self._clients[key]
+
+
+def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    if loop.is_closed():
+        return
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=2)
+
+
+_runner: Runner | None = None
+_lock = threading.Lock()
+
+
+def get_runner() -> Runner:
+    """The process-wide runner, started on first use."""
+    global _runner
+    with _lock:
+        if _runner is None:
+            _runner = Runner()
+        return _runner

@@ -1,0 +1,142 @@
+"""The anywidget model of a reply: synced state for the status line, batched deltas, Stop.
+
+Kernel -> browser traffic is bounded by time, not by tokens: deltas are coalesced into at most one
+custom message per frame interval, and the whole text is synced once, when the reply ends. A view
+that opens mid-stream says "hello" and gets a snapshot of the text so far. When the reply ends,
+the output is replaced by a static Markdown copy so that a saved or exported notebook shows it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+from IPython.display import display, update_display
+
+from .markdown_copy import static_markdown
+from .reply import Reply
+
+STATIC = Path(__file__).parent / "static"
+
+
+class ReplyWidget(anywidget.AnyWidget):
+    """A live view of one `Reply`. Create it with `ReplyWidget(reply)`, show it with `show()`."""
+
+    _esm = STATIC / "widget.js"
+    _css = STATIC / "widget.css"
+
+    # Mirrored by the `ReplyState` interface in js/widget.ts.
+    text = traitlets.Unicode("").tag(sync=True)
+    reasoning = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("waiting").tag(sync=True)
+    model_name = traitlets.Unicode("").tag(sync=True)
+    ttft = traitlets.Float(None, allow_none=True).tag(sync=True)
+    tokens_per_s = traitlets.Float(None, allow_none=True).tag(sync=True)
+    elapsed = traitlets.Float(None, allow_none=True).tag(sync=True)
+    usage = traitlets.Dict(None, allow_none=True).tag(sync=True)
+    finish_reason = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+    error = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+
+    def __init__(self, reply: Reply, **kwargs: Any) -> None:
+        super().__init__(model_name=reply.model, status=reply.status, **kwargs)
+        self.reply = reply
+        self.display_id = uuid.uuid4().hex
+        self._interval = reply.settings.frame_interval
+        self._lock = threading.Lock()  # guards the pending deltas and `seq` against snapshot requests
+        self._pending_content: list[str] = []
+        self._pending_reasoning: list[str] = []
+        self._seq = 0
+        self._last_flush = 0.0
+        self._flush_scheduled = False
+        self.on_msg(self._on_front_end_message)
+        reply.add_listener(self)
+        if reply.ended:
+            self.on_end(reply)
+
+    def show(self) -> None:
+        """Display a view of the reply; every view shares one display id, so all get the final copy."""
+        if self.reply.ended:
+            display(static_bundle(self.reply), raw=True, display_id=self.display_id)
+        else:
+            display(self, display_id=self.display_id)
+
+    # -- messages from the front end (main thread or a subshell thread) -------------------------
+    def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "stop":
+            self.reply.stop()
+        elif kind == "hello":
+            with self._lock:
+                self._flush_locked()
+                self.send({"type": "snapshot", "seq": self._seq, "text": self.reply.text,
+                           "reasoning": self.reply.reasoning})
+
+    # -- the reply's listener interface (runner thread) ----------------------------------------
+    def on_status(self, reply: Reply) -> None:
+        with self.hold_sync():
+            self.model_name = reply.model
+            self.status = reply.status
+
+    def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
+        with self._lock:
+            if content:
+                self._pending_content.append(content)
+            if reasoning:
+                self._pending_reasoning.append(reasoning)
+            if self._flush_scheduled:
+                return
+            wait = self._last_flush + self._interval - time.perf_counter()
+            if wait <= 0:  # the first delta after a quiet spell goes out at once
+                self._flush_locked()
+            else:
+                self._flush_scheduled = True
+                reply._runner.loop.call_later(wait, self._scheduled_flush)
+
+    def on_end(self, reply: Reply) -> None:
+        with self._lock:
+            self._flush_locked()
+        with self.hold_sync():
+            self.text = reply.text
+            self.reasoning = reply.reasoning
+            self.model_name = reply.model
+            self.ttft = reply.ttft
+            self.tokens_per_s = reply.tokens_per_s
+            self.elapsed = reply.elapsed
+            self.usage = vars(reply.usage) if reply.usage else None
+            self.finish_reason = reply.finish_reason
+            self.error = reply.error
+            self.status = reply.status
+        update_display(static_bundle(reply), raw=True, display_id=self.display_id)
+
+    def _scheduled_flush(self) -> None:
+        with self._lock:
+            self._flush_scheduled = False
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not (self._pending_content or self._pending_reasoning):
+            return
+        self._seq += 1
+        self._last_flush = time.perf_counter()
+        reply = self.reply
+        self.send({
+            "type": "delta",
+            "seq": self._seq,
+            "content": "".join(self._pending_content),
+            "reasoning": "".join(self._pending_reasoning),
+            "elapsed": reply.elapsed,
+            "ttft": reply.ttft,
+            "chunks": reply.chunks,
+        })
+        self._pending_content.clear()
+        self._pending_reasoning.clear()
+
+
+def static_bundle(reply: Reply) -> dict[str, str]:
+    """The output that replaces the live view when a reply ends: safe Markdown plus plain text."""
+    return {"text/markdown": static_markdown(reply), "text/plain": reply.text or f"[{reply.status}]"}
