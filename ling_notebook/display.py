@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from . import config
@@ -48,17 +49,15 @@ def build_messages(prompt_or_messages: str | list[dict[str, Any]], system: str |
 
 
 def start(
-    messages: list[dict[str, Any]],
+    messages: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
     settings: config.Settings,
     *,
     stream: bool = True,
     params: dict[str, Any] | None = None,
-    listeners: tuple[Any, ...] = (),
+    after: Reply | None = None,
 ) -> Reply:
     """Create a reply, attach its view, send the request, and return the reply."""
-    reply = Reply(messages, settings, stream=stream, params=params)
-    for listener in listeners:
-        reply.add_listener(listener)
+    reply = Reply(messages, settings, stream=stream, params=params, after=after)
     if in_kernel():
         from .widget import ReplyWidget
 

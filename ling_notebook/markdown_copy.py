@@ -53,7 +53,7 @@ def _escape_inline(line: str) -> str:
             i += 2
             continue
         if char == "`":
-            run = len(line) - len(line[i:].lstrip("`"))
+            run = len(line[i:]) - len(line[i:].lstrip("`"))
             ticks = line[i : i + run]
             end = _closing_ticks(line, i + run, run)
             if end >= 0:

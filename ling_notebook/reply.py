@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Generator
+import weakref
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from contextlib import aclosing
 from typing import Any, Protocol
@@ -21,6 +22,16 @@ from .errors import ReplyError
 from .runner import Runner, get_runner
 
 ENDED = ("done", "stopped", "error")
+
+_running: weakref.WeakSet[Reply] = weakref.WeakSet()
+
+
+def stop_all() -> int:
+    """Stop every reply that is still running; return how many there were."""
+    replies = [reply for reply in list(_running) if not reply.ended]
+    for reply in replies:
+        reply.stop()
+    return len(replies)
 
 
 class Listener(Protocol):
@@ -70,14 +81,16 @@ class Reply:
 
     def __init__(
         self,
-        messages: list[dict[str, Any]],
+        messages: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
         settings: Settings,
         *,
         stream: bool = True,
         params: dict[str, Any] | None = None,
+        after: Reply | None = None,
         runner: Runner | None = None,
     ) -> None:
-        self.messages = messages
+        """`messages` may be a function, called once `after` (an earlier reply) has ended."""
+        self._messages = messages
         self.settings = settings
         self.model: str = settings.model
         self.status = "waiting"
@@ -90,6 +103,7 @@ class Reply:
         self.ended_at: float | None = None
         self._stream = stream
         self._params = params or {}
+        self._after = after
         self._runner = runner or get_runner()
         self._content = TextBuffer()
         self._reasoning = TextBuffer()
@@ -109,6 +123,11 @@ class Reply:
     def reasoning(self) -> str:
         """Reasoning ("thinking") text received so far; empty when the model sends none."""
         return str(self._reasoning)
+
+    @property
+    def messages(self) -> list[dict[str, Any]] | None:
+        """The messages sent, once they are known."""
+        return None if callable(self._messages) else self._messages
 
     @property
     def ended(self) -> bool:
@@ -162,6 +181,7 @@ class Reply:
     def start(self) -> Reply:
         """Send the request on the background loop. Returns at once."""
         if self._task is None:
+            _running.add(self)
             self._task = self._runner.submit(self._run())
             self._task.add_done_callback(self._on_task_done)
         return self
@@ -187,9 +207,13 @@ class Reply:
 
     # -- the stream, on the runner's loop ------------------------------------------------------
     async def _run(self) -> None:
+        if self._after is not None:  # the previous turn of a conversation must be complete first
+            await asyncio.wrap_future(self._after._ended)
+        if callable(self._messages):
+            self._messages = self._messages()
         self.started_at = time.perf_counter()
         client = self._runner.client_for(self.settings)
-        events = engine.stream_events(self.messages, self.settings, client=client, stream=self._stream, **self._params)
+        events = engine.stream_events(self._messages, self.settings, client=client, stream=self._stream, **self._params)
         outcome, error = "done", None
         async with aclosing(events):
             async for event in events:
@@ -235,6 +259,7 @@ class Reply:
             self.ended_at = time.perf_counter()
             self.error = error.message if error else None
             self.status = status
+        _running.discard(self)
         self._notify("on_end")
         self._ended.set_result(self.text)
 

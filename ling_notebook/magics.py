@@ -1,0 +1,254 @@
+"""`%%ling` (the cell is the prompt) and `%ling` (everything else): parsing, {expr} filling, conversations.
+
+The magics class is an IPython `Configurable`: `%config LingMagics.model = "..."` and
+`ipython_config.py` set the same session-wide settings as `ling_notebook.configure(...)`.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any
+
+import traitlets
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from IPython.utils.text import FullEvalFormatter
+
+from . import config, display as show
+from .conversation import Conversation
+from .errors import LingError
+from .reply import stop_all
+
+DEFAULT_CHAT = "default"
+
+
+def _option(name: str) -> Any:
+    default, env, help_text = config.OPTIONS[name]
+    where = f" Environment: {env}." if env else ""
+    return traitlets.Any(None, allow_none=True, help=f"{help_text} Default: {default!r}.{where}").tag(config=True)
+
+
+@magics_class
+class LingMagics(Magics):
+    """Talk to an OpenAI-compatible chat API from cells."""
+
+    base_url = _option("base_url")
+    model = _option("model")
+    api_key_env = _option("api_key_env")
+    timeout = _option("timeout")
+    max_retries = _option("max_retries")
+    frame_interval = _option("frame_interval")
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.conversations: dict[str, Conversation] = {}
+        self.current = DEFAULT_CHAT
+        for name in config.OPTIONS:  # values from ipython_config.py arrive before observers exist
+            if getattr(self, name) is not None:
+                config.configure(**{name: getattr(self, name)})
+
+    @traitlets.observe(*config.OPTIONS)
+    def _configure(self, change: dict[str, Any]) -> None:
+        config.configure(**{change["name"]: change["new"]})
+
+    # -- %%ling -----------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-m", "--model", help="Model name (default: the configured model).")
+    @argument("-s", "--system", help="System prompt; kept for the rest of the conversation.")
+    @argument("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2.")
+    @argument("--top-p", type=float, help="Nucleus sampling, 0 to 1.")
+    @argument("--max-tokens", type=int, help="Most tokens the reply may have.")
+    @argument("-o", "--output", metavar="NAME", help="Bind the reply object to NAME at once.")
+    @argument("--no-stream", action="store_true", help="One request without streaming; same view when done.")
+    @argument("--new", action="store_true", help="Start a fresh conversation.")
+    @argument("--chat", metavar="NAME", help="Use (or create) the named conversation.")
+    @argument("--no-history", action="store_true", help="A one-off prompt: no history sent or kept.")
+    @argument("--base-url", help="Base URL of the OpenAI-compatible API for this cell.")
+    @argument("--api-key-env", metavar="VAR", help="Environment variable holding the key (never the key itself).")
+    @argument("--extra", metavar="JSON", help='Other request fields as JSON, e.g. \'{"enable_thinking": true}\'.')
+    @cell_magic
+    def ling(self, line: str, cell: str) -> None:
+        """Send the cell as a prompt and stream the reply into the output.
+
+        `{expr}` in the cell is filled from your variables (write `{{` and `}}` for literal braces).
+        Consecutive cells form one conversation; running a cell again replaces its earlier turn.
+        """
+        try:
+            self._ask(line, cell)
+        except LingError as exc:
+            print(f"ling: {exc}", file=sys.stderr)
+
+    def _ask(self, line: str, cell: str) -> None:
+        try:
+            args = parse_argstring(self.ling, line)
+        except Exception as exc:  # UsageError, or argparse's SystemExit-free errors
+            raise config.ConfigurationError(f"{exc}. See %%ling? for the options.") from None
+        options = {k: _unquote(v) for k, v in vars(args).items()}
+        params = _request_params(options)
+        prompt = self._fill(cell)
+        settings = config.resolve(
+            model=options["model"], base_url=options["base_url"], api_key_env=options["api_key_env"]
+        )
+        if options["new"] and not options["chat"]:
+            self.conversations.pop(self.current, None)
+        if options["chat"]:
+            self.current = options["chat"]
+            if options["new"]:
+                self.conversations.pop(self.current, None)
+
+        if options["no_history"]:
+            messages = show.build_messages(prompt, options["system"])
+            reply = show.start(messages, settings, stream=not options["no_stream"], params=params)
+        else:
+            chat = self.conversations.setdefault(self.current, Conversation(self.current))
+            if options["system"]:
+                chat.system = options["system"]
+            cell_id = self._cell_id(cell)
+            reply = show.start(
+                lambda: chat.messages_before(cell_id, prompt),
+                settings,
+                stream=not options["no_stream"],
+                params=params,
+                after=chat.reply_before(cell_id),
+            )
+            chat.record(cell_id, prompt, reply)
+        if options["output"]:
+            self.shell.user_ns[options["output"]] = reply
+
+    def _fill(self, cell: str) -> str:
+        if not cell.strip():
+            raise config.ConfigurationError("The cell is empty: write your prompt below the %%ling line.")
+        try:
+            return FullEvalFormatter().format(cell, **self.shell.user_ns).strip()
+        except NameError as exc:
+            raise config.ConfigurationError(
+                f"{exc} (in a {{...}} of the prompt). Define it in an earlier cell, "
+                "or write {{ and }} for literal braces. Nothing was sent."
+            ) from None
+        except Exception as exc:
+            raise config.ConfigurationError(
+                f"Could not fill a {{...}} in the prompt ({type(exc).__name__}: {exc}). "
+                "Write {{ and }} for literal braces. Nothing was sent."
+            ) from None
+
+    def _cell_id(self, cell: str) -> str:
+        kernel = getattr(self.shell, "kernel", None)
+        parent = kernel.get_parent() if kernel is not None and hasattr(kernel, "get_parent") else {}
+        return (parent or {}).get("metadata", {}).get("cellId") or cell
+
+    # -- %ling ------------------------------------------------------------------------------
+    @line_magic("ling")
+    def ling_line(self, line: str) -> None:
+        """%ling config [KEY VALUE] | history [NAME] | reset [NAME] | models | stop
+
+        config          show the effective settings and where each came from
+        config KEY VAL  set one setting for this session (like ling_notebook.configure)
+        history [NAME]  show a conversation (default: the current one)
+        reset [NAME]    forget a conversation
+        models          list the models of the configured server (GET /models)
+        stop            stop every reply that is still streaming
+        """
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            print(f"ling: {exc}.", file=sys.stderr)
+            return
+        command, rest = (words[0], words[1:]) if words else ("config", [])
+        handlers = {"config": self._config, "history": self._history, "reset": self._reset,
+                    "models": self._models, "stop": self._stop}
+        if command not in handlers:
+            print(f"ling: unknown command {command!r}. Use one of: {', '.join(handlers)}.", file=sys.stderr)
+            return
+        try:
+            handlers[command](rest)
+        except LingError as exc:
+            print(f"ling: {exc}", file=sys.stderr)
+
+    def _config(self, rest: list[str]) -> None:
+        if len(rest) == 2:
+            name, value = rest
+            if name not in config.OPTIONS:
+                raise config.ConfigurationError(
+                    f"Unknown setting {name!r}. Settings: {', '.join(config.OPTIONS)}. "
+                    "The API key is never set here: put it in an environment variable."
+                )
+            setattr(self, name, config._check(name, value))  # the observer passes it to configure()
+            return
+        if rest:
+            raise config.ConfigurationError("Use `%ling config` to show settings or `%ling config KEY VALUE` to set one.")
+        try:
+            settings = config.resolve()
+            values = {name: getattr(settings, name) for name in config.OPTIONS if name != "api_key_env"}
+            values["api_key"] = "set" if settings.sources["api_key"] != "not set" else "not set (not needed on loopback)"
+            sources = settings.sources
+        except config.ConfigurationError:
+            values = {name: config._configured.get(name, "") for name in config.OPTIONS}
+            values["api_key"], sources = "NOT SET", {"api_key": "set LING_API_KEY"}
+        rows = [f"| `{name}` | `{value}` | {sources.get(name, '')} |" for name, value in values.items()]
+        _show_markdown("| setting | value | from |\n|---|---|---|\n" + "\n".join(rows))
+
+    def _history(self, rest: list[str]) -> None:
+        name = rest[0] if rest else self.current
+        chat = self.conversations.get(name) or Conversation(name)
+        _show_markdown(chat.as_markdown())
+
+    def _reset(self, rest: list[str]) -> None:
+        name = rest[0] if rest else self.current
+        self.conversations.pop(name, None)
+        print(f"ling: conversation {name!r} is empty now.")
+
+    def _models(self, rest: list[str]) -> None:
+        import openai
+
+        settings = config.resolve()
+        client = openai.OpenAI(
+            api_key=settings.api_key, base_url=settings.base_url, timeout=settings.timeout, max_retries=1
+        )
+        try:
+            names = sorted(model.id for model in client.models.list())
+        except openai.OpenAIError as exc:
+            from .engine import translate_error
+
+            raise translate_error(exc, settings) from None
+        finally:
+            client.close()
+        print(f"{len(names)} model(s) at {settings.base_url}:\n" + "\n".join(f"  {n}" for n in names))
+
+    def _stop(self, rest: list[str]) -> None:
+        print(f"ling: stopped {stop_all()} running reply(s).")
+
+
+def _show_markdown(text: str) -> None:
+    display({"text/markdown": text, "text/plain": text}, raw=True)
+
+
+def _unquote(value: Any) -> Any:
+    """IPython's parse_argstring keeps the quotes of a quoted option: `-s "Be terse"` -> `"Be terse"`."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def _request_params(options: dict[str, Any]) -> dict[str, Any]:
+    """Validate the request fields of the magic line and gather them (plus --extra) into one dict."""
+    checks = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
+    for name, (low, high) in checks.items():
+        value = options[name]
+        if value is not None and not low <= value <= high:
+            flag = "--" + name.replace("_", "-")
+            raise config.ConfigurationError(f"{flag} must be between {low:g} and {high:g}, not {value:g}.")
+    if options["max_tokens"] is not None and options["max_tokens"] < 1:
+        raise config.ConfigurationError(f"--max-tokens must be 1 or more, not {options['max_tokens']}.")
+    params = {name: options[name] for name in ("temperature", "top_p", "max_tokens") if options[name] is not None}
+    if options["extra"]:
+        try:
+            extra = json.loads(options["extra"])
+        except json.JSONDecodeError as exc:
+            raise config.ConfigurationError(f"--extra must be a JSON object ({exc}).") from None
+        if not isinstance(extra, dict):
+            raise config.ConfigurationError("--extra must be a JSON object, like '{\"enable_thinking\": true}'.")
+        params.update(extra)
+    return params

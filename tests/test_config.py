@@ -1,0 +1,97 @@
+"""Settings precedence: argument > configure() > environment > default."""
+
+import openai
+import pytest
+
+from ling_notebook import config
+from ling_notebook.errors import ConfigurationError
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch):
+    for name in ("LING_API_KEY", "ANT_LING_API_KEY", "LING_BASE_URL", "LING_MODEL", "LING_TIMEOUT", "MY_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    saved = dict(config._configured)
+    config._configured.clear()
+    yield
+    config._configured.clear()
+    config._configured.update(saved)
+
+
+def test_defaults_are_the_ant_ling_api(monkeypatch):
+    monkeypatch.setenv("LING_API_KEY", "sk-env")
+    s = config.resolve()
+    assert (s.base_url, s.model, s.timeout) == ("https://api.ant-ling.com/v1", "Ling-2.6-flash", 60.0)
+    assert s.sources["model"] == "default"
+
+
+def test_environment_beats_default(monkeypatch):
+    monkeypatch.setenv("LING_API_KEY", "sk-env")
+    monkeypatch.setenv("LING_BASE_URL", "http://127.0.0.1:9/v1/")
+    monkeypatch.setenv("LING_MODEL", "env-model")
+    s = config.resolve()
+    assert (s.base_url, s.model, s.api_key) == ("http://127.0.0.1:9/v1", "env-model", "sk-env")
+    assert s.sources["base_url"] == "LING_BASE_URL"
+
+
+def test_configure_beats_environment_and_argument_beats_configure(monkeypatch):
+    monkeypatch.setenv("LING_MODEL", "env-model")
+    monkeypatch.setenv("LING_API_KEY", "sk-env")
+    config.configure(model="configured-model")
+    assert config.resolve().model == "configured-model"
+    assert config.resolve(model="arg-model").model == "arg-model"
+    config.configure(model=None)
+    assert config.resolve().model == "env-model"
+
+
+def test_ant_ling_api_key_is_accepted(monkeypatch):
+    monkeypatch.setenv("ANT_LING_API_KEY", "sk-ant")
+    s = config.resolve()
+    assert s.api_key == "sk-ant" and s.key_source == "ANT_LING_API_KEY"
+
+
+def test_api_key_env_names_the_variable(monkeypatch):
+    monkeypatch.setenv("LING_API_KEY", "sk-default")
+    monkeypatch.setenv("MY_KEY", "sk-mine")
+    assert config.resolve(api_key_env="MY_KEY").api_key == "sk-mine"
+
+
+def test_missing_key_says_which_variable_to_set():
+    with pytest.raises(ConfigurationError, match="LING_API_KEY"):
+        config.resolve()
+
+
+def test_missing_named_key_variable_is_named():
+    with pytest.raises(ConfigurationError, match="MY_KEY"):
+        config.resolve(api_key_env="MY_KEY")
+
+
+def test_loopback_servers_need_no_key():
+    assert config.resolve(base_url="http://127.0.0.1:8000/v1").api_key
+    assert config.resolve(base_url="http://localhost:11434/v1").api_key
+
+
+def test_key_is_not_in_repr(monkeypatch):
+    monkeypatch.setenv("LING_API_KEY", "sk-secret-value")
+    assert "sk-secret-value" not in repr(config.resolve())
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [("timeout", "soon", "number of seconds"), ("timeout", -1, "more than 0"), ("base_url", "api.x", "http"),
+     ("max_retries", "x", "whole number"), ("model", "  ", "empty")],
+)
+def test_bad_values_are_explained(name, value, message):
+    with pytest.raises(ConfigurationError, match=message):
+        config.configure(**{name: value})
+
+
+def test_unknown_setting_lists_the_known_ones():
+    with pytest.raises(ConfigurationError, match="Known settings: .*base_url"):
+        config.configure(colour="blue")
+
+
+def test_a_users_client_is_used_as_is():
+    client = openai.AsyncOpenAI(api_key="sk-client", base_url="http://127.0.0.1:1/v1")
+    s = config.resolve(client=client)
+    assert s.client is client and s.base_url == "http://127.0.0.1:1/v1" and s.sources["base_url"] == "client"
