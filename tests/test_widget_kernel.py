@@ -1,0 +1,125 @@
+"""The widget in a real ipykernel, against the built-in server, seen from the iopub channel."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from kernel_client import Kernel
+
+KEY = "sk-kernel-test-7b1f9d0e-secret"
+
+
+@pytest.fixture(scope="module")
+def kernel(model_server):
+    env = {**os.environ, "LING_BASE_URL": model_server.url, "LING_API_KEY": KEY}
+    k = Kernel(env=env)
+    k.run("import ling_notebook")
+    yield k
+    k.shutdown()
+
+
+def start(kernel: Kernel, call: str) -> str:
+    """Run a cell that starts a reply as `r`; return the widget's comm id."""
+    before = set(kernel.widget_comms())
+    kernel.run(f"r = {call}")
+    (comm,) = [c for c in kernel.widget_comms() if c not in before and kernel.state(c).get("_esm") is not None]
+    return comm
+
+
+def wait_ended(kernel: Kernel, comm: str, timeout: float = 30) -> dict:
+    kernel.read_until(lambda: kernel.state(comm).get("status") in ("done", "stopped", "error"), timeout)
+    kernel.read_until(lambda: bool(kernel.displays()), timeout)
+    return kernel.state(comm)
+
+
+def joined(kernel: Kernel, comm: str) -> str:
+    return "".join(d["content"] for d in kernel.custom(comm, "delta"))
+
+
+def test_a_flood_is_coalesced_into_few_messages(kernel):
+    kernel.messages.clear()
+    comm = start(kernel, "ling_notebook.stream('go', model='test/flood?tokens=10000&rate=0')")
+    state = wait_ended(kernel, comm)
+    expected = "".join(f" w{i}" for i in range(1, 10001))
+    deltas = kernel.custom(comm, "delta")
+    elapsed = kernel.value("r.elapsed")
+    assert state["status"] == "done" and state["text"] == expected
+    assert joined(kernel, comm) == expected
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
+    # one message per 40 ms frame at most (plus the first, sent at once), never one per token
+    assert len(deltas) <= elapsed / 0.04 + 2
+    assert state["usage"]["completion_tokens"] == 10000 and state["finish_reason"] == "stop"
+
+
+def test_the_final_output_is_a_static_markdown_copy(kernel):
+    kernel.messages.clear()
+    comm = start(kernel, "ling_notebook.stream('<img src=x onerror=alert(1)> hi', model='test/echo')")
+    wait_ended(kernel, comm)
+    (update,) = kernel.displays()
+    markdown = update["data"]["text/markdown"]
+    assert "&lt;img src=x onerror=alert(1)> hi" in markdown and "<img" not in markdown
+    assert "test/echo" in markdown and "finish: stop" in markdown
+    assert update["data"]["text/plain"] == "<img src=x onerror=alert(1)> hi"
+
+
+def test_stop_from_the_front_end_closes_the_connection_and_keeps_the_text(kernel, model_server):
+    kernel.messages.clear()
+    model_server.clear()
+    comm = start(kernel, "ling_notebook.stream('go', model='test/stall?after=4&rate=0')")
+    kernel.read_until(lambda: joined(kernel, comm) == " w1 w2 w3 w4")
+    kernel.send_to_widget(comm, {"type": "stop"})
+    state = wait_ended(kernel, comm)
+    assert state["status"] == "stopped" and state["text"] == " w1 w2 w3 w4"
+    assert model_server.wait_for(lambda r: r.disconnected_at is not None).chunks_sent >= 4
+    assert "w4" in kernel.displays()[0]["data"]["text/markdown"]
+
+
+def test_a_view_that_says_hello_mid_stream_gets_a_snapshot(kernel):
+    kernel.messages.clear()
+    comm = start(kernel, "ling_notebook.stream('go', model='test/stall?after=3&rate=0')")
+    kernel.read_until(lambda: joined(kernel, comm) == " w1 w2 w3")
+    kernel.send_to_widget(comm, {"type": "hello"})
+    kernel.read_until(lambda: bool(kernel.custom(comm, "snapshot")))
+    (snapshot,) = kernel.custom(comm, "snapshot")
+    assert snapshot["text"] == " w1 w2 w3" and snapshot["seq"] == kernel.custom(comm, "delta")[-1]["seq"]
+    kernel.run("r.stop()")
+    wait_ended(kernel, comm)
+
+
+def test_an_error_mid_stream_keeps_the_partial_text(kernel):
+    kernel.messages.clear()
+    comm = start(kernel, "ling_notebook.stream('go', model='test/error-mid?after=5&rate=0')")
+    state = wait_ended(kernel, comm)
+    assert state["status"] == "error" and state["text"] == " w1 w2 w3 w4 w5"
+    assert "simulated" in state["error"]
+    markdown = kernel.displays()[0]["data"]["text/markdown"]
+    assert "w5" in markdown and "**Error:**" in markdown
+
+
+def test_streaming_goes_on_while_another_cell_sleeps(kernel):
+    kernel.messages.clear()
+    comm = start(kernel, "ling_notebook.stream('go', model='test/trickle?tokens=40&rate=40')")
+    before = len(kernel.custom(comm, "delta"))
+    kernel.run("import time; time.sleep(1.5)")
+    during = len(kernel.custom(comm, "delta")) - before
+    assert during >= 10  # ~1.5 s of a 40 tokens/s stream arrived while the cell slept
+    assert wait_ended(kernel, comm)["status"] == "done"
+
+
+def test_wait_returns_the_complete_text_in_the_next_cell(kernel):
+    kernel.messages.clear()
+    kernel.run("r = ling_notebook.stream('go', model='test/trickle?tokens=20&rate=100')")
+    assert kernel.value("r.wait(timeout=20)") == "".join(f" w{i}" for i in range(1, 21))
+    assert kernel.value("r.status") == "done"
+
+
+def test_no_message_carries_the_api_key(kernel):
+    kernel.messages.clear()
+    comm = start(kernel, "ling_notebook.stream('go', model='test/http-401')")
+    state = wait_ended(kernel, comm)
+    assert state["status"] == "error" and "LING_API_KEY" in state["error"]
+    assert len(kernel.history) > 100  # every test of this module ran in this kernel
+    assert KEY not in json.dumps(kernel.history, default=str)
