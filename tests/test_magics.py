@@ -1,0 +1,215 @@
+"""%%ling and %ling in a real kernel against the built-in server: what reaches the request, and what the user sees."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from kernel_client import Kernel
+
+KEY = "sk-magic-test-4e2a-secret"
+
+
+@pytest.fixture(scope="module")
+def kernel(model_server):
+    env = {**os.environ, "LING_BASE_URL": model_server.url, "LING_API_KEY": KEY, "LING_MODEL": "test/echo"}
+    k = Kernel(env=env)
+    k.run("%load_ext ling_notebook\nimport ling_notebook")
+    yield k
+    k.shutdown()
+
+
+@pytest.fixture
+def server(model_server):
+    model_server.clear()
+    return model_server
+
+
+def cell(kernel: Kernel, line: str, body: str, cell_id: str | None = None) -> list[dict]:
+    """Run a %%ling cell as JupyterLab would (with a cellId) and wait until its reply ended."""
+    code = f"%%ling {line}\n{body}"
+    msg_id = kernel.client.execute(code) if cell_id is None else _execute_with_cell_id(kernel, code, cell_id)
+    kernel.read_until(lambda: any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                                  and m["parent_header"].get("msg_id") == msg_id for m in kernel.messages))
+    outputs = [m for m in kernel.messages if m["parent_header"].get("msg_id") == msg_id]
+    kernel.run("from ling_notebook.reply import _running\nfor _r in list(_running): _r.wait(20)")
+    return outputs
+
+
+def _execute_with_cell_id(kernel: Kernel, code: str, cell_id: str) -> str:
+    msg = kernel.client.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                                        "user_expressions": {}, "allow_stdin": False,
+                                                        "stop_on_error": True})
+    msg["metadata"]["cellId"] = cell_id
+    kernel.client.shell_channel.send(msg)
+    return msg["header"]["msg_id"]
+
+
+def stderr(outputs: list[dict]) -> str:
+    return "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+
+
+def sent(server) -> list[dict]:
+    return [r.body for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+def test_every_option_reaches_the_request(kernel, server):
+    cell(kernel, '-m test/echo -s "Be terse." -t 0.2 --top-p 0.9 --max-tokens 50 --no-history '
+                 '--extra \'{"enable_thinking": true}\'', "Hello there")
+    (body,) = sent(server)
+    assert body["model"] == "test/echo"
+    assert body["messages"] == [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hello there"}]
+    assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.2, 0.9, 50)
+    assert body["enable_thinking"] is True and body["stream"] is True
+
+
+def test_no_stream_sends_one_plain_request(kernel, server):
+    cell(kernel, "--no-stream --no-history", "Hi")
+    assert sent(server)[0]["stream"] is False
+
+
+def test_base_url_and_api_key_env_options(kernel, server):
+    kernel.run("import os; os.environ['OTHER_KEY'] = 'sk-other-abcdef'")
+    cell(kernel, f"--base-url {server.url} --api-key-env OTHER_KEY --no-history", "Hi")
+    assert server.requests[0].headers["authorization"] == "Bearer sk-other-abcdef"
+
+
+def test_braces_are_filled_from_the_namespace(kernel, server):
+    kernel.run("rows = 42; topic = 'sales'")
+    cell(kernel, "--no-history", "Summarise {rows} rows of {topic} as {{json}}.")
+    assert sent(server)[0]["messages"][-1]["content"] == "Summarise 42 rows of sales as {json}."
+
+
+def test_an_unknown_name_is_explained_and_nothing_is_sent(kernel, server):
+    outputs = cell(kernel, "--no-history", "Tell me about {undefined_thing}.")
+    assert "undefined_thing" in stderr(outputs) and "Nothing was sent" in stderr(outputs)
+    assert not any(m["msg_type"] == "error" for m in outputs)
+    assert sent(server) == []
+
+
+@pytest.mark.parametrize(
+    "line, body, message",
+    [
+        ("--bogus", "hi", "unrecognized arguments: --bogus"),
+        ("-t 7", "hi", "--temperature must be between 0 and 2"),
+        ("-t warm", "hi", "invalid float value"),
+        ("--top-p 2", "hi", "--top-p must be between 0 and 1"),
+        ("--max-tokens 0", "hi", "--max-tokens must be 1 or more"),
+        ("--extra '[1]'", "hi", "--extra must be a JSON object"),
+        ("", "   ", "The cell is empty"),
+        ("--base-url localhost:1", "hi", "base_url must be an http(s) URL"),
+        ("--base-url https://api.example.invalid/v1 --api-key-env NOT_SET_ANYWHERE", "hi", "NOT_SET_ANYWHERE"),
+    ],
+)
+def test_bad_input_gives_one_clear_line_and_sends_nothing(kernel, server, line, body, message):
+    outputs = cell(kernel, line, body)
+    assert message in stderr(outputs)
+    assert stderr(outputs).count("\n") == 1 and not any(m["msg_type"] == "error" for m in outputs)
+    assert sent(server) == []
+
+
+def test_output_binds_the_reply_at_once(kernel, server):
+    kernel.run("%%ling -o slow_answer --no-history -m test/trickle?tokens=20&rate=20\nGo")
+    assert kernel.value("slow_answer.status") in ("waiting", "streaming")
+    assert kernel.value("slow_answer.wait(20)") == "".join(f" w{i}" for i in range(1, 21))
+
+
+def test_run_all_pattern_later_cells_get_the_complete_answer(kernel, server):
+    msg_ids = [kernel.client.execute(code) for code in (
+        "%%ling -o first --new -m test/trickle?tokens=15&rate=60\nFirst question",
+        "%%ling -o second -m test/echo\nSecond question",
+        "print(repr(second.wait(20)), repr(first.text))",
+    )]
+    kernel.read_until(lambda: any(m["msg_type"] == "stream" and m["parent_header"]["msg_id"] == msg_ids[2]
+                                  for m in kernel.messages))
+    (printed,) = [m["content"]["text"] for m in kernel.messages
+                  if m["msg_type"] == "stream" and m["parent_header"]["msg_id"] == msg_ids[2]]
+    assert printed.strip() == repr("Second question") + " " + repr("".join(f" w{i}" for i in range(1, 16)))
+    # the second request was sent only once the first answer was complete, and carried it
+    second = sent(server)[1]["messages"]
+    assert second[1] == {"role": "assistant", "content": "".join(f" w{i}" for i in range(1, 16))}
+
+
+def test_consecutive_cells_form_a_conversation_and_reruns_replace_their_turn(kernel, server):
+    cell(kernel, "--new", "One", cell_id="c1")
+    cell(kernel, "", "Two", cell_id="c2")
+    cell(kernel, "", "Two again", cell_id="c2")  # the same cell, run again
+    cell(kernel, "", "Three", cell_id="c3")
+    messages = sent(server)[-1]["messages"]
+    assert [m["content"] for m in messages] == ["One", "One", "Two again", "Two again", "Three"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user"]
+
+
+def test_system_prompt_is_kept_for_the_conversation(kernel, server):
+    cell(kernel, '--new -s "You are terse."', "One", cell_id="s1")
+    cell(kernel, "", "Two", cell_id="s2")
+    assert sent(server)[-1]["messages"][0] == {"role": "system", "content": "You are terse."}
+
+
+def test_named_conversations_are_separate(kernel, server):
+    cell(kernel, "--chat alpha --new", "Alpha one", cell_id="a1")
+    cell(kernel, "--chat beta --new", "Beta one", cell_id="b1")
+    cell(kernel, "--chat alpha", "Alpha two", cell_id="a2")
+    assert [m["content"] for m in sent(server)[-1]["messages"]] == ["Alpha one", "Alpha one", "Alpha two"]
+    outputs = kernel.run("%ling history beta")
+    (shown,) = [m["content"]["data"]["text/markdown"] for m in outputs if m["msg_type"] == "display_data"]
+    assert "Beta one" in shown and "Alpha" not in shown
+
+
+def test_a_stopped_reply_stays_in_history_marked_as_partial(kernel, server):
+    kernel.run("%%ling --new -o stopped -m test/stall?after=3&rate=0\nStart")
+    server.wait_for(lambda r: r.chunks_sent >= 3)
+    kernel.run("%ling stop")
+    assert kernel.value("stopped.wait(10)") == " w1 w2 w3"
+    cell(kernel, "", "Next")
+    assistant = sent(server)[-1]["messages"][1]
+    assert assistant["content"].startswith(" w1 w2 w3") and "[reply stopped by the user]" in assistant["content"]
+
+
+def test_reset_forgets_the_conversation(kernel, server):
+    cell(kernel, "--new", "Remember me", cell_id="r1")
+    kernel.run("%ling reset")
+    cell(kernel, "", "Fresh", cell_id="r2")
+    assert sent(server)[-1]["messages"] == [{"role": "user", "content": "Fresh"}]
+
+
+def test_config_shows_settings_and_sources_but_never_the_key(kernel, server):
+    outputs = kernel.run("%ling config")
+    (table,) = [m["content"]["data"]["text/markdown"] for m in outputs if m["msg_type"] == "display_data"]
+    assert server.url in table and "LING_BASE_URL" in table and "| `api_key` | `set` |" in table
+    assert KEY not in table
+
+
+def test_config_sets_a_value_and_percent_config_works(kernel, server):
+    kernel.run("%ling config timeout 5")
+    assert kernel.value("ling_notebook.config.resolve().timeout") == 5.0
+    kernel.run("%config LingMagics.model = 'test/trickle?tokens=2&rate=0'")
+    cell(kernel, "--no-history", "Hi")
+    assert sent(server)[-1]["model"] == "test/trickle?tokens=2&rate=0"
+    kernel.run("%config LingMagics.model = None\n%ling config timeout 60")
+    outputs = kernel.run("%ling config api_key sk-nope")
+    assert "never set here" in stderr(outputs)
+
+
+def test_models_lists_the_servers_models(kernel, server):
+    outputs = kernel.run("%ling models")
+    text = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    assert "ling-offline-demo" in text and server.requests[-1].path.endswith("/models")
+
+
+def test_unknown_line_command_is_explained(kernel):
+    outputs = kernel.run("%ling frobnicate")
+    assert "unknown command 'frobnicate'" in stderr(outputs)
+
+
+def test_an_unknown_model_shows_a_clear_error_in_the_reply(kernel, server):
+    kernel.run("%%ling -o missing --no-history -m no-such-model\nHi")
+    kernel.value("missing.wait(10)")
+    assert kernel.value("missing.status") == "error"
+    assert "Model 'no-such-model' was not found" in kernel.value("missing.error")
+
+
+def test_the_key_never_appears_in_any_message(kernel):
+    assert KEY not in json.dumps(kernel.history, default=str)
