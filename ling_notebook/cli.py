@@ -1,0 +1,74 @@
+"""The ``ling-notebook`` command line: one subcommand per job, each a small function.
+
+``ling-notebook serve`` runs the built-in OpenAI-compatible server (``server.py``) in the foreground,
+with the offline demo model and the test scenarios, until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ling_notebook import __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    parser = argparse.ArgumentParser(
+        prog="ling-notebook", description="Stream a large language model's reply into Jupyter."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(commands)
+    args = parser.parse_args(argv)
+    status: int = args.run(args)
+    return status
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the offline demo model on an OpenAI-compatible server",
+        description="Serve the OpenAI chat-completions protocol on this machine: the offline demo model "
+        "'ling-offline-demo' (no API key, no network) and the 'test/<scenario>' models for testing "
+        "notebooks offline. Point a client at the printed URL (LING_BASE_URL).",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8765, help="0 picks a free port (default: %(default)s)")
+    serve.add_argument(
+        "--rate", type=_rate, default=40.0, help="demo model tokens/s; 0 = no pause (default: %(default)s)"
+    )
+    serve.set_defaults(run=_serve)
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of tokens per second >= 0, got {text!r}")
+    return value
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ling_notebook import server  # tornado is only needed by this command
+
+    try:
+        server.run(host=args.host, port=args.port, rate=args.rate)
+    except ValueError as exc:  # a host that is not loopback
+        print(f"ling-notebook: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"ling-notebook: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
+            "Stop the other server or choose another --port (0 picks a free one).",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

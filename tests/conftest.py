@@ -1,0 +1,15 @@
+"""Shared pytest fixtures."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from ling_notebook.server import ModelServer
+
+
+@pytest.fixture(scope="session")
+def model_server() -> Iterator[ModelServer]:
+    """The built-in server on a free loopback port, shared by the session; the demo model runs at 1000
+    tokens/s (``ling-offline-demo?rate=N`` to change it). Call ``clear()`` before reading its records."""
+    with ModelServer(port=0, rate=1000.0) as server:
+        yield server

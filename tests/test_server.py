@@ -1,0 +1,413 @@
+"""The built-in server, seen on the wire: raw HTTP against a real ModelServer (no openai client)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ling_notebook
+from ling_notebook import cli
+from ling_notebook.server import DEMO_MODEL, ModelServer, RequestRecord
+
+USER = "Please write a poem about spring"
+FAST_DEMO = f"{DEMO_MODEL}?rate=0"
+
+
+def chat(model: str, prompt: str = USER, **params: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": prompt}], "stream": True, **params}
+
+
+def connect(server: ModelServer) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+
+
+def request(server: ModelServer, method: str, path: str, body: object = None,
+            headers: dict[str, str] | None = None) -> tuple[http.client.HTTPResponse, bytes]:
+    """One request; the body is JSON unless already bytes. A cut response gives `<cut>` + partial bytes."""
+    conn = connect(server)
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    conn.request(method, path, data, {"Content-Type": "application/json", **(headers or {})})
+    response = conn.getresponse()
+    try:
+        payload = response.read()
+    except http.client.IncompleteRead as exc:
+        payload = b"<cut>" + exc.partial
+    conn.close()
+    return response, payload
+
+
+def post(server: ModelServer, body: object, **kwargs: Any) -> tuple[http.client.HTTPResponse, bytes]:
+    return request(server, "POST", "/v1/chat/completions", body, **kwargs)
+
+
+def events(payload: bytes) -> list[Any]:
+    """The SSE `data:` payloads, JSON-decoded except `[DONE]`."""
+    blocks = payload.removeprefix(b"<cut>").decode().split("\n\n")
+    assert blocks[-1] == "", "the stream must end on an event boundary"
+    datas = [block.removeprefix("data: ") for block in blocks[:-1]]
+    assert all(block.startswith("data: ") for block in blocks[:-1])
+    return [data if data == "[DONE]" else json.loads(data) for data in datas]
+
+
+def content(evts: list[Any], key: str = "content") -> str:
+    chunks = [e for e in evts if isinstance(e, dict) and e.get("choices")]
+    return "".join(e["choices"][0]["delta"].get(key, "") for e in chunks)
+
+
+def finish_reasons(evts: list[Any]) -> list[str]:
+    return [e["choices"][0]["finish_reason"] for e in evts
+            if isinstance(e, dict) and e.get("choices") and e["choices"][0]["finish_reason"]]
+
+
+def words(n: int, prefix: str = "w") -> str:
+    return "".join(f" {prefix}{i}" for i in range(1, n + 1))
+
+
+@pytest.fixture
+def server(model_server: ModelServer) -> ModelServer:
+    model_server.clear()
+    return model_server
+
+
+def open_stream(server: ModelServer, model: str, events_wanted: int) -> tuple[http.client.HTTPConnection,
+                                                                               http.client.HTTPResponse]:
+    """Start a stream and read until `events_wanted` events have arrived; the caller closes it."""
+    conn = connect(server)
+    conn.request("POST", "/v1/chat/completions", json.dumps(chat(model)))
+    response = conn.getresponse()
+    for _ in range(events_wanted):
+        assert response.readline().startswith(b"data: ") and response.readline() == b"\n"
+    return conn, response
+
+
+# --- the demo model -------------------------------------------------------------------------------------
+
+
+def test_demo_stream_is_openai_shaped_sse(server: ModelServer) -> None:
+    response, payload = post(server, chat(DEMO_MODEL, stream_options={"include_usage": True}))
+    assert response.status == 200
+    assert response.getheader("Content-Type", "").startswith("text/event-stream")
+    evts = events(payload)
+    first, *middle, finish, usage, done = evts
+    assert first["object"] == "chat.completion.chunk" and first["model"] == DEMO_MODEL
+    assert first["choices"] == [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                 "finish_reason": None, "logprobs": None}]
+    assert all(e["choices"][0]["finish_reason"] is None for e in middle)
+    assert all(set(e["choices"][0]["delta"]) == {"content"} for e in middle)
+    assert finish["choices"][0]["delta"] == {} and finish["choices"][0]["finish_reason"] == "stop"
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == len(middle)
+    assert usage["usage"]["prompt_tokens"] == len(USER.split())
+    assert usage["usage"]["total_tokens"] == len(middle) + len(USER.split())
+    assert done == "[DONE]"
+    assert len({e["id"] for e in evts[:-1]}) == 1
+    assert 150 <= len(middle) <= 300
+
+
+def test_demo_reply_is_labelled_readable_markdown_about_the_prompt(server: ModelServer) -> None:
+    text = content(events(post(server, chat(FAST_DEMO))[1]))
+    assert text.startswith("*Offline demo model — no API key, no network.*\n")
+    assert re.search(r"^## .*poem about spring", text, re.MULTILINE)
+    assert "\n- " in text and "```python\n" in text and "| --- |" in text
+
+
+def test_demo_is_deterministic_per_prompt(server: ModelServer) -> None:
+    def reply(prompt: str) -> str:
+        return content(events(post(server, chat(FAST_DEMO, prompt))[1]))
+
+    assert reply("Tell me about tides") == reply("Tell me about tides")
+    assert reply("Tell me about tides") != reply("Tell me about volcanoes")
+
+
+def test_usage_chunk_only_when_asked_for(server: ModelServer) -> None:
+    evts = events(post(server, chat("test/trickle?tokens=3&rate=0"))[1])
+    assert all(e["choices"] for e in evts[:-1]) and "usage" not in evts[-2]
+
+
+@pytest.mark.parametrize("limit", ["max_tokens", "max_completion_tokens"])
+def test_max_tokens_stops_with_length(server: ModelServer, limit: str) -> None:
+    evts = events(post(server, chat(FAST_DEMO, **{limit: 7, "stream_options": {"include_usage": True}}))[1])
+    assert finish_reasons(evts) == ["length"]
+    assert evts[-2]["usage"]["completion_tokens"] == 7 and evts[-1] == "[DONE]"
+    assert content(evts).startswith("*Offline demo model")
+
+
+def test_demo_rate_is_a_model_parameter(server: ModelServer) -> None:
+    response, payload = post(server, chat(f"{DEMO_MODEL}?rate=inf"))
+    assert response.status == 200 and finish_reasons(events(payload)) == ["stop"]
+
+
+def test_non_streaming_reply_is_one_json_completion(server: ModelServer) -> None:
+    response, payload = post(server, chat("test/reasoning?reasoning=2&tokens=3&rate=0", stream=False))
+    body = json.loads(payload)
+    assert response.status == 200 and response.getheader("Content-Type") == "application/json"
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": words(3),
+                                             "reasoning_content": words(2, "r")}
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"] == {"prompt_tokens": len(USER.split()), "completion_tokens": 5, "total_tokens": 11}
+
+
+def test_models_lists_the_demo_and_the_scenarios(server: ModelServer) -> None:
+    response, payload = request(server, "GET", "/v1/models")
+    body = json.loads(payload)
+    ids = [model["id"] for model in body["data"]]
+    assert response.status == 200 and body["object"] == "list"
+    assert ids[0] == DEMO_MODEL and {"test/echo", "test/stall", "test/http-429"} <= set(ids)
+    assert all(m["object"] == "model" and m["owned_by"] == "ling-notebook" for m in body["data"])
+
+
+# --- errors before the stream -----------------------------------------------------------------------------
+
+
+def error_of(payload: bytes) -> dict[str, Any]:
+    error: dict[str, Any] = json.loads(payload)["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+def test_unknown_model_is_404_like_the_real_api(server: ModelServer) -> None:
+    response, payload = post(server, chat("gpt-nope"))
+    assert response.status == 404
+    message = "The model `gpt-nope` does not exist or you do not have access to it."
+    assert error_of(payload)["message"] == message
+    assert error_of(payload)["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize("body, param", [
+    (b"{not json", None),
+    ({"model": DEMO_MODEL}, "messages"),
+    ({"messages": [{"role": "user", "content": "hi"}]}, "model"),
+    (chat(DEMO_MODEL, max_tokens=0), "max_tokens"),
+    (chat("test/flood?tokns=5"), "model"),
+    (chat("test/flood?tokens=nan"), "model"),
+    (chat(f"{DEMO_MODEL}?rate=-1"), "model"),
+])
+def test_bad_requests_are_400(server: ModelServer, body: object, param: str | None) -> None:
+    response, payload = post(server, body)
+    assert response.status == 400 and error_of(payload)["param"] == param
+
+
+def test_unknown_url_is_a_json_404(server: ModelServer) -> None:
+    response, payload = request(server, "GET", "/v1/nothing")
+    assert response.status == 404 and error_of(payload)["message"] == "Invalid URL (GET /v1/nothing)"
+
+
+@pytest.mark.parametrize("status, code", [(401, "invalid_api_key"), (403, "permission_denied"),
+                                          (404, "model_not_found"), (429, "rate_limit_exceeded"),
+                                          (500, "internal_error"), (503, "service_unavailable")])
+def test_http_scenarios_fail_before_the_stream(server: ModelServer, status: int, code: str) -> None:
+    response, payload = post(server, chat(f"test/http-{status}"))
+    error = error_of(payload)
+    assert response.status == status and error["code"] == code and error["message"]
+    assert response.getheader("Content-Type") == "application/json"
+    if status == 401:
+        assert error["message"] == "Incorrect API key provided."
+    if status == 404:
+        assert "`test/http-404` does not exist" in error["message"]
+    if status == 429:
+        assert response.getheader("retry-after") == "0"
+    assert server.wait_for(lambda r: r.model == f"test/http-{status}").chunks_sent == 0
+
+
+# --- scenarios ----------------------------------------------------------------------------------------------
+
+
+def test_echo_returns_the_last_user_message_exactly(server: ModelServer) -> None:
+    hostile = "# Hi <img src=x onerror=alert(1)>\n```\n{df.shape} | a |\n[x](javascript:alert(1)) 🎉 naïve"
+    body = {"model": "test/echo", "stream": True,
+            "messages": [{"role": "system", "content": "be terse"}, {"role": "user", "content": hostile}]}
+    evts = events(post(server, body)[1])
+    assert content(evts) == hostile and finish_reasons(evts) == ["stop"]
+    assert all(len(e["choices"][0]["delta"]["content"]) <= 4 for e in evts[1:-2])
+
+
+def test_flood_and_trickle_send_numbered_words(server: ModelServer) -> None:
+    assert content(events(post(server, chat("test/flood?tokens=2000"))[1])) == words(2000)
+    assert content(events(post(server, chat("test/trickle?tokens=5&rate=500"))[1])) == words(5)
+
+
+@pytest.mark.parametrize("model, reason", [("test/length", "length"),
+                                           ("test/content-filter", "content_filter")])
+def test_other_finish_reasons(server: ModelServer, model: str, reason: str) -> None:
+    evts = events(post(server, chat(model))[1])
+    assert content(evts) == words(10) and finish_reasons(evts) == [reason] and evts[-1] == "[DONE]"
+
+
+def test_reasoning_comes_before_content(server: ModelServer) -> None:
+    evts = events(post(server, chat("test/reasoning?reasoning=3&tokens=2"))[1])
+    keys = [next(iter(e["choices"][0]["delta"]), None) for e in evts[1:-2]]
+    assert keys == ["reasoning_content"] * 3 + ["content"] * 2
+    assert content(evts, "reasoning_content") == words(3, "r") and content(evts) == words(2)
+
+
+def test_empty_chunks_mix_empty_content_and_empty_deltas(server: ModelServer) -> None:
+    evts = events(post(server, chat("test/empty-chunks?tokens=4"))[1])
+    deltas = [e["choices"][0]["delta"] for e in evts[1:-2]]
+    assert {"content": ""} in deltas and {} in deltas and content(evts) == words(4)
+
+
+def test_utf8_split_mid_character_arrives_exactly(server: ModelServer) -> None:
+    evts = events(post(server, chat("test/utf8"))[1])
+    assert content(evts) == "Hello 👋 世界 — naïve café 🎉 e\u0301t\u0301e\u0301 👩\u200d💻 日本語 Ωmega ✓"
+    assert finish_reasons(evts) == ["stop"]
+
+
+def test_error_mid_stream_sends_an_error_event_then_ends(server: ModelServer) -> None:
+    response, payload = post(server, chat("test/error-mid?after=3"))
+    *evts, last = events(payload)
+    assert response.status == 200 and not payload.startswith(b"<cut>")
+    assert content(evts) == words(3) and finish_reasons(evts) == []
+    assert last == {"error": {"message": "The server had an error while processing your request (simulated).",
+                              "type": "server_error", "param": None, "code": "internal_error"}}
+    assert not server.wait_for(lambda r: r.finished_at is not None).completed
+
+
+def test_drop_cuts_the_connection_mid_body(server: ModelServer) -> None:
+    _, payload = post(server, chat("test/drop?after=4"))
+    evts = events(payload)
+    assert payload.startswith(b"<cut>") and content(evts) == words(4)
+    assert finish_reasons(evts) == [] and "[DONE]" not in evts
+
+
+def test_truncate_ends_cleanly_without_finish_or_done(server: ModelServer) -> None:
+    _, payload = post(server, chat("test/truncate?after=4"))
+    evts = events(payload)
+    assert not payload.startswith(b"<cut>") and content(evts) == words(4)
+    assert finish_reasons(evts) == [] and "[DONE]" not in evts
+
+
+def test_stall_goes_quiet_and_a_closed_client_is_recorded(server: ModelServer) -> None:
+    conn, response = open_stream(server, "test/stall?after=3", events_wanted=4)
+    conn.sock.settimeout(0.2)  # type: ignore[union-attr]
+    with pytest.raises(TimeoutError):
+        response.readline()
+    response.close()
+    conn.close()
+    record = server.wait_for(lambda r: r.disconnected_at is not None)
+    assert record.model == "test/stall?after=3" and record.chunks_sent == 4 and not record.completed
+    assert record.first_byte_at is not None
+    assert record.started_at <= record.first_byte_at <= record.disconnected_at
+
+
+def test_a_client_leaving_stops_generation(server: ModelServer) -> None:
+    conn, response = open_stream(server, "test/trickle?tokens=100000&rate=2000", events_wanted=3)
+    response.close()
+    conn.close()
+    record = server.wait_for(lambda r: r.finished_at is not None)
+    assert record.disconnected_at is not None and not record.completed
+    assert record.chunks_sent < 100000
+
+
+def test_slow_start_delays_the_first_byte(server: ModelServer) -> None:
+    evts = events(post(server, chat("test/slow-start?delay=0.2&tokens=3"))[1])
+    record = server.wait_for(lambda r: r.completed)
+    assert content(evts) == words(3)
+    assert record.first_byte_at is not None and record.first_byte_at - record.started_at >= 0.2
+
+
+def test_concurrent_streams_all_complete(server: ModelServer) -> None:
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        content(events(post(server, chat("test/trickle?tokens=20&rate=200"))[1])))) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [words(20)] * 10
+
+
+# --- records ----------------------------------------------------------------------------------------------
+
+
+def test_records_say_what_the_request_carried(server: ModelServer) -> None:
+    post(server, chat("test/trickle?tokens=3", temperature=0.2), headers={"X-Trace": "t1"})
+    record = server.last_request()
+    assert isinstance(record, RequestRecord) and record is not server.last_request()
+    assert (record.method, record.path, record.model, record.stream) == (
+        "POST", "/v1/chat/completions", "test/trickle?tokens=3", True)
+    assert record.messages == [{"role": "user", "content": USER}] and record.body is not None
+    assert record.body["temperature"] == 0.2 and record.headers["x-trace"] == "t1"
+    assert record.completed and record.chunks_sent == 5 and record.disconnected_at is None
+    assert record.started_at <= (record.first_byte_at or 0) <= (record.finished_at or 0)
+    assert [r.id for r in server.requests] == [record.id]
+    server.clear()
+    assert server.requests == [] and server.last_request() is None
+
+
+def test_wait_for_times_out(server: ModelServer) -> None:
+    with pytest.raises(TimeoutError):
+        server.wait_for(lambda r: r.model == "never", timeout=0.05)
+
+
+def test_requests_endpoint_lists_and_clears_with_the_key_redacted(server: ModelServer) -> None:
+    post(server, chat("test/trickle?tokens=1"), headers={"Authorization": "Bearer sk-secret-123"})
+    _, payload = request(server, "GET", "/_ling/requests")
+    records = json.loads(payload)
+    assert [r["model"] for r in records] == ["test/trickle?tokens=1"]
+    assert records[0]["headers"]["authorization"] == "Bearer ***" and b"sk-secret" not in payload
+    assert records[0]["completed"] is True and records[0]["chunks_sent"] == 3
+    response, _ = request(server, "DELETE", "/_ling/requests")
+    assert response.status == 204 and server.requests == []
+
+
+# --- lifecycle and command line -----------------------------------------------------------------------------
+
+
+def test_start_stop_are_idempotent_and_host_must_be_loopback() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        ModelServer(host="0.0.0.0")
+    server = ModelServer()
+    assert server.start() is server.start()
+    assert server.url == f"http://127.0.0.1:{server.port}/v1" and server.port > 0
+    server.stop()
+    server.stop()
+    with pytest.raises(OSError):
+        connect(server).request("GET", "/v1/models")
+
+
+def test_stop_closes_open_streams() -> None:
+    with ModelServer() as server:
+        conn, response = open_stream(server, "test/stall", events_wanted=2)
+    assert server.wait_for(lambda r: r.disconnected_at is not None, timeout=1)
+    with pytest.raises(http.client.IncompleteRead):
+        response.read()
+    conn.close()
+
+
+def test_cli_refuses_a_public_host(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert "loopback" in capsys.readouterr().err
+
+
+def test_cli_serve_answers_and_stops_cleanly_on_ctrl_c() -> None:
+    root = Path(ling_notebook.__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "ling_notebook.cli", "serve", "--port", "0", "--rate", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()  # the server prints it once it listens
+        match = re.fullmatch(r"ling-notebook: offline demo model 'ling-offline-demo' at "
+                             r"http://127\.0\.0\.1:(\d+)/v1 \(Ctrl-C to stop\)\n", banner)
+        assert match, banner
+        conn = http.client.HTTPConnection("127.0.0.1", int(match[1]), timeout=10)
+        conn.request("POST", "/v1/chat/completions", json.dumps(chat(DEMO_MODEL)))
+        assert content(events(conn.getresponse().read())).startswith("*Offline demo model")
+        conn.close()
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=10)
+        assert proc.returncode == 0 and "Traceback" not in stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
