@@ -307,8 +307,8 @@ def _with_empty_chunks(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
 def _plan(kind: str, params: dict[str, float], messages: list[Any], demo_rate: float) -> _Plan:
     rate = params.get("rate", demo_rate)
     prompt = _last_user_text(messages)
-    if kind == "":
-        return _Plan((("content", p) for p in _PIECE.findall(_demo_reply(prompt))), "stop", rate)
+    if kind == "":  # led by an empty-content chunk, as real servers often send
+        return _Plan((("content", p) for p in ["", *_PIECE.findall(_demo_reply(prompt))]), "stop", rate)
     if kind == "echo":
         return _Plan((("content", prompt[i : i + 4]) for i in range(0, len(prompt), 4)), "stop", rate)
     if kind == "reasoning":
