@@ -1,7 +1,8 @@
 """The ``ling-notebook`` command line: one subcommand per job, each a small function.
 
 ``ling-notebook serve`` runs the built-in OpenAI-compatible server (``server.py``) in the foreground,
-with the offline demo model and the test scenarios, until Ctrl-C.
+with the offline demo model and the test scenarios, until Ctrl-C. ``ling-notebook demo`` adds
+JupyterLab on the tutorials, configured to use it (``demo.py``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ling_notebook import __version__
 
@@ -21,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
+    _add_demo(commands)
     args = parser.parse_args(argv)
     status: int = args.run(args)
     return status
@@ -40,6 +43,32 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--rate", type=_rate, default=40.0, help="demo model tokens/s; 0 = no pause (default: %(default)s)"
     )
     serve.set_defaults(run=_serve)
+
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="JupyterLab with the tutorials, talking to the offline demo model",
+        description="Start the built-in server's offline demo model and JupyterLab on 127.0.0.1 with the "
+        "tutorial notebooks open, configured through LING_BASE_URL and LING_MODEL. No API key, no network. "
+        "Ctrl-C stops both.",
+    )
+    demo.add_argument("--port", type=int, default=None, help="JupyterLab's port (default: a free one)")
+    demo.add_argument("--server-port", type=int, default=0, help="the model server's port (default: a free one)")
+    demo.add_argument("--rate", type=_rate, default=40.0, help="demo model tokens/s (default: %(default)s)")
+    demo.add_argument("--notebooks", type=Path, default=None, help="folder to open (default: the tutorials)")
+    demo.add_argument(
+        "--real", action="store_true",
+        help="use the real Ant Ling API (or LING_BASE_URL) with your LING_API_KEY instead of the offline model",
+    )
+    demo.set_defaults(run=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ling_notebook.demo import run_demo
+
+    return run_demo(lab_port=args.port, server_port=args.server_port, rate=args.rate, real=args.real,
+                    notebooks=args.notebooks)
 
 
 def _rate(text: str) -> float:

@@ -1,0 +1,92 @@
+"""`ling-notebook demo`: the built-in server's offline demo model plus JupyterLab on the tutorials.
+
+JupyterLab gets its settings through the environment (LING_BASE_URL, LING_MODEL), the same way a user
+configures a real server, so the notebooks contain no demo-specific code. Both listen on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from .server import DEMO_MODEL, ModelServer
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def run_demo(*, lab_port: int | None, server_port: int, rate: float, real: bool, notebooks: Path | None) -> int:
+    root = notebooks or (NOTEBOOKS if NOTEBOOKS.is_dir() else Path.cwd())
+    env = dict(os.environ)
+    server = None
+    if real:
+        if not (env.get("LING_API_KEY") or env.get("ANT_LING_API_KEY")):
+            print("ling-notebook: --real talks to the Ant Ling API and needs your key: "
+                  "set LING_API_KEY (or ANT_LING_API_KEY) first.", file=sys.stderr)
+            return 2
+        where = env.get("LING_BASE_URL", "the Ant Ling API")
+    else:
+        server = ModelServer(port=server_port, rate=rate).start()
+        env.update(LING_BASE_URL=server.url, LING_MODEL=DEMO_MODEL)
+        for name in ("LING_API_KEY", "ANT_LING_API_KEY"):
+            env.pop(name, None)  # the local server needs no key; never forward a real one to it
+        where = f"the offline demo model '{DEMO_MODEL}' at {server.url}"
+
+    port = lab_port or _free_port()
+    token = secrets.token_hex(16)
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # Jupyter refuses root without it (containers, CI)
+    log = Path(tempfile.gettempdir()) / f"ling-notebook-demo-{port}.log"
+    # Its own session: Ctrl-C reaches only us (Jupyter would ask "Shutdown?"), and we stop it below.
+    with log.open("w") as log_file:
+        lab = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        if not _wait_until_up(lab, f"http://127.0.0.1:{port}/api/status?token={token}"):
+            print(f"ling-notebook: JupyterLab did not start:\n{log.read_text()}", file=sys.stderr)
+            return 1
+        print(f"ling-notebook demo: JupyterLab on {root.name}/, talking to {where}.")
+        print(f"  Open http://127.0.0.1:{port}/lab?token={token}")
+        print(f"  JupyterLab's log: {log}. Ctrl-C stops both.", flush=True)
+        lab.wait()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if lab.poll() is None:
+            lab.send_signal(signal.SIGTERM)
+            try:
+                lab.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                lab.kill()
+        if server is not None:
+            server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, timeout: float = 60) -> bool:
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never via a proxy
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with direct.open(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
