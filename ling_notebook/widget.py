@@ -3,7 +3,8 @@
 Kernel -> browser traffic is bounded by time, not by tokens: deltas are coalesced into at most one
 custom message per frame interval, and the whole text is synced once, when the reply ends. A view
 that opens mid-stream says "hello" and gets a snapshot of the text so far. When the reply ends,
-the output is replaced by a static Markdown copy so that a saved or exported notebook shows it.
+the output is replaced by a static Markdown copy so that a saved or exported notebook shows it, and
+the widget is closed.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class ReplyWidget(anywidget.AnyWidget):
             self.error = reply.error
             self.status = reply.status
         update_display(static_bundle(reply), raw=True, display_id=self.display_id)
+        self.close()  # every view is now the static copy; free the model here and in the browser
 
     def _scheduled_flush(self) -> None:
         with self._lock:
