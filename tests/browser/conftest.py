@@ -1,0 +1,68 @@
+"""Fixtures for the browser tests: one JupyterLab server and one headless Chromium for the session.
+
+JupyterLab's kernels get `LING_BASE_URL` pointing at the in-process built-in model server
+(`model_server` from tests/conftest.py) and a fake `LING_API_KEY`, so every reply comes from it and
+a test can read the server's records directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from lab_driver import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FAKE_KEY, Lab, Notebook, run_lab
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+expect.set_options(timeout=20_000)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not Path(CHROMIUM).exists():
+        skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def lab(model_server, tmp_path_factory) -> Iterator[Lab]:
+    with run_lab(tmp_path_factory.mktemp("lab"), {"LING_BASE_URL": model_server.url, "LING_API_KEY": FAKE_KEY}) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def page(browser: Browser, lab: Lab) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    # Printed with a failing test's output: what the page complained about.
+    page.on("console", lambda msg: print(f"[console.{msg.type}] {msg.text}")
+            if msg.type == "error" or "ling-notebook" in msg.text else None)
+    page.on("pageerror", lambda exc: print(f"[pageerror] {exc}"))
+    yield page
+    context.close()
+    lab.shutdown_kernels()
+
+
+@pytest.fixture
+def notebook(page: Page, lab: Lab, request: pytest.FixtureRequest) -> Callable[..., Notebook]:
+    """`notebook(*cell_sources)`: write a notebook named after the test, open it, return a `Notebook`."""
+
+    def make(*sources: str) -> Notebook:
+        return Notebook(page, lab, request.node.name.removeprefix("test_")).write(*sources).open()
+
+    return make
