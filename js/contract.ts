@@ -1,0 +1,69 @@
+/**
+ * The contract between the Python widget model (`ling_notebook/widget.py`) and this front end.
+ * Keep it in step with the Python side: the names and types here mirror the synced traitlets and
+ * the custom messages exactly.
+ */
+
+/** A reply's life: the last three are final. */
+export type Status = "waiting" | "streaming" | "done" | "stopped" | "error";
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** Mirrors the synced traitlets of the Python widget model, one field per trait. */
+export interface LingModelState {
+  /** The full reply text; authoritative once the reply has ended. */
+  text: string;
+  reasoning: string;
+  status: Status;
+  model_name: string;
+  /** Time to first token, in seconds. */
+  ttft: number | null;
+  tokens_per_s: number | null;
+  /** Seconds since the request was sent. */
+  elapsed: number | null;
+  usage: Usage | null;
+  finish_reason: string | null;
+  error: string | null;
+}
+
+/** Kernel -> view: text to append. `seq` counts delta messages from 1 without gaps. */
+export interface DeltaMessage {
+  type: "delta";
+  seq: number;
+  content: string;
+  reasoning: string;
+  elapsed: number;
+  ttft: number | null;
+  /** Content pieces received so far (about one token each). */
+  chunks: number;
+}
+
+/** Kernel -> view: the whole text so far, including every delta up to and including `seq`. */
+export interface SnapshotMessage {
+  type: "snapshot";
+  seq: number;
+  text: string;
+  reasoning: string;
+}
+
+export type KernelMessage = DeltaMessage | SnapshotMessage;
+
+/** View -> kernel. `hello` asks for a snapshot; `stop` cancels the reply. */
+export type ViewMessage = { type: "hello" } | { type: "stop" };
+
+type Callback = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The part of anywidget's model object this front end uses (what tests fake). */
+export interface WidgetModel<T> {
+  get<K extends keyof T>(key: K): T[K];
+  on(event: string, callback: Callback): void;
+  off(event?: string | null, callback?: Callback | null): void;
+  send(content: unknown, callbacks?: unknown, buffers?: unknown): void;
+}
+
+export const FINAL_STATUSES: ReadonlySet<string> = new Set(["done", "stopped", "error"]);
+export const ACTIVE_STATUSES: ReadonlySet<string> = new Set(["waiting", "streaming"]);

@@ -1,0 +1,43 @@
+/**
+ * Markdown source -> sanitized DOM, for one block at a time.
+ *
+ * Owns: the markdown-it configuration. Raw HTML in model output is escaped and shown as text
+ * (`html: false`), links must pass `isSafeUrl`, and images are shown as links rather than loaded:
+ * a reply must not make the browser fetch URLs on its own (a known way to leak notebook data).
+ * Every result goes through DOMPurify before it reaches the page.
+ */
+import MarkdownIt, { type MarkdownIt as Parser } from "markdown-it";
+import { highlightCode } from "./highlight";
+import { isSafeUrl, sanitizeToFragment } from "./sanitize";
+
+function createParser(highlight: boolean): Parser {
+  const md = new MarkdownIt({
+    html: false,
+    linkify: true,
+    typographer: false,
+    highlight: highlight ? (code, lang) => highlightCode(code, lang) : null,
+  });
+  md.validateLink = isSafeUrl;
+  md.renderer.rules.image = (tokens, idx, options, env, self) => {
+    const token = tokens[idx];
+    const src = String(token.attrGet("src") ?? "");
+    const alt = String(self.renderInlineAsText(token.children ?? [], options, env)) || "image";
+    const esc = md.utils.escapeHtml;
+    return `<a class="ling-image-link" href="${esc(src)}" title="${esc(`Image (not loaded): ${src}`)}">` +
+      `[image: ${esc(alt)}]</a>`;
+  };
+  return md;
+}
+
+const plainParser = createParser(false);
+const highlightingParser = createParser(true);
+
+/** The HTML for `src`, before sanitizing. With `highlight`, fenced code of known languages is highlighted. */
+export function markdownToHtml(src: string, highlight: boolean): string {
+  return (highlight ? highlightingParser : plainParser).render(src);
+}
+
+/** Renders Markdown `src` into a sanitized fragment of the current document. */
+export function renderMarkdown(src: string, highlight: boolean): DocumentFragment {
+  return sanitizeToFragment(markdownToHtml(src, highlight));
+}

@@ -1,0 +1,217 @@
+/**
+ * An incrementally rendered Markdown view: text is appended in pieces, blocks that are finished
+ * are rendered to the DOM once and never touched again, and only the open (last) block is
+ * re-rendered. Work is done in animation frames, at most one render per frame, and a frame stops
+ * early when its time budget is spent (a large snapshot is rendered over several frames), so no
+ * single task grows with the length of the reply.
+ *
+ * Blocks are grouped into chunks of CHUNK_BLOCKS so that the stylesheet can let the browser skip
+ * the chunks that are off screen (`content-visibility: auto` on `.ling-chunk`): measured in
+ * Chromium, layout and pre-paint per update otherwise grow with the length of the reply.
+ */
+import { type Block, BlockSplitter, type SplitterLimits } from "./blocks";
+import { renderMarkdown } from "./markdown";
+
+/** Runs `callback` later (once); returns a function that cancels it. */
+export type Scheduler = (callback: () => void) => () => void;
+
+export const frameScheduler: Scheduler = (callback) => {
+  if (typeof requestAnimationFrame === "function") {
+    const handle = requestAnimationFrame(() => callback());
+    return () => cancelAnimationFrame(handle);
+  }
+  const handle = setTimeout(callback, 16);
+  return () => clearTimeout(handle);
+};
+
+export const CHUNK_BLOCKS = 32;
+
+export interface MarkdownViewOptions {
+  schedule?: Scheduler;
+  now?: () => number;
+  /** Milliseconds of work per frame before the rest is left to the next frame. */
+  budgetMs?: number;
+  /** Text is fed to the block splitter in pieces of at most this many characters. */
+  sliceChars?: number;
+  limits?: Partial<SplitterLimits>;
+}
+
+export class MarkdownView {
+  /** The element holding the rendered blocks (in chunks). */
+  readonly el: HTMLElement;
+  private readonly schedule: Scheduler;
+  private readonly now: () => number;
+  private readonly budgetMs: number;
+  private readonly sliceChars: number;
+  private readonly limits: Partial<SplitterLimits>;
+  private splitter: BlockSplitter;
+  /** Everything received. */
+  private full = "";
+  /** Received text not yet given to the splitter. */
+  private inbox = "";
+  /** Closed blocks not yet in the DOM, from `queueHead` on. */
+  private queue: Block[] = [];
+  private queueHead = 0;
+  /** The chunk that takes new blocks, and how many finished blocks it holds. */
+  private chunk: HTMLElement | null = null;
+  private chunkBlocks = 0;
+  private openEl: HTMLElement | null = null;
+  private openShown: string | null = null;
+  private openShownFinal = false;
+  private final = false;
+  private cancelFrame: (() => void) | null = null;
+  private disposed = false;
+
+  constructor(el: HTMLElement, options: MarkdownViewOptions = {}) {
+    this.el = el;
+    this.schedule = options.schedule ?? frameScheduler;
+    this.now = options.now ?? (() => performance.now());
+    this.budgetMs = options.budgetMs ?? 8;
+    this.sliceChars = options.sliceChars ?? 16_384;
+    this.limits = options.limits ?? {};
+    this.splitter = new BlockSplitter(this.limits);
+  }
+
+  /** All the text this view shows (or is about to show). */
+  get text(): string {
+    return this.full;
+  }
+
+  /** True while some received text is not rendered yet. */
+  get pending(): boolean {
+    return this.cancelFrame !== null;
+  }
+
+  append(piece: string): void {
+    if (!piece || this.disposed) return;
+    this.full += piece;
+    this.inbox += piece;
+    this.request();
+  }
+
+  /** Shows `text`: appends when it extends what is shown, otherwise starts over. */
+  setText(text: string): void {
+    if (this.disposed || text === this.full) return;
+    if (text.startsWith(this.full)) {
+      this.append(text.slice(this.full.length));
+      return;
+    }
+    this.el.replaceChildren();
+    this.splitter = new BlockSplitter(this.limits);
+    this.full = "";
+    this.inbox = "";
+    this.queue = [];
+    this.queueHead = 0;
+    this.chunk = null;
+    this.openEl = null;
+    this.openShown = null;
+    this.append(text);
+  }
+
+  /** A final view renders its last block as finished (code highlighted). */
+  setFinal(final: boolean): void {
+    if (this.final === final || this.disposed) return;
+    this.final = final;
+    this.request();
+  }
+
+  /** Renders everything now, whatever the budget (for tests and teardown). */
+  flush(): void {
+    if (this.disposed) return;
+    this.cancelFrame?.();
+    this.frame(Number.POSITIVE_INFINITY);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.cancelFrame?.();
+    this.cancelFrame = null;
+  }
+
+  private request(): void {
+    if (this.cancelFrame || this.disposed) return;
+    this.cancelFrame = this.schedule(() => this.frame(this.budgetMs));
+  }
+
+  private frame(budgetMs: number): void {
+    this.cancelFrame = null;
+    if (this.disposed) return;
+    const deadline = this.now() + budgetMs;
+    while (this.inbox) {
+      const piece = this.inbox.length > this.sliceChars ? this.inbox.slice(0, this.sliceChars) : this.inbox;
+      this.inbox = this.inbox.slice(piece.length);
+      for (const block of this.splitter.append(piece)) this.queue.push(block);
+      if (this.now() >= deadline) break;
+    }
+    while (this.queueHead < this.queue.length) {
+      this.renderClosed(this.queue[this.queueHead++]);
+      if (this.now() >= deadline) break;
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    }
+    if (this.inbox || this.queue.length) {
+      this.request();
+      return;
+    }
+    this.renderOpen();
+  }
+
+  private renderClosed(block: Block): void {
+    const node = this.blockNode(block, true, false);
+    if (this.openEl) {
+      this.openEl.replaceWith(node);
+      this.openEl = null;
+      this.openShown = null;
+    } else {
+      this.place(node);
+    }
+    this.chunkBlocks++;
+  }
+
+  /** Appends a new block node at the end, in a new chunk when the last one is full. */
+  private place(node: HTMLElement): void {
+    if (!this.chunk || this.chunkBlocks >= CHUNK_BLOCKS) {
+      this.chunk = document.createElement("div");
+      this.chunk.className = "ling-chunk";
+      this.el.append(this.chunk);
+      this.chunkBlocks = 0;
+    }
+    this.chunk.append(node);
+  }
+
+  private renderOpen(): void {
+    const block = this.splitter.open();
+    if (block.text === this.openShown && this.final === this.openShownFinal) return;
+    this.openShown = block.text;
+    this.openShownFinal = this.final;
+    if (!block.text.trim()) {
+      this.openEl?.remove();
+      this.openEl = null;
+      return;
+    }
+    // The open block is shown plain (no highlighting) until the reply is final.
+    const node = this.blockNode(block, this.final, !this.final);
+    if (this.openEl) this.openEl.replaceWith(node);
+    else this.place(node);
+    this.openEl = node;
+  }
+
+  private blockNode(block: Block, highlight: boolean, open: boolean): HTMLElement {
+    const node = document.createElement("div");
+    node.className = "ling-block";
+    if (block.cont) node.classList.add("ling-cont");
+    if (open) node.classList.add("ling-open");
+    try {
+      node.append(renderMarkdown(block.text, highlight));
+    } catch (err) {
+      console.error("[ling-notebook] could not render a block; showing it as text", err);
+      node.replaceChildren();
+      const pre = document.createElement("pre");
+      pre.textContent = block.text;
+      node.append(pre);
+    }
+    return node;
+  }
+}

@@ -1,0 +1,203 @@
+import { describe, expect, it } from "vitest";
+import { type Block, BlockSplitter, type SplitterLimits } from "../blocks";
+import { markdownToHtml } from "../markdown";
+import { CHAT_REPLY, EDGE_CASES, longReply, randomPieces, seededRandom } from "./corpus";
+
+/** All blocks of `pieces` fed in order: the closed ones, then the open one if it is not empty. */
+function split(pieces: string[] | string, limits?: Partial<SplitterLimits>): Block[] {
+  const splitter = new BlockSplitter(limits);
+  const blocks: Block[] = [];
+  for (const piece of typeof pieces === "string" ? [pieces] : pieces) blocks.push(...splitter.append(piece));
+  const open = splitter.open();
+  if (open.text.trim()) blocks.push(open);
+  return blocks;
+}
+
+const texts = (blocks: Block[]) => blocks.map((b) => b.text.replace(/\n+$/, ""));
+
+describe("BlockSplitter", () => {
+  it("cuts paragraphs at blank lines", () => {
+    expect(texts(split("one\nstill one\n\n\ntwo\n\nthree"))).toEqual(["one\nstill one", "two", "three"]);
+  });
+
+  it("keeps a fenced code block whole, blank lines included, until its closing fence", () => {
+    const text = "```python\na = 1\n\n\nb = 2\n```\nafter";
+    expect(texts(split(text))).toEqual(["```python\na = 1\n\n\nb = 2\n```", "after"]);
+  });
+
+  it("closes a fence only with the same character and at least the same length", () => {
+    const text = "````\n```\n~~~~\n````\n\nnext";
+    expect(texts(split(text))).toEqual(["````\n```\n~~~~\n````", "next"]);
+    expect(texts(split("~~~\na\n\n```\n~~~~\n\nx"))).toEqual(["~~~\na\n\n```\n~~~~", "x"]);
+  });
+
+  it("treats a backtick line with backticks after it as inline code, not a fence", () => {
+    expect(texts(split("```inline``` text\n\nnext"))).toEqual(["```inline``` text", "next"]);
+  });
+
+  it("starts a new block where a fence or a heading interrupts a paragraph", () => {
+    expect(texts(split("Run this:\n```bash\nls\n```\nDone."))).toEqual(["Run this:", "```bash\nls\n```", "Done."]);
+    expect(texts(split("# Title\nIntro text\n## Sub\nmore"))).toEqual(["# Title", "Intro text", "## Sub", "more"]);
+  });
+
+  it("does not take #hashtag or #### without a space for a heading", () => {
+    expect(texts(split("#hashtag\nline"))).toEqual(["#hashtag\nline"]);
+  });
+
+  it("keeps a loose list, its indented continuations and nested code together", () => {
+    const list = "1. one\n\n   more about one\n\n2. two\n   ```py\n   x = 1\n\n   y = 2\n   ```\n\n3. three";
+    expect(texts(split(`${list}\n\nAfter the list.\n`))).toEqual([list, "After the list."]);
+  });
+
+  it("ends a list at a blank line followed by unindented text, and a fence at column 0", () => {
+    expect(texts(split("- a\n- b\n\nParagraph\n"))).toEqual(["- a\n- b", "Paragraph"]);
+    expect(texts(split("1. step\n```\ncode\n```"))).toEqual(["1. step", "```\ncode\n```"]);
+  });
+
+  it("keeps a table in one block and cuts it at a blank line", () => {
+    const table = "| a | b |\n|---|:-:|\n| 1 | 2 |\n| 3 | 4 |";
+    expect(texts(split(`Intro:\n${table}\n\nAfter`))).toEqual([`Intro:\n${table}`, "After"]);
+  });
+
+  it("keeps indented code with blank lines together", () => {
+    expect(texts(split("Para\n\n    code 1\n\n    code 2\n\nNext\n"))).toEqual(["Para", "    code 1\n\n    code 2", "Next"]);
+  });
+
+  it("keeps a setext heading with its text", () => {
+    expect(texts(split("Title\n=====\n\nText\n---\n\nx"))).toEqual(["Title\n=====", "Text\n---", "x"]);
+  });
+
+  it("handles CRLF line endings, also when CR and LF arrive in different pieces", () => {
+    expect(texts(split(["a\r", "\n\r", "\nb\r\n"]))).toEqual(["a", "b"]);
+  });
+
+  it("reports the open block with its unfinished last line", () => {
+    const s = new BlockSplitter();
+    expect(s.append("Hello wor")).toEqual([]);
+    expect(s.open().text).toBe("Hello wor");
+    expect(s.append("ld\n\n```py\nx = ")).toEqual([{ text: "Hello world", cont: false }]);
+    expect(s.open().text).toBe("```py\nx = ");
+    expect(s.append("1\n")).toEqual([]);
+    expect(s.open().text).toBe("```py\nx = 1\n");
+    expect(texts(s.append("```\n"))).toEqual(["```py\nx = 1\n```"]);
+    expect(s.open().text).toBe("");
+  });
+
+  it.each([
+    ["chat reply", CHAT_REPLY],
+    ["edge cases", EDGE_CASES],
+    ["long reply", longReply(60_000)],
+  ])("gives the same blocks for any chunking of the %s", (_name, text) => {
+    const oneShot = split(text);
+    for (let seed = 1; seed <= 12; seed++) {
+      expect(split(randomPieces(text, seed, seed * 7))).toEqual(oneShot);
+    }
+    expect(split([...text])).toEqual(oneShot);
+  });
+
+  it.each([
+    ["chat reply", CHAT_REPLY],
+    ["edge cases", EDGE_CASES],
+  ])("renders the %s block by block exactly as in one piece", (_name, text) => {
+    const whole = markdownToHtml(text, true);
+    const byBlock = split(text).map((b) => markdownToHtml(b.text, true)).join("");
+    expect(byBlock).toBe(whole);
+  });
+
+  it("renders random documents block by block exactly as in one piece", () => {
+    // Link reference definitions are left out: they only apply within their own block.
+    const snippets = [
+      "A paragraph line.", "Another *line* with `code`.", "# Heading", "## Sub heading", "```py\nx = 1\n\ny = 2\n```",
+      "~~~\nraw\n~~~", "- item", "- item\n  continued", "1. first", "2. second", "   indented text",
+      "      deep indented", "| a | b |\n|---|---|\n| 1 | 2 |", "| 3 | 4 |", "> quote", "> quote\n> more", "---",
+      "***", "    code line", "Title\n=====", "  ```js\n  let a;\n\n  ```", "+ plus item", "* star item", "10) ten",
+      "", "1. first\n\n   para in item", "- a\n\n      code in item", "> ```\n> x\n>\n> ```", "  - nested item",
+      "\t- tab item", "Text\n---", "   ```\n   y\n\n   ```", "````\n```\n\n````", "- ```\n  in item\n\n  ```",
+      "1.  wide item\n\n    wide para", "-", "1.", "#", "> - quoted item\n>\n>   more", "| x |\n| - |",
+      "a | b\n--|--\n1 | 2", "<div>\n\nhtml</div>", "\\# not heading",
+    ];
+    for (let seed = 1; seed <= 3000; seed++) {
+      const next = seededRandom(seed);
+      const parts: string[] = [];
+      const n = 2 + Math.floor(next() * 14);
+      for (let i = 0; i < n; i++) {
+        parts.push(snippets[Math.floor(next() * snippets.length)] + (next() < 0.5 ? "\n" : "\n\n"));
+      }
+      const text = parts.join("");
+      const byBlock = split(text).map((b) => markdownToHtml(b.text, false)).join("");
+      expect(byBlock, JSON.stringify(text)).toBe(markdownToHtml(text, false));
+    }
+  });
+
+  it("cuts many blocks from a typical reply, so little is re-rendered while it streams", () => {
+    expect(split(CHAT_REPLY).length).toBeGreaterThanOrEqual(15);
+  });
+});
+
+describe("BlockSplitter limits", () => {
+  const limits = { maxLines: 10, maxChars: 400 };
+
+  function maxOpenDuringStream(text: string): number {
+    const s = new BlockSplitter(limits);
+    let max = 0;
+    for (const piece of randomPieces(text, 7, 30)) {
+      s.append(piece);
+      max = Math.max(max, s.open().text.length);
+    }
+    return max;
+  }
+
+  it("cuts a long tight list at item starts, marking the continuations", () => {
+    const items = Array.from({ length: 35 }, (_, i) => `- item ${i}\n  more ${i}`);
+    const blocks = split(`${items.join("\n")}\n`, limits);
+    expect(blocks.length).toBeGreaterThan(3);
+    expect(blocks[0].cont).toBe(false);
+    for (const b of blocks.slice(1)) {
+      expect(b.cont).toBe(true);
+      expect(b.text.startsWith("- item ")).toBe(true);
+    }
+    expect(texts(blocks).join("\n")).toBe(items.join("\n"));
+  });
+
+  it("cuts a long code block into fenced parts that each render as code", () => {
+    const lines = Array.from({ length: 45 }, (_, i) => `print(${i})`);
+    const blocks = split(`\`\`\`python\n${lines.join("\n")}\n\`\`\`\n`, limits);
+    expect(blocks.length).toBeGreaterThan(3);
+    const code: string[] = [];
+    for (const text of texts(blocks)) {
+      expect(text.startsWith("```python\n")).toBe(true);
+      expect(text.endsWith("\n```")).toBe(true);
+      code.push(...text.split("\n").slice(1, -1));
+    }
+    expect(code).toEqual(lines);
+    expect(blocks.slice(1).every((b) => b.cont)).toBe(true);
+  });
+
+  it("cuts a long table and repeats its header in each part", () => {
+    const rows = Array.from({ length: 30 }, (_, i) => `| ${i} | ${i * 2} |`);
+    const blocks = split(`| n | 2n |\n|---|---|\n${rows.join("\n")}\n`, limits);
+    expect(blocks.length).toBeGreaterThan(3);
+    for (const b of blocks) {
+      expect(b.text.startsWith("| n | 2n |\n|---|---|\n")).toBe(true);
+      expect(markdownToHtml(b.text, false)).toContain("<table>");
+    }
+    expect(texts(blocks).flatMap((t) => t.split("\n").slice(2))).toEqual(rows);
+  });
+
+  it("cuts a loose list that keeps growing", () => {
+    const items = Array.from({ length: 40 }, (_, i) => `${i + 1}. step ${i}`);
+    const blocks = split(items.join("\n\n"), limits);
+    expect(blocks.length).toBeGreaterThan(3);
+    // A continued ordered list keeps its numbering.
+    expect(markdownToHtml(blocks[1].text, false)).toMatch(/<ol start="\d+">/);
+  });
+
+  it("keeps the open block small however long the reply grows", () => {
+    const text = longReply(40_000);
+    // A cut happens before a line that would pass the limits, so the open block is bounded by
+    // the limit plus one line (the longest line here is ~500 characters).
+    expect(maxOpenDuringStream(text)).toBeLessThan(limits.maxChars + 600);
+    const huge = `${"- x\n".repeat(5000)}\`\`\`\n${"code\n".repeat(5000)}\`\`\`\n${"word ".repeat(20)}\n`.repeat(2);
+    expect(maxOpenDuringStream(huge)).toBeLessThan(limits.maxChars + 200);
+  });
+});
