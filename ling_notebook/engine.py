@@ -180,7 +180,7 @@ def _split_params(params: dict[str, Any]) -> dict[str, Any]:
 def translate_error(exc: openai.OpenAIError, settings: Settings, *, received: bool = False) -> ReplyError:
     """Turn an `openai` exception into a `ReplyError` whose message says what to do next."""
     url, model = settings.base_url, settings.model
-    detail = _redact(_server_message(exc), settings.api_key)
+    detail = _redact(_server_message(exc), settings.api_key).rstrip(". ")  # our sentences add their own
     retries = settings.max_retries
     tried = f"after {retries} {'retry' if retries == 1 else 'retries'}" if retries else "(retries are off)"
     if isinstance(exc, openai.APIStatusError):

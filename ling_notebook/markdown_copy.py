@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from .reply import Reply
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_SCHEME = re.compile(r"(?i)\b(javascript|vbscript|livescript|data)(\s*\\?:)")
+_UNSAFE_SCHEMES = "javascript|vbscript|livescript|data"
+_SCHEME = re.compile(rf"(?i)\b({_UNSAFE_SCHEMES})(\s*\\?:)")
+# `[text](javascript:...)` and `[label]: javascript:...` are escaped so they show as text, like the live view.
+_UNSAFE_LINK = re.compile(rf"(?i)\]\((?=\s*(?:&lt;)?\s*(?:{_UNSAFE_SCHEMES})\s*\\?:)")
+_UNSAFE_DEFINITION = re.compile(rf"(?i)^( {{0,3}})\[(?=[^\]]*\]:\s*<?\s*(?:{_UNSAFE_SCHEMES})\s*\\?:)")
 
 
 def safe_markdown(text: str) -> str:
@@ -34,7 +38,7 @@ def safe_markdown(text: str) -> str:
             fence = match.group(1)
             out.append(line)
         else:
-            out.append(_escape_inline(line))
+            out.append(_escape_inline(_UNSAFE_DEFINITION.sub("\\1\\\\[", line)))
     if fence is not None:
         out.append(fence)  # close it, so nothing after the reply is swallowed into the code block
     return "\n".join(out)
@@ -85,7 +89,7 @@ def _escape_char(char: str) -> str:
 
 def _defuse(text: str) -> str:
     # A zero-width space before the colon leaves the word readable but no longer a URL scheme.
-    return _SCHEME.sub("\\1\u200b\\2", text)
+    return _SCHEME.sub("\\1\u200b\\2", _UNSAFE_LINK.sub("]\\\\(", text))
 
 
 def static_markdown(reply: Reply) -> str:

@@ -60,3 +60,15 @@ def test_unclosed_fence_is_closed():
 def test_ordinary_markdown_is_unchanged():
     text = "# Title\n\n- one\n- **two**\n\n> quote\n\n[link](https://example.org) | a | b |"
     assert safe_markdown(text) == text
+
+
+@pytest.mark.parametrize("link", ["[click](javascript:alert(1))", "[click]( JaVaScRiPt:x)", "[x]: javascript:alert(1)"])
+def test_unsafe_links_show_as_text_not_links(link):
+    out = safe_markdown(link)
+    assert "](" not in out.replace("]\\(", "") and not out.startswith("[x]:")
+
+
+def test_safe_links_stay_links():
+    assert safe_markdown("[docs](https://example.org) and [mail](mailto:a@b.c)") == (
+        "[docs](https://example.org) and [mail](mailto:a@b.c)"
+    )
