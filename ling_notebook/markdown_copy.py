@@ -89,7 +89,9 @@ def _escape_char(char: str) -> str:
 
 def _defuse(text: str) -> str:
     # A zero-width space before the colon leaves the word readable but no longer a URL scheme.
-    return _SCHEME.sub("\\1\u200b\\2", _UNSAFE_LINK.sub("]\\\\(", text))
+    text = _SCHEME.sub("\\1\u200b\\2", _UNSAFE_LINK.sub("]\\\\(", text))
+    # Images are not loaded, as in the live view: a URL chosen by the model could carry data away.
+    return text.replace("![", "!\\[")
 
 
 def static_markdown(reply: Reply) -> str:

