@@ -13,3 +13,8 @@ def model_server() -> Iterator[ModelServer]:
     tokens/s (``ling-offline-demo?rate=N`` to change it). Call ``clear()`` before reading its records."""
     with ModelServer(port=0, rate=1000.0) as server:
         yield server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: they are the slowest, and the quick ones should fail first."""
+    items.sort(key=lambda item: "browser" in item.keywords)

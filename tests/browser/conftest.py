@@ -25,13 +25,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running on the main thread until it stops,
+# which would break the other tests' asyncio.run().
+@pytest.fixture(scope="module")
 def lab(model_server, tmp_path_factory) -> Iterator[Lab]:
     with run_lab(tmp_path_factory.mktemp("lab"), {"LING_BASE_URL": model_server.url, "LING_API_KEY": FAKE_KEY}) as lab:
         yield lab
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
