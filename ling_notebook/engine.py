@@ -108,9 +108,7 @@ async def stream_events(
                 choice = chunk.choices[0]
                 delta = choice.delta
                 if delta is not None:
-                    reasoning = getattr(delta, "reasoning_content", None) or (delta.model_extra or {}).get(
-                        "reasoning_content"
-                    )
+                    reasoning = _reasoning_of(delta)
                     if reasoning:
                         yield ReasoningDelta(reasoning)
                     if delta.content:
@@ -143,9 +141,7 @@ async def _complete(
     choice = completion.choices[0] if completion.choices else None
     if choice is not None:
         message = choice.message
-        reasoning = getattr(message, "reasoning_content", None) or (message.model_extra or {}).get(
-            "reasoning_content"
-        )
+        reasoning = _reasoning_of(message)
         if reasoning:
             yield ReasoningDelta(reasoning)
         if message.content:
@@ -157,6 +153,12 @@ async def _complete(
         yield Failed(ReplyError("The server's reply had no finish reason: it is incomplete.", kind="incomplete"))
     else:
         yield Finished(choice.finish_reason)
+
+
+def _reasoning_of(delta_or_message: Any) -> str | None:
+    """`reasoning_content`: not in the OpenAI schema, so vLLM/DeepSeek-style servers' extra field."""
+    extra = getattr(delta_or_message, "model_extra", None) or {}
+    return getattr(delta_or_message, "reasoning_content", None) or extra.get("reasoning_content")
 
 
 # Parameters the openai client accepts by name; anything else travels in `extra_body`.
