@@ -61,31 +61,14 @@ def configure(**options: Any) -> None:
         if value is None:
             _configured.pop(name, None)
         else:
-            _configured[name] = _check(name, value)
+            _configured[name] = validate(name, value)
 
 
 def resolve(**explicit: Any) -> Settings:
     """Merge explicit arguments, configured values, the environment and defaults into `Settings`."""
     explicit = {k: v for k, v in explicit.items() if v is not None}
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for name, (default, env, _help) in OPTIONS.items():
-        if name in explicit:
-            values[name], sources[name] = _check(name, explicit[name]), "argument"
-        elif name in _configured:
-            values[name], sources[name] = _configured[name], "configured"
-        elif env and os.environ.get(env):
-            values[name], sources[name] = _check(name, os.environ[env]), env
-        else:
-            values[name], sources[name] = default, "default"
-
+    values, sources, api_key, key_source = _merge(explicit)
     client = explicit.get("client", _configured.get("client"))
-    if client is not None:
-        values["base_url"], sources["base_url"] = str(client.base_url).rstrip("/"), "client"
-        api_key, key_source = client.api_key, "the client you passed"
-    else:
-        api_key, key_source = _find_key(explicit, values)
-    sources["api_key"] = key_source if api_key else "not set"
     if not api_key:
         if not _is_loopback(values["base_url"]):
             raise ConfigurationError(_missing_key_message(values))
@@ -94,6 +77,37 @@ def resolve(**explicit: Any) -> Settings:
         api_key=api_key, key_source=key_source, client=client, sources=sources,
         **{name: values[name] for name in OPTIONS if name != "api_key_env"},
     )
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(setting, effective value, where it came from), for `%ling config`. The key only as set / not set."""
+    values, sources, api_key, key_source = _merge({})
+    rows = [(name, str(values[name]), sources[name]) for name in OPTIONS]
+    rows.append(("api_key", "set" if api_key else "not set", key_source if api_key else f"set {key_source}"))
+    return rows
+
+
+def _merge(explicit: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], str | None, str]:
+    """Each setting's value and source, highest precedence first; then the key and where it was found."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, (default, env, _help) in OPTIONS.items():
+        if name in explicit:
+            values[name], sources[name] = validate(name, explicit[name]), "argument"
+        elif name in _configured:
+            values[name], sources[name] = _configured[name], "configured"
+        elif env and os.environ.get(env):
+            values[name], sources[name] = validate(name, os.environ[env]), env
+        else:
+            values[name], sources[name] = default, "default"
+    client = explicit.get("client", _configured.get("client"))
+    if client is not None:
+        values["base_url"], sources["base_url"] = str(client.base_url).rstrip("/"), "client"
+        api_key, key_source = client.api_key, "the client you passed"
+    else:
+        api_key, key_source = _find_key(explicit, values)
+    sources["api_key"] = key_source if api_key else "not set"
+    return values, sources, api_key, key_source
 
 
 def _find_key(explicit: dict[str, Any], values: dict[str, Any]) -> tuple[str | None, str]:
@@ -120,7 +134,7 @@ def _missing_key_message(values: dict[str, Any]) -> str:
     )
 
 
-def _check(name: str, value: Any) -> Any:
+def validate(name: str, value: Any) -> Any:
     """Validate and convert one setting, with a message that says what is expected."""
     if name in ("timeout", "frame_interval"):
         try:

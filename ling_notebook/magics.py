@@ -175,19 +175,11 @@ class LingMagics(Magics):
                     f"Unknown setting {name!r}. Settings: {', '.join(config.OPTIONS)}. "
                     "The API key is never set here: put it in an environment variable."
                 )
-            setattr(self, name, config._check(name, value))  # the observer passes it to configure()
+            setattr(self, name, config.validate(name, value))  # the observer passes it to configure()
             return
         if rest:
             raise config.ConfigurationError("Use `%ling config` to show settings or `%ling config KEY VALUE` to set one.")
-        try:
-            settings = config.resolve()
-            values = {name: getattr(settings, name) for name in config.OPTIONS if name != "api_key_env"}
-            values["api_key"] = "set" if settings.sources["api_key"] != "not set" else "not set (not needed on loopback)"
-            sources = settings.sources
-        except config.ConfigurationError:
-            values = {name: config._configured.get(name, "") for name in config.OPTIONS}
-            values["api_key"], sources = "NOT SET", {"api_key": "set LING_API_KEY"}
-        rows = [f"| `{name}` | `{value}` | {sources.get(name, '')} |" for name, value in values.items()]
+        rows = [f"| `{name}` | `{value}` | {source} |" for name, value, source in config.describe()]
         _show_markdown("| setting | value | from |\n|---|---|---|\n" + "\n".join(rows))
 
     def _history(self, rest: list[str]) -> None:
