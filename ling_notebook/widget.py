@@ -9,6 +9,7 @@ the widget is closed.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -96,7 +97,7 @@ class ReplyWidget(anywidget.AnyWidget):
                 self._flush_locked()
             else:
                 self._flush_scheduled = True
-                reply._runner.loop.call_later(wait, self._scheduled_flush)
+                asyncio.get_running_loop().call_later(wait, self._scheduled_flush)  # we are on the stream's loop
 
     def on_end(self, reply: Reply) -> None:
         with self._lock:
