@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,13 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def run_demo(*, lab_port: int | None, server_port: int, rate: float, real: bool, notebooks: Path | None) -> int:
-    root = notebooks or (NOTEBOOKS if NOTEBOOKS.is_dir() else Path.cwd())
+    if notebooks is not None:
+        root = notebooks
+    elif NOTEBOOKS.is_dir():  # a working copy, so running the tutorials never changes the originals
+        root = Path(tempfile.mkdtemp(prefix="ling-notebook-tutorials-"))
+        shutil.copytree(NOTEBOOKS, root, dirs_exist_ok=True)
+    else:
+        root = Path.cwd()
     env = dict(os.environ)
     server = None
     if real:
@@ -56,7 +63,7 @@ def run_demo(*, lab_port: int | None, server_port: int, rate: float, real: bool,
         if not _wait_until_up(lab, f"http://127.0.0.1:{port}/api/status?token={token}"):
             print(f"ling-notebook: JupyterLab did not start:\n{log.read_text()}", file=sys.stderr)
             return 1
-        print(f"ling-notebook demo: JupyterLab on {root.name}/, talking to {where}.")
+        print(f"ling-notebook demo: JupyterLab on {root}, talking to {where}.")
         print(f"  Open http://127.0.0.1:{port}/lab?token={token}")
         print(f"  JupyterLab's log: {log}. Ctrl-C stops both.", flush=True)
         lab.wait()
