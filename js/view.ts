@@ -344,7 +344,8 @@ export class LingView {
   private onTextTrait(): void {
     // While streaming, the trait lags behind the messages; it is what we show only until a
     // message arrives, and again (authoritatively) once the reply has ended.
-    if (this.isFinal() || !this.streamed) {
+    if (this.isFinal()) this.showFinalText();
+    else if (!this.streamed) {
       this.body.setText(this.trait("text") ?? "");
       this.thoughts.setText(this.trait("reasoning") ?? "");
     }
@@ -360,10 +361,21 @@ export class LingView {
   private setFinal(): void {
     this.early.clear();
     this.stopTicker();
-    this.body.setText(this.trait("text") ?? "");
-    this.thoughts.setText(this.trait("reasoning") ?? "");
+    this.showFinalText();
     this.body.setFinal(true);
     this.thoughts.setFinal(true);
+  }
+
+  /**
+   * The kernel does not re-send the whole text when a reply ends (the output becomes a static copy
+   * right after). A view that followed the stream already has every delta, as they precede the final
+   * status, so it keeps its text unless the kernel did sync one.
+   */
+  private showFinalText(): void {
+    const text = this.trait("text") ?? "";
+    const reasoning = this.trait("reasoning") ?? "";
+    if (text || !this.streamed) this.body.setText(text);
+    if (reasoning || !this.streamed) this.thoughts.setText(reasoning);
   }
 
   private onStop(): void {

@@ -61,10 +61,10 @@ def start(
     if in_kernel():
         from .widget import ReplyWidget
 
-        widget = ReplyWidget(reply)
-        reply.view = widget
-        widget.show()
-        return reply.start()
+        reply.start()  # the request goes out while the widget is created and displayed
+        reply.view = ReplyWidget(reply)
+        reply.view.show()
+        return reply
     reply.add_listener(TerminalPrinter())
     reply.start()
     try:

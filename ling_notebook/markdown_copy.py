@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from .reply import Reply
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_SPECIAL = re.compile(r"\\|`+|[<&]")
+_TICKS = re.compile(r"`+")
 _UNSAFE_SCHEMES = "javascript|vbscript|livescript|data"
 _SCHEME = re.compile(rf"(?i)\b({_UNSAFE_SCHEMES})(\s*\\?:)")
 # `[text](javascript:...)` and `[label]: javascript:...` are escaped so they show as text, like the live view.
@@ -45,41 +47,45 @@ def safe_markdown(text: str) -> str:
 
 
 def _escape_inline(line: str) -> str:
-    """Escape HTML outside inline code spans, honouring backslash escapes like CommonMark does."""
+    """Escape HTML outside inline code spans, honouring backslash escapes like CommonMark does.
+
+    Plain runs are copied whole between the few characters that matter, so a long line costs
+    about one copy of itself.
+    """
     parts: list[str] = []
     plain: list[str] = []
     i, n = 0, len(line)
-    while i < n:
-        char = line[i]
-        if char == "\\" and i + 1 < n:
-            following = line[i + 1]
-            plain.append(_escape_char(following) if following in "<&" else char + following)
-            i += 2
-            continue
-        if char == "`":
-            run = len(line[i:]) - len(line[i:].lstrip("`"))
-            ticks = line[i : i + run]
-            end = _closing_ticks(line, i + run, run)
-            if end >= 0:
-                parts.append(_defuse("".join(plain)))
+    while (match := _SPECIAL.search(line, i)) is not None:
+        j = match.start()
+        plain.append(line[i:j])
+        char = line[j]
+        if char == "\\":
+            following = line[j + 1 : j + 2]
+            plain.append(_escape_char(following) if following and following in "<&" else char + following)
+            i = j + 2
+        elif char == "`":
+            run = len(match.group())
+            end = _closing_ticks(line, j + run, run)
+            if end < 0:
+                plain.append(match.group())
+                i = j + run
+            else:
+                parts += [_defuse("".join(plain)), line[j : end + run]]
                 plain.clear()
-                parts.append(line[i : end + run])
                 i = end + run
-                continue
-            plain.append(ticks)
-            i += run
-            continue
-        plain.append(_escape_char(char))
-        i += 1
+        else:
+            plain.append(_escape_char(char))
+            i = j + 1
+    plain.append(line[i:n])
     parts.append(_defuse("".join(plain)))
     return "".join(parts)
 
 
 def _closing_ticks(line: str, start: int, run: int) -> int:
     """Index of a backtick run of exactly `run` characters at or after `start`, or -1."""
-    for match in re.finditer("`+", line[start:]):
+    for match in _TICKS.finditer(line, start):
         if len(match.group()) == run:
-            return start + match.start()
+            return match.start()
     return -1
 
 

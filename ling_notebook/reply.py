@@ -176,7 +176,19 @@ class Reply:
 
     # -- control -----------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+        """Attach a view. It first hears of everything so far, then of each change, on the stream's thread."""
+        self._runner.call_soon(self._attach, listener)
+
+    def _attach(self, listener: Listener) -> None:
+        with self._end_lock:  # so `_end` either includes this listener or has already ended
+            self._listeners.append(listener)
+            ended = self.ended
+        if self.status != "waiting":
+            listener.on_status(self)
+        if len(self._content) or len(self._reasoning):
+            listener.on_delta(self, self.text, self.reasoning)
+        if ended:
+            listener.on_end(self)
 
     def start(self) -> Reply:
         """Send the request on the background loop. Returns at once."""
@@ -259,9 +271,13 @@ class Reply:
             self.ended_at = time.perf_counter()
             self.error = error.message if error else None
             self.status = status
+            listeners = list(self._listeners)
         _running.discard(self)
-        self._notify("on_end")
-        self._ended.set_result(self.text)
+        try:
+            for listener in listeners:
+                listener.on_end(self)
+        finally:  # a failing view must not leave wait() hanging
+            self._ended.set_result(self.text)
 
     def _notify(self, method: str) -> None:
         for listener in self._listeners:

@@ -1,8 +1,8 @@
 """The anywidget model of a reply: synced state for the status line, batched deltas, Stop.
 
 Kernel -> browser traffic is bounded by time, not by tokens: deltas are coalesced into at most one
-custom message per frame interval, and the whole text is synced once, when the reply ends. A view
-that opens mid-stream says "hello" and gets a snapshot of the text so far. When the reply ends,
+custom message per frame interval. A view that opens mid-stream says "hello" and gets a snapshot of
+the text so far. When the reply ends,
 the output is replaced by a static Markdown copy so that a saved or exported notebook shows it, and
 the widget is closed.
 """
@@ -27,7 +27,8 @@ STATIC = Path(__file__).parent / "static"
 
 
 class ReplyWidget(anywidget.AnyWidget):
-    """A live view of one `Reply`. Create it with `ReplyWidget(reply)`, show it with `show()`."""
+    """A live view of one `Reply`. Create it with `ReplyWidget(reply)`; `show()` displays it and from
+    then on follows the reply (catching up on what already arrived)."""
 
     _esm = STATIC / "widget.js"
     _css = STATIC / "widget.css"
@@ -55,10 +56,8 @@ class ReplyWidget(anywidget.AnyWidget):
         self._seq = 0
         self._last_flush = 0.0
         self._flush_scheduled = False
+        self._attached = False
         self.on_msg(self._on_front_end_message)
-        reply.add_listener(self)
-        if reply.ended:
-            self.on_end(reply)
 
     def show(self) -> None:
         """Display a view of the reply; every view shares one display id, so all get the final copy."""
@@ -66,6 +65,9 @@ class ReplyWidget(anywidget.AnyWidget):
             display(static_bundle(self.reply), raw=True, display_id=self.display_id)
         else:
             display(self, display_id=self.display_id)
+        if not self._attached:  # only now: the final copy must never arrive before the display it replaces
+            self._attached = True
+            self.reply.add_listener(self)
 
     # -- messages from the front end (main thread or a subshell thread) -------------------------
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -102,9 +104,9 @@ class ReplyWidget(anywidget.AnyWidget):
     def on_end(self, reply: Reply) -> None:
         with self._lock:
             self._flush_locked()
+        # The text itself is not synced again: every view has the deltas, and the static copy below
+        # replaces the views at once; sending it twice more would triple the bytes of a reply.
         with self.hold_sync():
-            self.text = reply.text
-            self.reasoning = reply.reasoning
             self.model_name = reply.model
             self.ttft = reply.ttft
             self.tokens_per_s = reply.tokens_per_s
@@ -140,6 +142,12 @@ class ReplyWidget(anywidget.AnyWidget):
         self._pending_reasoning.clear()
 
 
+PLAIN_LIMIT = 2000
+
+
 def static_bundle(reply: Reply) -> dict[str, str]:
-    """The output that replaces the live view when a reply ends: safe Markdown plus plain text."""
-    return {"text/markdown": static_markdown(reply), "text/plain": reply.text or f"[{reply.status}]"}
+    """The output that replaces the live view when a reply ends: safe Markdown, and plain text for
+    front ends without Markdown (cut short: the Markdown already carries the whole reply)."""
+    text = reply.text
+    plain = text if len(text) <= PLAIN_LIMIT else f"{text[:PLAIN_LIMIT]}… [{len(text) - PLAIN_LIMIT} more characters]"
+    return {"text/markdown": static_markdown(reply), "text/plain": plain or f"[{reply.status}]"}

@@ -159,6 +159,14 @@ describe("streaming", () => {
     expect(body()).toBe("final text");
   });
 
+  it("keeps the streamed text when the reply ends without a final text trait", () => {
+    const { model, body } = open({ status: "streaming" });
+    model.message(delta(1, "every "));
+    model.message(delta(2, "delta"));
+    model.set({ status: "done" });
+    expect(body()).toBe("every delta");
+  });
+
   it("renders the final traits when the reply ends, and ignores deltas after that", () => {
     const { model, body, stop, text, q } = open({ status: "streaming" });
     model.message(delta(1, "Hel"));
