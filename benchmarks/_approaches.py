@@ -192,7 +192,7 @@ def run_one(
     """Run one reply with `approach` and measure it. `watch(message)` sees every message too."""
     traffic = Traffic()
     first_seen: list[float] = []
-    state: dict[str, Any] = {"idle": False, "end": None, "deltas": [], "text_trait": None, "seqs": []}
+    state: dict[str, Any] = {"idle": False, "end": None, "deltas": [], "static": None, "seqs": []}
     check = expected is not None and approach.key == "ours"
     cpu0 = kernel.cpu_seconds()
     alias = f"{zlib.crc32(model.encode()):08x}"  # a name for the model where one is needed (jupyter-ai)
@@ -218,10 +218,9 @@ def run_one(
                 if data.get("method") == "custom" and data["content"].get("type") == "delta":
                     state["deltas"].append(data["content"]["content"])
                     state["seqs"].append(data["content"]["seq"])
-                elif data.get("method") == "update" and "text" in data.get("state", {}):
-                    state["text_trait"] = data["state"]["text"]
             if not approach.blocking and m.type == "update_display_data":
                 state["end"] = m.at  # the static copy that replaces the live view: the last message
+                state["static"] = m.content["data"].get("text/markdown")
         return state["idle"] and state["end"] is not None
 
     kernel.pump(on_message, timeout)
@@ -236,10 +235,11 @@ def run_one(
         if check:
             joined = "".join(state["deltas"])
             gapless = state["seqs"] == list(range(1, len(state["seqs"]) + 1))
-            run.text_ok = run.text_ok and joined == expected and state["text_trait"] == expected and gapless
+            in_copy = expected in (state["static"] or "")
+            run.text_ok = run.text_ok and joined == expected and in_copy and gapless
             if not run.text_ok:
                 run.notes.append(
-                    f"text check failed: deltas {len(joined)} chars, trait "
-                    f"{len(state['text_trait'] or '')} chars, seq gapless={gapless}"
+                    f"text check failed: deltas {len(joined)} chars, in the static copy={in_copy}, "
+                    f"seq gapless={gapless}"
                 )
     return run

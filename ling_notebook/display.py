@@ -61,10 +61,11 @@ def start(
     if in_kernel():
         from .widget import ReplyWidget
 
-        reply.start()  # the request goes out while the widget is created and displayed
+        # Shown before the request starts: the widget's first message carries the front end (~200 kB),
+        # and serialising it while the stream thread parses the first chunks only delays both.
         reply.view = ReplyWidget(reply)
         reply.view.show()
-        return reply
+        return reply.start()
     reply.add_listener(TerminalPrinter())
     reply.start()
     try:

@@ -234,7 +234,8 @@ class Reply:
                 elif isinstance(event, engine.Started):
                     self.model = event.model
                     self.status = "streaming"
-                    self._notify("on_status")
+                    for listener in self._listeners:
+                        listener.on_status(self)
                 elif isinstance(event, engine.Finished):
                     self.finish_reason = event.reason
                 elif isinstance(event, engine.Usage):
@@ -278,7 +279,3 @@ class Reply:
                 listener.on_end(self)
         finally:  # a failing view must not leave wait() hanging
             self._ended.set_result(self.text)
-
-    def _notify(self, method: str) -> None:
-        for listener in self._listeners:
-            getattr(listener, method)(self)
