@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import traitlets
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
@@ -84,7 +85,7 @@ class LingMagics(Magics):
     def _ask(self, line: str, cell: str) -> None:
         try:
             args = parse_argstring(self.ling, line)
-        except Exception as exc:  # UsageError, or argparse's SystemExit-free errors
+        except UsageError as exc:
             raise config.ConfigurationError(f"{exc}. See %%ling? for the options.") from None
         options = {k: _unquote(v) for k, v in vars(args).items()}
         params = _request_params(options)
@@ -92,12 +93,10 @@ class LingMagics(Magics):
         settings = config.resolve(
             model=options["model"], base_url=options["base_url"], api_key_env=options["api_key_env"]
         )
-        if options["new"] and not options["chat"]:
-            self.conversations.pop(self.current, None)
         if options["chat"]:
             self.current = options["chat"]
-            if options["new"]:
-                self.conversations.pop(self.current, None)
+        if options["new"]:
+            self.conversations.pop(self.current, None)
 
         if options["no_history"]:
             messages = show.build_messages(prompt, options["system"])
