@@ -18,7 +18,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 from IPython.utils.text import FullEvalFormatter
 
-from . import config, display as show
+from . import config
+from . import display as show
 from .conversation import Conversation
 from .errors import LingError
 from .reply import stop_all

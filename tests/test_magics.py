@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-
 from kernel_client import Kernel
 
 KEY = "sk-magic-test-4e2a-secret"

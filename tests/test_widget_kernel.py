@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-
 from kernel_client import Kernel
 
 KEY = "sk-kernel-test-7b1f9d0e-secret"
