@@ -23,7 +23,8 @@ class ReplyError(LingError):
     """A request failed before or during the stream.
 
     `kind` is one of "auth", "permission", "not_found", "rate_limit", "bad_request", "server",
-    "timeout", "connection", "stream", "incomplete", "internal" (a bug of ours); `status_code` is the HTTP status when there was one.
+    "timeout", "connection", "stream", "incomplete", "internal" (a bug of ours); `status_code` is the
+    HTTP status when there was one.
     """
 
     def __init__(self, message: str, *, kind: str, status_code: int | None = None) -> None:

@@ -178,7 +178,9 @@ class LingMagics(Magics):
             setattr(self, name, config.validate(name, value))  # the observer passes it to configure()
             return
         if rest:
-            raise config.ConfigurationError("Use `%ling config` to show settings or `%ling config KEY VALUE` to set one.")
+            raise config.ConfigurationError(
+                "Use `%ling config` to show settings or `%ling config KEY VALUE` to set one."
+            )
         rows = [f"| `{name}` | `{value}` | {source} |" for name, value, source in config.describe()]
         _show_markdown("| setting | value | from |\n|---|---|---|\n" + "\n".join(rows))
 

@@ -115,7 +115,8 @@ def static_markdown(reply: Reply) -> str:
 
 def status_line(reply: Reply) -> str:
     """One line: model, state, and the numbers that are known."""
-    parts = [reply.model, {"done": "done", "stopped": "stopped by user", "error": "error"}.get(reply.status, reply.status)]
+    state = {"stopped": "stopped by user"}.get(reply.status, reply.status)
+    parts = [reply.model, state]
     if reply.ttft is not None:
         parts.append(f"first token {reply.ttft:.2f} s")
     if reply.tokens_per_s is not None:

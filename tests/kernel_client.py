@@ -84,7 +84,8 @@ class Kernel:
 
     def send_to_widget(self, comm_id: str, content: dict[str, Any]) -> None:
         """What a view's `model.send(content)` does: a comm_msg on the shell channel."""
-        msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": {"method": "custom", "content": content}})
+        data = {"method": "custom", "content": content}
+        msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
         self.client.shell_channel.send(msg)
 
     def displays(self, display_id: str | None = None) -> list[dict[str, Any]]:

@@ -47,7 +47,8 @@ def _execute_with_cell_id(kernel: Kernel, code: str, cell_id: str) -> str:
 
 
 def stderr(outputs: list[dict]) -> str:
-    return "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+    return "".join(m["content"]["text"] for m in outputs
+                   if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
 
 
 def sent(server) -> list[dict]:
@@ -159,7 +160,9 @@ def test_named_conversations_are_separate(kernel, server):
 
 def test_a_stopped_reply_stays_in_history_marked_as_partial(kernel, server):
     kernel.run("%%ling --new -o stopped -m test/stall?after=3&rate=0\nStart")
-    server.wait_for(lambda r: r.chunks_sent >= 3)
+    # the server has sent three words only once the reply holds them
+    kernel.run("import time\nend = time.monotonic() + 10\n"
+               "while len(stopped.text.split()) < 3 and time.monotonic() < end: time.sleep(0.01)")
     kernel.run("%ling stop")
     assert kernel.value("stopped.wait(10)") == " w1 w2 w3"
     cell(kernel, "", "Next")
