@@ -13,11 +13,12 @@ export interface Usage {
   total_tokens: number;
 }
 
-/** Mirrors the synced traitlets of the Python widget model, one field per trait. */
+/**
+ * Mirrors the synced traitlets of the Python widget model, one field per trait. The reply's text is
+ * not among them: it arrives only in delta and snapshot messages, once, and when the reply ends the
+ * kernel replaces the view with a static copy instead of sending the text again.
+ */
 export interface LingModelState {
-  /** The full reply text; authoritative once the reply has ended. */
-  text: string;
-  reasoning: string;
   status: Status;
   model_name: string;
   /** Time to first token, in seconds. */

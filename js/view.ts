@@ -135,7 +135,7 @@ export class LingView {
   private status: Status;
   /** Stop was clicked here and the kernel has not ended the reply yet. */
   private stopping = false;
-  /** A delta or snapshot has been applied; until then the `text` trait is what we show. */
+  /** A delta or snapshot has been applied. */
   private streamed = false;
   private lastSeq = 0;
   /** Deltas that arrived after a gap, waiting for the snapshot that fills it. */
@@ -206,14 +206,10 @@ export class LingView {
 
     this.listen("msg:custom", (msg) => this.onMessage(msg));
     this.listen("change:status", () => this.onStatus());
-    this.listen("change:text", () => this.onTextTrait());
-    this.listen("change:reasoning", () => this.onTextTrait());
     for (const name of ["model_name", "ttft", "tokens_per_s", "elapsed", "usage", "finish_reason", "error"]) {
       this.listen(`change:${name}`, () => this.refresh());
     }
 
-    this.body.setText(this.trait("text") ?? "");
-    this.thoughts.setText(this.trait("reasoning") ?? "");
     if (this.isFinal()) this.setFinal();
     host.append(this.root);
     this.refresh();
@@ -278,9 +274,12 @@ export class LingView {
     return FINAL_STATUSES.has(this.status);
   }
 
-  /** Deltas and snapshots are applied only while the reply runs and Stop was not clicked here. */
+  /**
+   * Deltas and snapshots are applied while the reply runs and Stop was not clicked here; a view that
+   * opened after the end still takes the snapshot that answers its hello.
+   */
   private accepting(): boolean {
-    return !this.isFinal() && !this.stopping;
+    return !this.stopping && (!this.isFinal() || !this.streamed);
   }
 
   private onMessage(msg: unknown): void {
@@ -341,17 +340,6 @@ export class LingView {
     }
   }
 
-  private onTextTrait(): void {
-    // While streaming, the trait lags behind the messages; it is what we show only until a
-    // message arrives, and again (authoritatively) once the reply has ended.
-    if (this.isFinal()) this.showFinalText();
-    else if (!this.streamed) {
-      this.body.setText(this.trait("text") ?? "");
-      this.thoughts.setText(this.trait("reasoning") ?? "");
-    }
-    this.refresh();
-  }
-
   private onStatus(): void {
     this.status = this.trait("status") ?? this.status;
     if (this.isFinal()) this.setFinal();
@@ -361,21 +349,8 @@ export class LingView {
   private setFinal(): void {
     this.early.clear();
     this.stopTicker();
-    this.showFinalText();
     this.body.setFinal(true);
     this.thoughts.setFinal(true);
-  }
-
-  /**
-   * The kernel does not re-send the whole text when a reply ends (the output becomes a static copy
-   * right after). A view that followed the stream already has every delta, as they precede the final
-   * status, so it keeps its text unless the kernel did sync one.
-   */
-  private showFinalText(): void {
-    const text = this.trait("text") ?? "";
-    const reasoning = this.trait("reasoning") ?? "";
-    if (text || !this.streamed) this.body.setText(text);
-    if (reasoning || !this.streamed) this.thoughts.setText(reasoning);
   }
 
   private onStop(): void {

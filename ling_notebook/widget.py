@@ -1,10 +1,9 @@
 """The anywidget model of a reply: synced state for the status line, batched deltas, Stop.
 
 Kernel -> browser traffic is bounded by time, not by tokens: deltas are coalesced into at most one
-custom message per frame interval. A view that opens mid-stream says "hello" and gets a snapshot of
-the text so far. When the reply ends,
-the output is replaced by a static Markdown copy so that a saved or exported notebook shows it, and
-the widget is closed.
+custom message per frame interval, and the text is sent once. A view that opens mid-stream says
+"hello" and gets a snapshot of the text so far. When the reply ends, the output is replaced by a
+static Markdown copy so that a saved or exported notebook shows it, and the widget is closed.
 """
 
 from __future__ import annotations
@@ -33,9 +32,7 @@ class ReplyWidget(anywidget.AnyWidget):
     _esm = STATIC / "widget.js"
     _css = STATIC / "widget.css"
 
-    # Mirrored by the `ReplyState` interface in js/widget.ts.
-    text = traitlets.Unicode("").tag(sync=True)
-    reasoning = traitlets.Unicode("").tag(sync=True)
+    # Mirrored by `LingModelState` in js/contract.ts. The text is not a trait: it goes once, as deltas.
     status = traitlets.Unicode("waiting").tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)
     ttft = traitlets.Float(None, allow_none=True).tag(sync=True)
@@ -104,8 +101,7 @@ class ReplyWidget(anywidget.AnyWidget):
     def on_end(self, reply: Reply) -> None:
         with self._lock:
             self._flush_locked()
-        # The text itself is not synced again: every view has the deltas, and the static copy below
-        # replaces the views at once; sending it twice more would triple the bytes of a reply.
+        # Every view already has the text from the deltas, and the static copy below replaces them.
         with self.hold_sync():
             self.model_name = reply.model
             self.ttft = reply.ttft

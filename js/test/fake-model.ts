@@ -3,8 +3,6 @@ import type { LingModelState, WidgetModel } from "../contract";
 type Callback = (...args: unknown[]) => void;
 
 export const INITIAL_STATE: LingModelState = {
-  text: "",
-  reasoning: "",
   status: "waiting",
   model_name: "Ling-test",
   ttft: null,

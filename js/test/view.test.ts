@@ -51,23 +51,16 @@ describe("a view opening", () => {
     }
   });
 
-  it("shows the text trait until a message arrives", () => {
-    const { model, body } = open({ status: "streaming", text: "Partial **text**" });
-    expect(body()).toBe("Partial text");
-    model.set({ text: "Partial **text** grew" });
-    expect(body()).toBe("Partial text grew");
-  });
-
-  it("shows the final reply from the traits alone when opened after the end", () => {
+  it("shows the final reply from its snapshot when opened after the end", () => {
     const { model, body, q, stop, text, root } = open({
       status: "done",
-      text: "# Done\n\n```python\nimport os\n```",
       usage: { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 },
       finish_reason: "stop",
       ttft: 0.25,
       tokens_per_s: 41.5,
       elapsed: 1.5,
     });
+    model.message({ type: "snapshot", seq: 3, text: "# Done\n\n```python\nimport os\n```", reasoning: "" });
     expect(body()).toBe("Done import os");
     expect(q(".ling-body .hljs-keyword")?.textContent).toBe("import");
     expect(root().dataset.status).toBe("done");
@@ -78,7 +71,7 @@ describe("a view opening", () => {
     expect(text(".ling-rate")).toBe("41.5 tok/s");
     expect(text(".ling-ttft")).toBe("TTFT 0.25 s");
     expect(text(".ling-elapsed")).toBe("1.50 s");
-    // The kernel still answers the hello; the view keeps the authoritative traits.
+    // Once it has the final text, a later snapshot (another view's hello) changes nothing.
     model.message({ type: "snapshot", seq: 9, text: "stale", reasoning: "" });
     expect(body()).toBe("Done import os");
   });
@@ -150,16 +143,7 @@ describe("streaming", () => {
     expect(body()).toBe("ok");
   });
 
-  it("stops following the text trait once messages arrive, until the reply ends", () => {
-    const { model, body } = open({ status: "streaming" });
-    model.message(delta(1, "live text"));
-    model.set({ text: "lagging" });
-    expect(body()).toBe("live text");
-    model.set({ status: "done", text: "final text" });
-    expect(body()).toBe("final text");
-  });
-
-  it("keeps the streamed text when the reply ends without a final text trait", () => {
+  it("keeps the streamed text when the reply ends", () => {
     const { model, body } = open({ status: "streaming" });
     model.message(delta(1, "every "));
     model.message(delta(2, "delta"));
@@ -167,19 +151,18 @@ describe("streaming", () => {
     expect(body()).toBe("every delta");
   });
 
-  it("renders the final traits when the reply ends, and ignores deltas after that", () => {
+  it("shows the final status line when the reply ends, and ignores deltas after that", () => {
     const { model, body, stop, text, q } = open({ status: "streaming" });
-    model.message(delta(1, "Hel"));
+    model.message(delta(1, "Hello world"));
     model.set({
       status: "done",
-      text: "Hello world",
       finish_reason: "stop",
       usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
       tokens_per_s: 20,
       elapsed: 2,
       ttft: 0.4,
     });
-    model.message(delta(2, "lo"));
+    model.message(delta(2, " again"));
     expect(body()).toBe("Hello world");
     expect(stop().hidden).toBe(true);
     expect(text(".ling-state")).toBe("done");
@@ -196,7 +179,7 @@ describe("streaming", () => {
     advance(2000);
     vi.advanceTimersByTime(600);
     expect(text(".ling-elapsed")).toBe("3.00 s");
-    model.set({ status: "done", text: "x", elapsed: 3.1 });
+    model.set({ status: "done", elapsed: 3.1 });
     advance(5000);
     vi.advanceTimersByTime(5000);
     expect(text(".ling-elapsed")).toBe("3.10 s");
@@ -233,17 +216,17 @@ describe("Stop", () => {
     model.message({ type: "snapshot", seq: 3, text: "Partial more and more", reasoning: "" });
     expect(body()).toBe("Partial");
 
-    model.set({ status: "stopped", text: "Partial more", finish_reason: null });
+    model.set({ status: "stopped", finish_reason: null });
     expect(root().dataset.status).toBe("stopped");
     expect(text(".ling-state")).toBe("stopped");
     expect(stop().hidden).toBe(true);
-    expect(body()).toBe("Partial more");
+    expect(body()).toBe("Partial");
   });
 
   it("shows done if the reply ended before the stop took effect", () => {
     const { model, stop, root } = open({ status: "streaming" });
     stop().click();
-    model.set({ status: "done", text: "All of it" });
+    model.set({ status: "done" });
     expect(root().dataset.status).toBe("done");
   });
 });
@@ -273,7 +256,9 @@ describe("Copy", () => {
       return true;
     });
     Object.defineProperty(document, "execCommand", { value: execCommand, configurable: true });
-    const { copy } = open({ status: "done", text: "final *text*" });
+    const { model, copy } = open({ status: "streaming" });
+    model.message(delta(1, "final *text*"));
+    model.set({ status: "done" });
     copy().click();
     await vi.waitFor(() => expect(copy().textContent).toBe("Copied"));
     expect(execCommand).toHaveBeenCalledWith("copy");
@@ -314,7 +299,7 @@ describe("reasoning, errors and notes", () => {
     model.message(delta(1, "Partial answer"));
     const banner = q(".ling-error") as HTMLElement;
     expect(banner.hidden).toBe(true);
-    model.set({ status: "error", error: "The connection dropped: the reply is incomplete.", text: "Partial answer" });
+    model.set({ status: "error", error: "The connection dropped: the reply is incomplete." });
     expect(root().dataset.status).toBe("error");
     expect(banner.hidden).toBe(false);
     expect(banner.getAttribute("role")).toBe("alert");
@@ -332,7 +317,8 @@ describe("reasoning, errors and notes", () => {
 
   it("notes a reply cut by the token limit", () => {
     const { model, q } = open({ status: "streaming" });
-    model.set({ status: "done", text: "Cut sh", finish_reason: "length" });
+    model.message(delta(1, "Cut sh"));
+    model.set({ status: "done", finish_reason: "length" });
     expect(q(".ling-length")?.hidden).toBe(false);
     expect(q(".ling-length")?.textContent).toMatch(/token limit/);
     expect(q(".ling-finish")?.textContent).toBe("finish: length");
