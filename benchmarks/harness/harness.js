@@ -68,7 +68,7 @@ class FakeModel {
 }
 
 const INITIAL = {
-  text: "", reasoning: "", status: "waiting", model_name: "bench", ttft: null, tokens_per_s: null,
+  status: "waiting", model_name: "bench", ttft: null, tokens_per_s: null,
   elapsed: null, usage: null, finish_reason: null, error: null,
 };
 
@@ -97,7 +97,7 @@ async function setup() {
           bench.fedAt = performance.now();
           worker.terminate();
           // The kernel's final state sync, as one update.
-          model.update({ text: data.text, status: "done", finish_reason: "stop" });
+          model.update({ status: "done", finish_reason: "stop" });
           bench.finalSyncAt = performance.now();
           const check = () => {
             if (shown()) {
