@@ -30,6 +30,9 @@ OPTIONS: dict[str, tuple[Any, str | None, str]] = {
     "frame_interval": (0.04, None, "Seconds between updates sent to the browser while a reply streams."),
 }
 
+# Everything configure() and stream() accept as a setting rather than a request field.
+SETTING_NAMES = (*OPTIONS, "api_key", "client")
+
 _configured: dict[str, Any] = {}
 
 
@@ -55,8 +58,8 @@ def configure(**options: Any) -> None:
     Passing `None` removes a setting, so the environment or default applies again.
     """
     for name, value in options.items():
-        if name not in OPTIONS and name not in ("api_key", "client"):
-            known = ", ".join(sorted([*OPTIONS, "api_key", "client"]))
+        if name not in SETTING_NAMES:
+            known = ", ".join(sorted(SETTING_NAMES))
             raise ConfigurationError(f"Unknown setting {name!r}. Known settings: {known}.")
         if value is None:
             _configured.pop(name, None)
@@ -70,7 +73,7 @@ def resolve(**explicit: Any) -> Settings:
     values, sources, api_key, key_source = _merge(explicit)
     client = explicit.get("client", _configured.get("client"))
     if not api_key:
-        if not _is_loopback(values["base_url"]):
+        if not is_loopback(urlsplit(values["base_url"]).hostname or ""):
             raise ConfigurationError(_missing_key_message(values))
         api_key = "not-needed"  # local servers (the built-in one, vLLM, Ollama) usually take no key
     return Settings(
@@ -165,11 +168,11 @@ def validate(name: str, value: Any) -> Any:
     return value
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only (`localhost` or a loopback address; no DNS lookup)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False

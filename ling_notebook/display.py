@@ -12,9 +12,6 @@ from typing import Any
 from . import config
 from .reply import Reply
 
-# Keyword arguments of `stream()` that are settings rather than request fields.
-SETTING_NAMES = ("base_url", "api_key", "api_key_env", "client", "timeout", "max_retries", "frame_interval")
-
 
 def stream(
     prompt_or_messages: str | list[dict[str, Any]],
@@ -30,7 +27,7 @@ def stream(
     field (`temperature`, `max_tokens`, `extra_body`, ...). In a terminal, tokens go to stdout, the
     call returns when the reply ends, and Ctrl-C stops it.
     """
-    settings = config.resolve(model=model, **{k: options.pop(k) for k in SETTING_NAMES if k in options})
+    settings = config.resolve(model=model, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options})
     return start(build_messages(prompt_or_messages, system), settings, params=options)
 
 

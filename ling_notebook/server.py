@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-import ipaddress
 import itertools
 import json
 import logging
@@ -50,6 +49,8 @@ from tornado.httputil import HTTPServerRequest
 from tornado.iostream import StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.web import Application, HTTPError, RequestHandler
+
+from .config import is_loopback
 
 __all__ = ["DEMO_MODEL", "ModelServer", "RequestRecord", "run"]
 
@@ -569,16 +570,6 @@ class _ChatCompletions(_Handler):
         """Close the TCP connection mid-response: no chunked-encoding end, no finish reason, no [DONE]."""
         self.note(finished_at=time.time())
         self.detach().close()
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost`` or a loopback address; no DNS lookup)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ModelServer:
