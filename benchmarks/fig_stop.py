@@ -129,30 +129,14 @@ def table(
         ["path", "runs", "median", "p90", "max", "vs floor"],
     )
     f = median(floor)
-    t.add(
-        "floor: `await stream.close()` on a raw AsyncOpenAI stream",
-        len(floor),
-        ms(f),
-        ms(pct(floor, 0.9)),
-        ms(max(floor)),
-        "",
-    )
-    t.add(
-        "ling-notebook: `reply.stop()` (in-process, thread-safe cancel)",
-        len(ours),
-        ms(median(ours)),
-        ms(pct(ours, 0.9)),
-        ms(max(ours)),
-        f"{median(ours) / f:.2f}x",
-    )
-    t.add(
-        "ling-notebook: widget `stop` message -> idle kernel (no browser)",
-        len(kernel),
-        ms(median(kernel)),
-        ms(pct(kernel, 0.9)),
-        ms(max(kernel)),
-        f"{median(kernel) / f:.2f}x",
-    )
+
+    def row(path: str, times: list[float], versus: bool = True) -> None:
+        ratio = f"{median(times) / f:.2f}x" if versus else ""
+        t.add(path, len(times), ms(median(times)), ms(pct(times, 0.9)), ms(max(times)), ratio)
+
+    row("floor: `await stream.close()` on a raw AsyncOpenAI stream", floor, versus=False)
+    row("ling-notebook: `reply.stop()` (in-process, thread-safe cancel)", ours)
+    row("ling-notebook: widget `stop` message -> idle kernel (no browser)", kernel)
     bars.check(
         "`reply.stop()` -> server EOF",
         "< 20 ms",
@@ -161,14 +145,7 @@ def table(
     )
     if browser and browser.get("times"):
         b = browser["times"]
-        t.add(
-            "ling-notebook: Stop clicked in JupyterLab (headless Chromium), kernel idle",
-            len(b),
-            ms(median(b)),
-            ms(pct(b, 0.9)),
-            ms(max(b)),
-            f"{median(b) / f:.2f}x",
-        )
+        row("ling-notebook: Stop clicked in JupyterLab (headless Chromium), kernel idle", b)
         bars.check(
             "Stop click in a real browser -> server EOF (kernel idle)",
             "< 100 ms",
