@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import _secrets
 from .errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://api.ant-ling.com/v1"
 DEFAULT_MODEL = "Ling-2.6-flash"
 
 KEY_VARIABLES = ("LING_API_KEY", "ANT_LING_API_KEY")
+NO_KEY = "not-needed"  # sent to loopback servers when no key is set; not a secret
 
 # name -> (default, environment variable, help); the single declaration of every setting.
 OPTIONS: dict[str, tuple[Any, str | None, str]] = {
@@ -50,6 +52,10 @@ class Settings:
     client: Any = field(default=None, repr=False, compare=False)  # a user's own openai.AsyncOpenAI
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.api_key != NO_KEY:  # however these settings were made, their key is redacted from now on
+            _secrets.remember(self.api_key)
+
 
 def configure(**options: Any) -> None:
     """Set session-wide settings (what `%config LingMagics.<name>` also sets).
@@ -75,7 +81,7 @@ def resolve(**explicit: Any) -> Settings:
     if not api_key:
         if not is_loopback(urlsplit(values["base_url"]).hostname or ""):
             raise ConfigurationError(_missing_key_message(values))
-        api_key = "not-needed"  # local servers (the built-in one, vLLM, Ollama) usually take no key
+        api_key = NO_KEY  # local servers (the built-in one, vLLM, Ollama) usually take no key
     return Settings(
         api_key=api_key, key_source=key_source, client=client, sources=sources,
         **{name: values[name] for name in OPTIONS if name != "api_key_env"},
@@ -115,14 +121,31 @@ def _merge(explicit: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], st
 
 def _find_key(explicit: dict[str, Any], values: dict[str, Any]) -> tuple[str | None, str]:
     if explicit.get("api_key"):
-        return explicit["api_key"], "argument"
+        return clean_key(explicit["api_key"], "the api_key argument"), "argument"
     if _configured.get("api_key"):
         return _configured["api_key"], "configure(api_key=...)"
     variables = (values["api_key_env"],) if values["api_key_env"] else KEY_VARIABLES
     for variable in variables:
-        if os.environ.get(variable):
-            return os.environ[variable], variable
+        key = clean_key(os.environ.get(variable, ""), f"the environment variable {variable}")
+        if key:
+            return key, variable
     return None, " or ".join(variables)
+
+
+def clean_key(value: Any, where: str) -> str:
+    """The key without surrounding whitespace; a ConfigurationError naming `where` if it cannot be sent.
+
+    A line break or other control character inside a key is a copy-paste accident, and an HTTP
+    header cannot carry it (nor a non-ASCII character): the HTTP layer would fail with the key in
+    its message. The message says where the key came from, never the key.
+    """
+    key = str(value).strip()
+    if any(not " " <= ch <= "~" for ch in key):
+        raise ConfigurationError(
+            f"The API key in {where} contains a line break, control character or non-ASCII character: "
+            "set it again to the key alone, copied without line breaks."
+        )
+    return key
 
 
 def _missing_key_message(values: dict[str, Any]) -> str:
@@ -160,6 +183,8 @@ def validate(name: str, value: Any) -> Any:
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise ConfigurationError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, not {value!r}.")
         return url
+    if name == "api_key":
+        value = clean_key(value, "configure(api_key=...)")
     if name in ("model", "api_key", "api_key_env"):
         text = str(value).strip()
         if not text:

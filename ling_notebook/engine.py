@@ -126,6 +126,12 @@ async def stream_events(
             )
     except openai.OpenAIError as exc:
         yield Failed(translate_error(exc, settings, received=received))
+    except UnicodeEncodeError as exc:  # httpx refuses a non-ASCII header: only a user's own client has one
+        yield Failed(ReplyError(
+            f"The request could not be sent: a header holds a character HTTP cannot carry ({exc}). "
+            "Check the API key and headers of the client you passed.",
+            kind="bad_request",
+        ))
     finally:
         if own_client:
             await client.close()
@@ -180,9 +186,12 @@ def _split_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def translate_error(exc: openai.OpenAIError, settings: Settings, *, received: bool = False) -> ReplyError:
-    """Turn an `openai` exception into a `ReplyError` whose message says what to do next."""
+    """Turn an `openai` exception into a `ReplyError` whose message says what to do next.
+
+    The key is not removed here: `ReplyError` redacts every message (the settings remembered the key).
+    """
     url, model = settings.base_url, settings.model
-    detail = _redact(_server_message(exc), settings.api_key).rstrip(". ")  # our sentences add their own
+    detail = _server_message(exc).rstrip(". ")  # our sentences add their own
     retries = settings.max_retries
     tried = f"after {retries} {'retry' if retries == 1 else 'retries'}" if retries else "(retries are off)"
     if isinstance(exc, openai.APIStatusError):
@@ -223,7 +232,7 @@ def translate_error(exc: openai.OpenAIError, settings: Settings, *, received: bo
                 f"The connection to {url} was lost mid-reply: the reply is incomplete. Run the cell again.",
                 kind="connection",
             )
-        cause = _redact(str(exc.__cause__ or exc), settings.api_key)
+        cause = str(exc.__cause__ or exc)
         return ReplyError(
             f"Could not connect to {url} ({cause}), {tried}. Check the base URL (LING_BASE_URL), "
             "that the server is running, and any proxy settings.",
@@ -233,7 +242,7 @@ def translate_error(exc: openai.OpenAIError, settings: Settings, *, received: bo
         return ReplyError(
             f"The server reported an error mid-stream: {detail}. The reply is incomplete.", kind="stream"
         )
-    return ReplyError(f"The openai client failed: {_redact(str(exc), settings.api_key)}", kind="connection")
+    return ReplyError(f"The openai client failed: {exc}", kind="connection")
 
 
 def _server_message(exc: openai.OpenAIError) -> str:
@@ -243,7 +252,3 @@ def _server_message(exc: openai.OpenAIError) -> str:
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
             return inner["message"]
     return getattr(exc, "message", None) or str(exc)
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret and len(secret) >= 4 else text

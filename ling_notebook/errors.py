@@ -4,15 +4,28 @@
     ├── ConfigurationError    settings are missing or invalid (no API key, bad option value)
     └── ReplyError            the server or the connection failed; `kind` says how
 
-Every message says what to do next and never contains the API key. Errors from the `openai`
-client are translated into these in exactly one place, `engine.translate_error`.
+Every message says what to do next and never contains the API key: `LingError` passes its message
+through `_secrets.redact`, so no error of ours can be built with a key in it. Errors from the
+`openai` client are translated into these in exactly one place, `engine.translate_error`.
 """
 
 from __future__ import annotations
 
+from ._secrets import redact
+
 
 class LingError(Exception):
-    """Base class of every error ling-notebook raises."""
+    """Base class of every error ling-notebook raises. Its message never holds a known API key."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(str(message)))
+
+    # Read through redact as well, so a key remembered later, or `args` changed later, cannot show.
+    def __str__(self) -> str:
+        return redact(super().__str__())
+
+    def __repr__(self) -> str:
+        return redact(super().__repr__())
 
 
 class ConfigurationError(LingError):
@@ -29,6 +42,9 @@ class ReplyError(LingError):
 
     def __init__(self, message: str, *, kind: str, status_code: int | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.kind = kind
         self.status_code = status_code
+
+    @property
+    def message(self) -> str:
+        return str(self)

@@ -1,5 +1,7 @@
 """Settings precedence: argument > configure() > environment > default."""
 
+import re
+
 import openai
 import pytest
 
@@ -95,3 +97,46 @@ def test_a_users_client_is_used_as_is():
     client = openai.AsyncOpenAI(api_key="sk-client", base_url="http://127.0.0.1:1/v1")
     s = config.resolve(client=client)
     assert s.client is client and s.base_url == "http://127.0.0.1:1/v1" and s.sources["base_url"] == "client"
+
+
+# --- the key rule: stripped; a key with a control character inside is refused without being shown -----------
+
+BAD_KEY = "sk-pasted-7f3a\nsecond-line"
+
+
+@pytest.mark.parametrize("variable", ["LING_API_KEY", "ANT_LING_API_KEY"])
+def test_a_key_from_the_environment_is_stripped(monkeypatch, variable):
+    monkeypatch.setenv(variable, "  sk-env-padded\n")
+    assert config.resolve().api_key == "sk-env-padded"
+
+
+def test_keys_from_configure_and_arguments_are_stripped():
+    assert config.resolve(api_key="\tsk-argument \r\n").api_key == "sk-argument"
+    config.configure(api_key=" sk-configured\n")
+    assert config.resolve().api_key == "sk-configured"
+
+
+def test_a_whitespace_only_key_counts_as_not_set(monkeypatch):
+    monkeypatch.setenv("LING_API_KEY", " \n")
+    with pytest.raises(ConfigurationError, match="No API key found"):
+        config.resolve()
+
+
+@pytest.mark.parametrize("variable", ["LING_API_KEY", "ANT_LING_API_KEY", "MY_KEY"])
+@pytest.mark.parametrize("key", [BAD_KEY, "sk-tab\there", "sk-esc\x1bx", "sk-del\x7fx", "sk-naïve-key"])
+def test_a_key_with_a_control_character_inside_names_the_variable_not_the_key(monkeypatch, variable, key):
+    monkeypatch.setenv(variable, key)
+    with pytest.raises(ConfigurationError) as caught:
+        config.resolve(api_key_env=variable if variable == "MY_KEY" else None)
+    message = str(caught.value)
+    assert variable in message and "\n" not in message and key[:6] not in message
+
+
+@pytest.mark.parametrize("where, call", [
+    ("api_key argument", lambda: config.resolve(api_key=BAD_KEY)),
+    ("configure(api_key=...)", lambda: config.configure(api_key=BAD_KEY)),
+])
+def test_a_bad_key_argument_is_refused_by_where_it_came_from(where, call):
+    with pytest.raises(ConfigurationError, match=re.escape(where)) as caught:
+        call()
+    assert "sk-pasted" not in str(caught.value) and "second-line" not in repr(caught.value)

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from secret_forms import forms, leaked
 
 from ling_notebook import config, engine
 from ling_notebook.errors import ReplyError
@@ -196,3 +197,38 @@ def test_cancelling_closes_the_connection_at_once(model_server):
     cancelled_at = asyncio.run(run())
     record = model_server.wait_for(lambda r: r.disconnected_at is not None)
     assert record.disconnected_at - cancelled_at < 1.0  # the benchmark measures it precisely
+
+
+# --- a bad key never shows in the error it causes ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_key", ["sk-client-trailing-7c1d\n", "sk-client-inner-7c1d\nsecond-half-9e2f",
+                                     "sk-client-naïve-7c1d"])
+def test_an_error_caused_by_a_bad_key_never_carries_it(model_server, bad_key):
+    """A user's own client is used as it is, so its key is not cleaned: redaction must still hold."""
+    import openai
+
+    from ling_notebook.reply import Reply
+
+    client = openai.AsyncOpenAI(api_key=bad_key, base_url=model_server.url, max_retries=0)
+    s = config.resolve(client=client, model="test/http-401")
+    reply = Reply([{"role": "user", "content": "hi"}], s).start()
+    reply.wait(10)
+    shown = [reply.error or "", repr(reply), repr(s)]
+
+    async def run():
+        return [e async for e in engine.stream_events([{"role": "user", "content": "hi"}], s)]
+
+    error = asyncio.run(run())[-1].error
+    shown += [error.message, str(error), repr(error)]
+    assert reply.status == "error" and isinstance(error, ReplyError)
+    assert [text for text in shown if leaked(text, bad_key)] == []
+
+
+def test_a_key_echoed_by_the_server_in_any_form_is_redacted(model_server):
+    import openai
+
+    s = settings(model_server, "x")
+    for echoed in forms(KEY):
+        exc = openai.APIError(f"Incorrect API key provided: {echoed}", request=None, body=None)  # type: ignore[arg-type]
+        assert leaked(engine.translate_error(exc, s).message, KEY) == [], echoed

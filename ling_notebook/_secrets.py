@@ -1,0 +1,80 @@
+"""Redaction: the one function that removes the API keys this process knows from text a user can see.
+
+Every key this process is given (`Settings` remembers it when it is made) is removed by `redact`
+from every message a user can see: `LingError` runs its message through `redact`, so no error of
+ours can carry a key, and the reply's `error`, the widget and the terminal printer only ever show
+such messages. `redact` also catches the forms a key takes inside other text: `repr` and bytes
+`repr` escapes, JSON escapes, percent-encoding, and those applied twice (a repr inside a repr).
+Loggers of ours carry `RedactingFilter`, which does the same for log records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from urllib.parse import quote, quote_plus
+
+# Shorter "keys" are placeholders (or typos); removing them would mangle every message.
+_MIN_LENGTH = 4
+MASK = "***"
+
+_known: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+
+def remember(key: str | None) -> None:
+    """Add a key to those `redact` removes."""
+    global _pattern
+    if not key or len(key) < _MIN_LENGTH:
+        return
+    with _lock:
+        if key in _known:
+            return
+        _known.add(key)
+        forms = sorted({form for known in _known for form in _forms(known)}, key=len, reverse=True)
+        # Case-insensitive: percent-encoding may use either case, and masking a near-copy costs nothing.
+        _pattern = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with every known key, in any of its escaped forms, replaced by ***."""
+    pattern = _pattern
+    return pattern.sub(MASK, text) if pattern is not None and text else text
+
+
+def _forms(key: str) -> set[str]:
+    """The key as it appears inside reprs, JSON, URLs and headers; twice over for nested escapes.
+
+    A key with line breaks or control characters inside (only a user's own client can hold one)
+    is also removed line by line, since a layer may show it cut at a line break.
+    """
+    forms = {key, key.strip(), *re.split(r"[\x00-\x20\x7f]+", key)}
+    for _ in range(2):
+        forms |= {escaped for form in forms for escaped in _escapes(form)}
+    return {form for form in forms if len(form) >= _MIN_LENGTH}
+
+
+def _escapes(text: str) -> list[str]:
+    return [
+        repr(text)[1:-1],
+        repr(text.encode("utf-8", "backslashreplace"))[2:-1],
+        json.dumps(text)[1:-1],
+        json.dumps(text, ensure_ascii=False)[1:-1],
+        quote(text, safe=""),
+        quote(text),
+        quote_plus(text),
+    ]
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts a record's message and traceback before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
