@@ -105,7 +105,7 @@ def naive_bundle() -> str:
 
 def markdown_stream(server: ServerProcess, tokens: int, rate: float, interval: float) -> dict[str, Any]:
     """The demo model's replies to a few prompts, repeated to `tokens` pieces, cut into delta messages."""
-    from ling_notebook.server import _PIECE  # how the server cuts its replies into tokens
+    from ling_notebook.server.scenarios import PIECE  # how the server cuts its replies into tokens
 
     replies = []
     for topic in (
@@ -132,7 +132,7 @@ def markdown_stream(server: ServerProcess, tokens: int, rate: float, interval: f
     pieces: list[str] = []
     i = 0
     while len(pieces) < tokens:
-        pieces.extend(_PIECE.findall(replies[i % len(replies)]))
+        pieces.extend(PIECE.findall(replies[i % len(replies)]))
         i += 1
     sentinel = f"bench-end-{tokens}"
     pieces = pieces[:tokens] + ["\n\n", f"{sentinel}", "\n"]

@@ -21,6 +21,7 @@ from ling_notebook.server import DEMO_MODEL, ModelServer, RequestRecord
 
 USER = "Please write a poem about spring"
 FAST_DEMO = f"{DEMO_MODEL}?rate=0"
+JSON = {"Content-Type": "application/json"}
 
 
 def chat(model: str, prompt: str = USER, **params: Any) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def request(server: ModelServer, method: str, path: str, body: object = None,
     """One request; the body is JSON unless already bytes. A cut response gives `<cut>` + partial bytes."""
     conn = connect(server)
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    conn.request(method, path, data, {"Content-Type": "application/json", **(headers or {})})
+    conn.request(method, path, data, {**JSON, **(headers or {})})
     response = conn.getresponse()
     try:
         payload = response.read()
@@ -83,7 +84,7 @@ def open_stream(server: ModelServer, model: str, events_wanted: int) -> tuple[ht
                                                                                http.client.HTTPResponse]:
     """Start a stream and read until `events_wanted` events have arrived; the caller closes it."""
     conn = connect(server)
-    conn.request("POST", "/v1/chat/completions", json.dumps(chat(model)))
+    conn.request("POST", "/v1/chat/completions", json.dumps(chat(model)), JSON)
     response = conn.getresponse()
     for _ in range(events_wanted):
         assert response.readline().startswith(b"data: ") and response.readline() == b"\n"
@@ -362,6 +363,110 @@ def test_requests_endpoint_lists_and_clears_with_the_key_redacted(server: ModelS
     assert response.status == 204 and server.requests == []
 
 
+def test_records_never_hold_a_credential_not_even_in_repr(server: ModelServer) -> None:
+    key = "sk-record-7f1e-secret"
+    post(server, chat("test/trickle?tokens=1"), headers={
+        "Authorization": f"Bearer {key}", "X-Api-Key": key, "Cookie": f"session={key}",
+        "Proxy-Authorization": f"Basic {key}"})
+    record = server.wait_for(lambda r: r.completed)
+    assert record.headers["authorization"] == "Bearer ***" and record.headers["x-api-key"] == "***"
+    assert record.headers["cookie"] == "***" and record.headers["proxy-authorization"] == "Basic ***"
+    held = [repr(record), str(record), json.dumps(record.to_dict()), repr(server.requests), repr(record.headers)]
+    assert not [text for text in held if key in text]
+    assert record.carried_key(key) and not record.carried_key("sk-some-other-key")
+
+
+# --- who may call: loopback Host and Origin, JSON posts, no CORS ------------------------------------------------
+
+
+def refusal(response: http.client.HTTPResponse, payload: bytes) -> tuple[int, str, str]:
+    error = json.loads(payload)["error"]
+    return response.status, error["code"], error["message"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8765", "LocalHost:1", "127.0.0.1", "127.9.8.7:80",
+                                  "[::1]", "[::1]:8765"])
+def test_requests_addressed_to_a_loopback_name_are_answered(server: ModelServer, host: str) -> None:
+    response, payload = request(server, "GET", "/v1/models", headers={"Host": host})
+    assert response.status == 200 and json.loads(payload)["object"] == "list"
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "localhost.evil.example", "127.0.0.1.nip.io",
+                                  "0.0.0.0:8765", "10.0.0.1", "[::2]:80", "[::1", ""])
+@pytest.mark.parametrize("method, path", [("GET", "/v1/models"), ("POST", "/v1/chat/completions"),
+                                          ("GET", "/_ling/requests"), ("DELETE", "/_ling/requests")])
+def test_other_host_names_are_refused_against_dns_rebinding(server: ModelServer, host: str, method: str,
+                                                             path: str) -> None:
+    body = chat("test/trickle?tokens=1") if method == "POST" else None
+    response, payload = request(server, method, path, body, headers={"Host": host})
+    status, code, message = refusal(response, payload)
+    assert (status, code) == (403, "host_not_allowed") and "DNS rebinding" in message
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:8888", "http://127.0.0.1:8888", "https://[::1]"])
+def test_pages_from_loopback_origins_may_call(server: ModelServer, origin: str) -> None:
+    response, payload = post(server, chat("test/trickle?tokens=1"), headers={"Origin": origin})
+    assert response.status == 200 and content(events(payload)) == words(1)
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://localhost.evil.example", "null",
+                                    "file://", "http://127.0.0.1.nip.io:8765", "chrome-extension://abc"])
+def test_pages_from_other_origins_are_refused(server: ModelServer, origin: str) -> None:
+    for method, path, body in [("POST", "/v1/chat/completions", chat("test/trickle?tokens=1")),
+                               ("GET", "/v1/models", None), ("GET", "/_ling/requests", None)]:
+        status, code, message = refusal(*request(server, method, path, body, headers={"Origin": origin}))
+        assert (status, code) == (403, "origin_not_allowed") and "no CORS" in message
+    assert server.requests == []
+
+
+JSON_BODY = json.dumps(chat("test/trickle?tokens=1")).encode()
+FORM_PART = b'--x\r\nContent-Disposition: form-data; name="model"\r\n\r\ntest/echo\r\n--x--\r\n'
+
+
+@pytest.mark.parametrize("content_type, data", [
+    (None, JSON_BODY), ("text/plain", JSON_BODY), ("application/jsonp", JSON_BODY),
+    ("application/x-www-form-urlencoded", b"model=test/echo"), ("multipart/form-data; boundary=x", FORM_PART)])
+def test_posts_must_be_json(server: ModelServer, content_type: str | None, data: bytes) -> None:
+    """A form or a plain-text body is what a cross-origin page can post without a preflight."""
+    conn = connect(server)
+    conn.putrequest("POST", "/v1/chat/completions")
+    if content_type:
+        conn.putheader("Content-Type", content_type)
+    conn.putheader("Content-Length", str(len(data)))
+    conn.endheaders(data)
+    response = conn.getresponse()
+    status, code, message = refusal(response, response.read())
+    conn.close()
+    assert (status, code) == (415, "unsupported_media_type") and "application/json" in message
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+def test_json_content_types_with_parameters_are_accepted(server: ModelServer, content_type: str) -> None:
+    response, payload = post(server, chat("test/trickle?tokens=1"), headers={"Content-Type": content_type})
+    assert response.status == 200 and content(events(payload)) == words(1)
+
+
+def test_no_response_carries_cors_headers(server: ModelServer) -> None:
+    origin = {"Origin": "http://localhost:8888"}
+    preflight = {**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    responses = [request(server, "OPTIONS", "/v1/chat/completions", headers=preflight)[0],
+                 post(server, chat("test/trickle?tokens=1"), headers=origin)[0],
+                 request(server, "GET", "/v1/models", headers=origin)[0],
+                 request(server, "GET", "/v1/models", headers={"Origin": "https://evil.example"})[0],
+                 post(server, chat("test/http-401"), headers=origin)[0]]
+    assert responses[0].status >= 400
+    assert [name for r in responses for name in r.headers if name.lower().startswith("access-control-")] == []
+
+
+def test_curl_with_a_json_content_type_works(server: ModelServer) -> None:
+    result = subprocess.run(
+        ["curl", "-sS", f"{server.url}/chat/completions", "-H", "content-type: application/json",
+         "-d", json.dumps(chat(FAST_DEMO, stream=False))],
+        capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(result.stdout)["choices"][0]["message"]["content"].startswith("*Offline demo model")
+
+
 # --- lifecycle and command line -----------------------------------------------------------------------------
 
 
@@ -403,7 +508,7 @@ def test_cli_serve_answers_and_stops_cleanly_on_ctrl_c() -> None:
                              r"http://127\.0\.0\.1:(\d+)/v1 \(Ctrl-C to stop\)\n", banner)
         assert match, banner
         conn = http.client.HTTPConnection("127.0.0.1", int(match[1]), timeout=10)
-        conn.request("POST", "/v1/chat/completions", json.dumps(chat(DEMO_MODEL)))
+        conn.request("POST", "/v1/chat/completions", json.dumps(chat(DEMO_MODEL)), JSON)
         assert content(events(conn.getresponse().read())).startswith("*Offline demo model")
         conn.close()
         proc.send_signal(signal.SIGINT)

@@ -1,0 +1,37 @@
+"""The built-in OpenAI-compatible chat-completions server: the offline demo model and the test double.
+
+A small HTTP server on loopback (tornado, on its own event loop in a daemon thread) that speaks
+``POST /v1/chat/completions`` (SSE stream or plain JSON) and ``GET /v1/models`` like the OpenAI and
+Ant Ling APIs, and keeps a record of every request it received. It knows nothing of Jupyter or of
+the client side of this package. Its parts: `scenarios` (what each model sends; pure code),
+`records` (the request log, credentials redacted), `handlers` (tornado: the protocol and who may
+call), `serve` (`ModelServer` and `run`).
+
+Models (parameters go in the model name after ``?``, e.g. ``test/flood?tokens=500&rate=0``):
+
+- ``ling-offline-demo``: deterministic Markdown about the last user message, at the server's rate
+  (``?rate=N`` overrides it; ``rate=0`` or ``inf`` means as fast as possible).
+- ``test/<scenario>`` (``rate`` defaults to 1000 pieces/s; generic content is ``" w1"``, ``" w2"``, ...):
+  ``echo`` (the last user message back, in 4-character pieces), ``trickle`` (tokens=50, rate=20),
+  ``flood`` (tokens=10000, rate=0), ``length`` / ``content-filter`` (tokens=10, that finish reason),
+  ``reasoning`` (reasoning=20 ``reasoning_content`` pieces, then tokens=20), ``empty-chunks`` (tokens=10,
+  interleaved with empty deltas), ``utf8`` (emoji, CJK and combining marks, each event's bytes split
+  mid-character across two TCP writes), ``slow-start`` (delay=2.0 s before the headers),
+  ``error-mid`` (after=5 pieces, then an in-stream error event and the end of the response),
+  ``drop`` (after=5, then the connection is cut), ``truncate`` (after=5, then the response ends with no
+  finish reason and no ``[DONE]``), ``stall`` (after=3, then silence until the client leaves), and
+  ``http-401``, ``http-403``, ``http-404``, ``http-429``, ``http-500``, ``http-503`` (that error status).
+
+``max_tokens`` / ``max_completion_tokens`` cut any reply with ``finish_reason: "length"``. When a client
+disconnects, generation stops at once. ``GET /_ling/requests`` returns the records as JSON and
+``DELETE /_ling/requests`` clears them, for tests that run the server in another process.
+
+Only loopback callers are answered: the ``Host`` must be a loopback name, a browser ``Origin`` must be
+a loopback origin, POSTs must be ``application/json``, and no CORS headers are sent (see `handlers`).
+"""
+
+from .records import RequestRecord
+from .scenarios import DEMO_MODEL
+from .serve import ModelServer, run
+
+__all__ = ["DEMO_MODEL", "ModelServer", "RequestRecord", "run"]

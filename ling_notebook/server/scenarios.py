@@ -1,0 +1,223 @@
+"""What the built-in server's models say: model names, the demo reply and the plans of the test scenarios.
+
+Pure code, no HTTP: `plan_request` turns a request body into a `Plan` (the pieces to send, their pace
+and how the response ends) or raises `ApiError`, the error response the real API would give.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+import zlib
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+DEMO_MODEL = "ling-offline-demo"
+
+# Scenario name -> default parameters (and `rate`, 1000 unless given); the keys are the parameters it accepts.
+SCENARIOS: dict[str, dict[str, float]] = {
+    "echo": {},
+    "trickle": {"tokens": 50, "rate": 20},
+    "flood": {"tokens": 10000, "rate": 0},
+    "length": {"tokens": 10},
+    "content-filter": {"tokens": 10},
+    "reasoning": {"reasoning": 20, "tokens": 20},
+    "empty-chunks": {"tokens": 10},
+    "utf8": {},
+    "slow-start": {"delay": 2.0, "tokens": 20},
+    "error-mid": {"after": 5},
+    "drop": {"after": 5},
+    "truncate": {"after": 5},
+    "stall": {"after": 3},
+}
+# Status -> (message, type, code), worded like the real API.
+HTTP_ERRORS: dict[int, tuple[str, str, str]] = {
+    401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+    403: ("You are not allowed to use this model (simulated).", "invalid_request_error", "permission_denied"),
+    404: ("The model `{model}` does not exist or you do not have access to it.", "invalid_request_error",
+          "model_not_found"),
+    429: ("Rate limit reached for requests (simulated). Please try again in 0s.", "requests",
+          "rate_limit_exceeded"),
+    500: ("The server had an error while processing your request (simulated).", "server_error",
+          "internal_error"),
+    503: ("The engine is currently overloaded, please try again later (simulated).", "server_error",
+          "service_unavailable"),
+}
+# `retry-after: 0` as real servers send; openai-python ignores a zero delay, so retry-after-ms makes it quick.
+_RETRY_NOW = {"retry-after": "0", "retry-after-ms": "10"}
+MID_STREAM_ERROR = {"message": HTTP_ERRORS[500][0], "type": "server_error", "param": None, "code": "internal_error"}
+_UTF8_PIECES = ["Hello 👋", " 世界", " —", " naïve", " café", " 🎉", " e\u0301t\u0301e\u0301",
+                " 👩\u200d💻", " 日本語", " Ωmega", " ✓"]
+PIECE = re.compile(r"\n| ?\w+| ?[^\w\s]|\s")  # how replies are cut into tokens
+
+Piece = tuple[str | None, str]  # (delta key, text); key None: an empty delta
+
+
+class ApiError(Exception):
+    """An error response in the OpenAI format, raised before any byte of the response is sent."""
+
+    def __init__(self, status: int, message: str, type: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.type, self.code, self.param = status, type, code, param
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": str(self), "type": self.type, "param": self.param, "code": self.code}}
+
+
+@dataclasses.dataclass
+class Plan:
+    """What a model will send. Pieces are made lazily, so a million-token flood costs no memory."""
+
+    pieces: Iterator[Piece]
+    ending: str  # a finish reason, or "error", "drop", "truncate", "stall"
+    rate: float  # pieces per second; 0 or inf: no pause
+    delay: float = 0.0  # seconds before the response headers
+    split_utf8: bool = False
+    limit: int | None = None  # max_tokens
+    sent: int = 0  # non-empty pieces handed out: the completion tokens
+
+    def within_limit(self) -> Iterator[Piece]:
+        """The pieces, at most ``limit`` non-empty ones; hitting the limit makes the ending "length"."""
+        for key, text in self.pieces:
+            if text and self.sent == self.limit:
+                self.ending = "length"
+                return
+            self.sent += bool(text)
+            yield key, text
+
+
+def model_names() -> list[str]:
+    """What ``GET /v1/models`` lists: the demo first, then every scenario."""
+    return [DEMO_MODEL, *(f"test/{s}" for s in SCENARIOS), *(f"test/http-{n}" for n in HTTP_ERRORS)]
+
+
+def plan_request(body: dict[str, Any], demo_rate: float) -> Plan:
+    """The plan for a chat-completions request body; ApiError for what the real API would refuse."""
+    model, messages = body.get("model"), body.get("messages")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "Missing required parameter: 'messages'.", param="messages",
+                       code="missing_required_parameter")
+    limit_name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    max_tokens = body.get(limit_name)
+    if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):
+        raise ApiError(400, f"Invalid '{limit_name}': expected an integer >= 1, got {max_tokens!r}.",
+                       param=limit_name, code="invalid_value")
+    kind, params = parse_model(model)
+    if kind.startswith("http-"):
+        status = int(kind[5:])
+        message, type_, code = HTTP_ERRORS.get(status, (f"Simulated HTTP {status}.", "api_error", "simulated"))
+        raise ApiError(status, message.format(model=model), type_, code,
+                       headers=_RETRY_NOW if status in (429, 503) else None)
+    plan = _plan(kind, params, messages, demo_rate)
+    plan.limit = max_tokens
+    return plan
+
+
+def parse_model(name: str) -> tuple[str, dict[str, float]]:
+    """Split ``test/flood?tokens=5`` into ("flood", {"tokens": 5.0, "rate": 0.0}); the demo is ("", {...})."""
+    base, _, query = name.partition("?")
+    if base == DEMO_MODEL:
+        kind, allowed = "", {"rate"}
+        params: dict[str, float] = {}
+    elif base.startswith("test/http-") and base[10:].isdigit() and 400 <= int(base[10:]) <= 599:
+        return base[5:], {}
+    elif base.startswith("test/") and base[5:] in SCENARIOS:
+        kind = base[5:]
+        params = {"rate": 1000, **SCENARIOS[kind]}
+        allowed = set(params)
+    else:
+        raise ApiError(404, f"The model `{name}` does not exist or you do not have access to it.",
+                       code="model_not_found")
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in allowed:
+            raise ApiError(400, f"Unknown parameter `{key}` in model `{name}`; it accepts: "
+                           f"{', '.join(sorted(allowed))}.", param="model", code="invalid_value")
+        try:
+            params[key] = float(value)
+        except ValueError:
+            params[key] = -1.0
+        if not 0 <= params[key] < float("inf") and not (key == "rate" and params[key] == float("inf")):
+            raise ApiError(400, f"Parameter `{key}` in model `{name}` must be a number >= 0, not {value!r}.",
+                           param="model", code="invalid_value")
+    return kind, params
+
+
+def text_of(message: object) -> str:
+    """The text of one chat message (a string, or the text of its content parts)."""
+    if not isinstance(message, dict):
+        return ""
+    content = message.get("content")
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
+
+
+def _last_user_text(messages: list[Any]) -> str:
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    return text_of(users[-1] if users else messages[-1])
+
+
+def demo_reply(prompt: str) -> str:
+    """The offline demo model's answer: deterministic Markdown about the prompt, labelled as the demo."""
+    words = re.sub(r"[^\w\s',.?!-]", " ", prompt).split()
+    topic = " ".join(words[:8]).strip(" ,.-") + (" …" if len(words) > 8 else "") or "your prompt"
+    seed = zlib.crc32(prompt.encode())
+    angle = (
+        "A real model would weigh every word of it; this one only shows how a streamed answer looks.",
+        "The words you read are fixed in advance, so the same prompt always gets the same reply.",
+        "Nothing leaves this machine: the reply comes from a small server on 127.0.0.1.",
+    )[seed % 3]
+    return (
+        "*Offline demo model — no API key, no network.*\n\n"
+        f"## About “{topic}”\n\n"
+        f"You asked about **{topic}**. {angle} Headings, lists, code and a table arrive token by token, "
+        "just as they would from a hosted model.\n\n"
+        "### Things to try while it streams\n\n"
+        "- Press **Stop**: the text received so far is kept.\n"
+        "- Run another cell: the reply keeps streaming in the background.\n"
+        "- Set `LING_API_KEY` to talk to a real model instead.\n\n"
+        "```python\n"
+        f"topic = {' '.join(words[:8])!r}\n"
+        "words = topic.split()\n"
+        'print(len(words), "words, the longest is", max(words, key=len, default=""))\n'
+        "```\n\n"
+        "| what | value |\n| --- | --- |\n"
+        f"| model | `{DEMO_MODEL}` |\n| words in your prompt | {len(prompt.split())} |\n"
+        f"| reply number | {seed % 10000:04d} |\n"
+    )
+
+
+def _words(count: float, prefix: str = "w", key: str = "content") -> Iterator[Piece]:
+    return ((key, f" {prefix}{i}") for i in range(1, int(count) + 1))
+
+
+def _with_empty_chunks(pieces: Iterator[Piece]) -> Iterator[Piece]:
+    for i, piece in enumerate(pieces):
+        yield piece
+        yield ("content", "") if i % 2 == 0 else (None, "")
+
+
+def _plan(kind: str, params: dict[str, float], messages: list[Any], demo_rate: float) -> Plan:
+    rate = params.get("rate", demo_rate)
+    prompt = _last_user_text(messages)
+    if kind == "":  # led by an empty-content chunk, as real servers often send
+        return Plan((("content", p) for p in ["", *PIECE.findall(demo_reply(prompt))]), "stop", rate)
+    if kind == "echo":
+        return Plan((("content", prompt[i : i + 4]) for i in range(0, len(prompt), 4)), "stop", rate)
+    if kind == "reasoning":
+        reasoning = _words(params["reasoning"], "r", "reasoning_content")
+        return Plan(itertools.chain(reasoning, _words(params["tokens"])), "stop", rate)
+    if kind == "empty-chunks":
+        return Plan(_with_empty_chunks(_words(params["tokens"])), "stop", rate)
+    if kind == "utf8":
+        return Plan((("content", p) for p in _UTF8_PIECES), "stop", rate, split_utf8=True)
+    if kind in ("error-mid", "drop", "truncate", "stall"):
+        return Plan(_words(params["after"]), kind.removesuffix("-mid"), rate)
+    ending = {"length": "length", "content-filter": "content_filter"}.get(kind, "stop")
+    return Plan(_words(params["tokens"]), ending, rate, delay=params.get("delay", 0.0))
