@@ -11,8 +11,9 @@ from jupyter_client.manager import start_new_kernel
 
 
 class Kernel:
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        self.manager, self.client = start_new_kernel(kernel_name="python3", env=env)
+    def __init__(self, env: dict[str, str] | None = None, **launch: Any) -> None:
+        """`launch`: more arguments for starting the kernel process (e.g. `stderr=` a file, for its log)."""
+        self.manager, self.client = start_new_kernel(kernel_name="python3", env=env, **launch)
         self.messages: list[dict[str, Any]] = []  # iopub messages seen, in order (tests may clear it)
         self.history: list[dict[str, Any]] = []  # every iopub message this kernel ever sent
 
