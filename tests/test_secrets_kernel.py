@@ -36,15 +36,21 @@ def execute(kernel: Kernel, code: str) -> list[dict]:
     return [m for m in kernel.messages if m["parent_header"].get("msg_id") == msg_id]
 
 
+OUTPUTS = ("stream", "display_data", "update_display_data", "execute_result", "error")
+
+
+def as_output(message: dict) -> dict:
+    """An iopub message as a saved output (an update replaces a display's data: keep each one)."""
+    kind = message["msg_type"].removeprefix("update_")
+    return nbformat.v4.output_from_msg({**message, "header": {"msg_type": kind}})
+
+
 def saved_notebook(kernel: Kernel, runs: list[list[dict]]) -> str:
     """The notebook a front end would save: each cell's outputs and the widgets' state."""
     nb = nbformat.v4.new_notebook()
     for code, messages in zip(CELLS, runs, strict=True):
         cell = nbformat.v4.new_code_cell(code)
-        # An update replaces a display's data, so the saved notebook holds the last one: keep them all.
-        kinds = ("stream", "display_data", "update_display_data", "execute_result", "error")
-        cell.outputs = [nbformat.v4.output_from_msg({**m, "header": {"msg_type": m["msg_type"].removeprefix("update_")}
-                                                      }) for m in messages if m["msg_type"] in kinds]
+        cell.outputs = [as_output(m) for m in messages if m["msg_type"] in OUTPUTS]
         nb.cells.append(cell)
     widgets = {comm: {"model_name": "AnyModel", "model_module": "anywidget", "model_module_version": "*",
                       "state": kernel.state(comm)} for comm in kernel.widget_comms()}
