@@ -1,6 +1,6 @@
 """The ``ling-notebook`` command line: one subcommand per job, each a small function.
 
-``ling-notebook serve`` runs the built-in OpenAI-compatible server (``server.py``) in the foreground,
+``ling-notebook serve`` runs the built-in OpenAI-compatible server (``server/``) in the foreground,
 with the offline demo model and the test scenarios, until Ctrl-C. ``ling-notebook demo`` adds
 JupyterLab on the tutorials, configured to use it (``demo.py``).
 """
