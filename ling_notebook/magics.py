@@ -17,12 +17,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from IPython.utils.text import FullEvalFormatter
 
 from . import config
 from . import display as show
 from .conversation import Conversation
 from .errors import LingError
+from .fill import fill
 from .reply import stop_all
 
 DEFAULT_CHAT = "default"
@@ -77,7 +77,8 @@ class LingMagics(Magics):
     def ling(self, line: str, cell: str) -> None:
         """Send the cell as a prompt and stream the reply into the output.
 
-        `{expr}` in the cell is filled from your variables (write `{{` and `}}` for literal braces).
+        `{expr}` in the cell is filled from your variables (write `{{` and `}}` for literal braces), except
+        in Markdown code: inline `code`, fenced and indented code blocks are sent exactly as written.
         Consecutive cells form one conversation; running a cell again replaces its earlier turn (and
         stops its reply if it is still streaming). Where the front end sends no cell id (nbclient,
         papermill, terminal IPython) every run is a new turn.
@@ -126,7 +127,9 @@ class LingMagics(Magics):
         if not cell.strip():
             raise config.ConfigurationError("The cell is empty: write your prompt below the %%ling line.")
         try:
-            return FullEvalFormatter().format(cell, **self.shell.user_ns).strip()
+            return fill(cell, self.shell.user_ns).strip()
+        except config.ConfigurationError:
+            raise
         except NameError as exc:
             raise config.ConfigurationError(
                 f"{exc} (in a {{...}} of the prompt). Define it in an earlier cell, "
