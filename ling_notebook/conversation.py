@@ -1,8 +1,14 @@
 """Multi-turn history: which earlier turns a new prompt is sent with.
 
 A conversation is a list of turns, each tied to the cell that asked it. Running a cell again
-replaces that cell's turn in place, so re-runs never duplicate history. A reply that was stopped or
-failed stays in history with only what actually arrived, marked as such.
+replaces that cell's turn in place, so re-runs never duplicate history, and stops the old reply if
+it is still streaming. A turn's request waits until every earlier turn has ended, so history is
+never built from a reply still on its way. A reply that was stopped or failed stays in history with
+only what actually arrived, marked as such.
+
+Turns are read and changed on the kernel's main thread (the magic) and read on the stream thread
+(`messages_before`, `unfinished_before`); changes replace list items whole, so a reader sees either
+the old turn or the new one.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from .reply import Reply
 
 @dataclass
 class Turn:
-    cell: str  # the asking cell's id (or its text, where the front end sends no id)
+    cell: str  # the asking cell's id, or a key of its own for each run where the front end sends no id
     prompt: str
     reply: Reply
 
@@ -38,20 +44,21 @@ class Conversation:
         messages.append({"role": "user", "content": prompt})
         return messages
 
-    def reply_before(self, cell: str) -> Reply | None:
-        """The reply this cell's turn must wait for: the turn before it, or the last one."""
-        previous = None
-        for turn in self.turns:
+    def unfinished_before(self, cell: str) -> Reply | None:
+        """An earlier turn's reply that has not ended yet (this cell's request must wait for it), or None."""
+        for turn in list(self.turns):
             if turn.cell == cell:
                 break
-            previous = turn.reply
-        return previous
+            if not turn.reply.ended:
+                return turn.reply
+        return None
 
     def record(self, cell: str, prompt: str, reply: Reply) -> None:
-        """Put this cell's turn in place: replace its earlier turn, or append a new one."""
+        """Put this cell's turn in place: replace its earlier turn (stopping its reply), or append a new one."""
         for i, turn in enumerate(self.turns):
             if turn.cell == cell:
                 self.turns[i] = Turn(cell, prompt, reply)
+                turn.reply.stop()  # nobody sees it any more; it must not go on costing tokens
                 return
         self.turns.append(Turn(cell, prompt, reply))
 

@@ -51,7 +51,7 @@ def start(
     *,
     stream: bool = True,
     params: dict[str, Any] | None = None,
-    after: Reply | None = None,
+    after: Callable[[], Reply | None] | None = None,
 ) -> Reply:
     """Create a reply, attach its view, send the request, and return the reply."""
     reply = Reply(messages, settings, stream=stream, params=params, after=after)

@@ -7,6 +7,8 @@ out of the generator: they arrive as a final `Failed` event, after whatever text
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Union
@@ -94,7 +96,7 @@ async def stream_events(
             messages=messages,  # type: ignore[arg-type]
             stream=True,
             stream_options={"include_usage": True},
-            **_split_params(params),
+            **_split_params(client, params),
         )
         yield Started(settings.model)
         async with response:  # closing the response is what tells the server to stop
@@ -103,9 +105,9 @@ async def stream_events(
                 usage = getattr(chunk, "usage", None)
                 if usage is not None:
                     yield Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0, usage.total_tokens or 0)
-                if not chunk.choices:
+                choice = _first_choice(chunk.choices)
+                if choice is None:
                     continue
-                choice = chunk.choices[0]
                 delta = choice.delta
                 if delta is not None:
                     reasoning = _reasoning_of(delta)
@@ -141,10 +143,10 @@ async def _complete(
     client: openai.AsyncOpenAI, messages: list[dict[str, Any]], settings: Settings, params: dict[str, Any]
 ) -> AsyncIterator[Event]:
     completion = await client.chat.completions.create(
-        model=settings.model, messages=messages, stream=False, **_split_params(params)  # type: ignore[arg-type]
+        model=settings.model, messages=messages, stream=False, **_split_params(client, params)  # type: ignore[arg-type]
     )
     yield Started(completion.model or settings.model)
-    choice = completion.choices[0] if completion.choices else None
+    choice = _first_choice(completion.choices)
     if choice is not None:
         message = choice.message
         reasoning = _reasoning_of(message)
@@ -167,19 +169,27 @@ def _reasoning_of(delta_or_message: Any) -> str | None:
     return getattr(delta_or_message, "reasoning_content", None) or extra.get("reasoning_content")
 
 
-# Parameters the openai client accepts by name; anything else travels in `extra_body`.
-_KNOWN_PARAMS = {
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "n",
-    "presence_penalty", "frequency_penalty", "logit_bias", "user", "response_format",
-    "tools", "tool_choice", "reasoning_effort",
-}
+def _first_choice(choices: list[Any] | None) -> Any:
+    """The reply is choice 0. With `n > 1` a chunk may carry other choices too, in any order."""
+    return next((choice for choice in choices or () if choice.index == 0), None)
 
 
-def _split_params(params: dict[str, Any]) -> dict[str, Any]:
-    known = {k: v for k, v in params.items() if k in _KNOWN_PARAMS and v is not None}
-    extra = {k: v for k, v in params.items() if k not in _KNOWN_PARAMS and v is not None}
-    if "extra_body" in extra:
-        extra.update(extra.pop("extra_body") or {})
+_SET_HERE = frozenset({"self", "messages", "model", "stream", "stream_options"})
+
+
+@functools.cache
+def _named_fields(completions: type) -> frozenset[str]:
+    """What `create` takes by name, read once from the client's own signature: request fields, and the
+    client options (`extra_headers`, `extra_query`, `extra_body`, `timeout`) that it applies itself."""
+    return frozenset(inspect.signature(completions.create).parameters) - _SET_HERE
+
+
+def _split_params(client: openai.AsyncOpenAI, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` as keyword arguments for `create`: the fields it names go by name, the rest in `extra_body`."""
+    named = _named_fields(type(client.chat.completions))
+    known = {k: v for k, v in params.items() if k in named and v is not None}
+    extra = {k: v for k, v in params.items() if k not in named and v is not None}
+    extra.update(known.pop("extra_body", None) or {})
     if extra:
         known["extra_body"] = extra
     return known

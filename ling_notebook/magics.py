@@ -6,6 +6,7 @@ The magics class is an IPython `Configurable`: `%config LingMagics.model = "..."
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 import sys
@@ -16,12 +17,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from IPython.utils.text import FullEvalFormatter
 
 from . import config
 from . import display as show
 from .conversation import Conversation
 from .errors import LingError
+from .fill import fill
 from .reply import stop_all
 
 DEFAULT_CHAT = "default"
@@ -48,6 +49,7 @@ class LingMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         self.conversations: dict[str, Conversation] = {}
         self.current = DEFAULT_CHAT
+        self._runs = itertools.count(1)  # keys for runs of cells that come without an id
         for name in config.OPTIONS:  # values from ipython_config.py arrive before observers exist
             if getattr(self, name) is not None:
                 config.configure(**{name: getattr(self, name)})
@@ -75,8 +77,11 @@ class LingMagics(Magics):
     def ling(self, line: str, cell: str) -> None:
         """Send the cell as a prompt and stream the reply into the output.
 
-        `{expr}` in the cell is filled from your variables (write `{{` and `}}` for literal braces).
-        Consecutive cells form one conversation; running a cell again replaces its earlier turn.
+        `{expr}` in the cell is filled from your variables (write `{{` and `}}` for literal braces), except
+        in Markdown code: inline `code`, fenced and indented code blocks are sent exactly as written.
+        Consecutive cells form one conversation; running a cell again replaces its earlier turn (and
+        stops its reply if it is still streaming). Where the front end sends no cell id (nbclient,
+        papermill, terminal IPython) every run is a new turn.
         """
         try:
             self._ask(line, cell)
@@ -106,13 +111,13 @@ class LingMagics(Magics):
             chat = self.conversations.setdefault(self.current, Conversation(self.current))
             if options["system"]:
                 chat.system = options["system"]
-            cell_id = self._cell_id(cell)
+            cell_id = self._cell_id()
             reply = show.start(
                 lambda: chat.messages_before(cell_id, prompt),
                 settings,
                 stream=not options["no_stream"],
                 params=params,
-                after=chat.reply_before(cell_id),
+                after=lambda: chat.unfinished_before(cell_id),
             )
             chat.record(cell_id, prompt, reply)
         if options["output"]:
@@ -122,7 +127,9 @@ class LingMagics(Magics):
         if not cell.strip():
             raise config.ConfigurationError("The cell is empty: write your prompt below the %%ling line.")
         try:
-            return FullEvalFormatter().format(cell, **self.shell.user_ns).strip()
+            return fill(cell, self.shell.user_ns).strip()
+        except config.ConfigurationError:
+            raise
         except NameError as exc:
             raise config.ConfigurationError(
                 f"{exc} (in a {{...}} of the prompt). Define it in an earlier cell, "
@@ -134,10 +141,17 @@ class LingMagics(Magics):
                 "Write {{ and }} for literal braces. Nothing was sent."
             ) from None
 
-    def _cell_id(self, cell: str) -> str:
+    def _cell_id(self) -> str:
+        """The key of this cell's turn: the front end's cell id (JupyterLab, Notebook 7 and VS Code send one).
+
+        Without one (nbclient, papermill, classic Notebook, terminal IPython) nothing tells two runs of
+        one cell from two cells with the same text ("Continue."), so every run is a new turn, appended:
+        a notebook run top to bottom is a conversation in cell order. There, start over with `--new`.
+        """
         kernel = getattr(self.shell, "kernel", None)
         parent = kernel.get_parent() if kernel is not None and hasattr(kernel, "get_parent") else {}
-        return (parent or {}).get("metadata", {}).get("cellId") or cell
+        cell_id = (parent or {}).get("metadata", {}).get("cellId")
+        return f"cell:{cell_id}" if cell_id else f"run:{next(self._runs)}"
 
     # -- %ling ------------------------------------------------------------------------------
     @line_magic("ling")

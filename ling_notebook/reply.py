@@ -23,12 +23,16 @@ from .runner import Runner, get_runner
 
 ENDED = ("done", "stopped", "error")
 
+# Replies started and not yet ended. Added to by the thread that starts a reply, removed from by the
+# thread that ends it (the stream's, or the one calling stop()): every use holds the lock.
 _running: weakref.WeakSet[Reply] = weakref.WeakSet()
+_running_lock = threading.Lock()
 
 
 def stop_all() -> int:
     """Stop every reply that is still running; return how many there were."""
-    replies = [reply for reply in list(_running) if not reply.ended]
+    with _running_lock:
+        replies = [reply for reply in _running if not reply.ended]
     for reply in replies:
         reply.stop()
     return len(replies)
@@ -86,10 +90,15 @@ class Reply:
         *,
         stream: bool = True,
         params: dict[str, Any] | None = None,
-        after: Reply | None = None,
+        after: Callable[[], Reply | None] | None = None,
         runner: Runner | None = None,
     ) -> None:
-        """`messages` may be a function, called once `after` (an earlier reply) has ended."""
+        """`messages` may be a function, called just before the request is sent.
+
+        `after` says which earlier reply must end first: it is called before the request is sent and
+        again each time the reply it named has ended (a conversation may change while this one waits),
+        until it returns None or a reply that has ended.
+        """
         self._messages = messages
         self.settings = settings
         self.model: str = settings.model
@@ -108,6 +117,7 @@ class Reply:
         self._content = TextBuffer()
         self._reasoning = TextBuffer()
         self._listeners: list[Listener] = []
+        # Set once, by `_end`, and never cancelled: each waiter waits on a future of its own (`_waiter`).
         self._ended = Future[str]()
         self._end_lock = threading.Lock()
         self._task: Future[None] | None = None
@@ -193,7 +203,8 @@ class Reply:
     def start(self) -> Reply:
         """Send the request on the background loop. Returns at once."""
         if self._task is None:
-            _running.add(self)
+            with _running_lock:
+                _running.add(self)
             self._task = self._runner.submit(self._run())
             self._task.add_done_callback(self._on_task_done)
         return self
@@ -215,12 +226,23 @@ class Reply:
         return self.text
 
     def __await__(self) -> Generator[Any, None, str]:
-        return asyncio.wrap_future(self._ended).__await__()
+        return self._waiter().__await__()
+
+    def _waiter(self) -> asyncio.Future[str]:
+        """A future of this reply's end, on the running loop, for one waiter alone.
+
+        Cancelling it (Stop on a reply queued behind this one, `asyncio.wait_for` timing out) cancels
+        only that waiter, never this reply: `wrap_future` alone would pass the cancel back to `_ended`.
+        """
+        return asyncio.shield(asyncio.wrap_future(self._ended))
 
     # -- the stream, on the runner's loop ------------------------------------------------------
     async def _run(self) -> None:
-        if self._after is not None:  # the previous turn of a conversation must be complete first
-            await asyncio.wrap_future(self._after._ended)
+        while self._after is not None:  # earlier turns of a conversation must be complete first
+            before = self._after()
+            if before is None or before.ended:
+                break
+            await before._waiter()
         if callable(self._messages):
             self._messages = self._messages()
         self.started_at = time.perf_counter()
@@ -273,7 +295,8 @@ class Reply:
             self.error = error.message if error else None
             self.status = status
             listeners = list(self._listeners)
-        _running.discard(self)
+        with _running_lock:
+            _running.discard(self)
         try:
             for listener in listeners:
                 listener.on_end(self)

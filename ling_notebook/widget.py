@@ -47,10 +47,18 @@ class ReplyWidget(anywidget.AnyWidget):
         self.reply = reply
         self.display_id = uuid.uuid4().hex
         self._interval = reply.settings.frame_interval
-        self._lock = threading.Lock()  # guards the pending deltas and `seq` against snapshot requests
+        # Deltas are queued on the stream thread; a snapshot is asked for on the main or a subshell
+        # thread; the reply can end (`on_end`) on the thread that called `stop()`. This lock guards
+        # everything below and every trait sync, so those threads take turns.
+        self._lock = threading.Lock()
         self._pending_content: list[str] = []
         self._pending_reasoning: list[str] = []
         self._seq = 0
+        # How much of the reply's text and reasoning the views have been given as deltas (sent or
+        # pending). The reply's text grows before its listeners hear of a piece, so a snapshot is this
+        # much of it: exactly what deltas 1..seq carry, never a piece that a later delta brings again.
+        self._given_content = 0
+        self._given_reasoning = 0
         self._last_flush = 0.0
         self._flush_scheduled = False
         self._attached = False
@@ -74,12 +82,12 @@ class ReplyWidget(anywidget.AnyWidget):
         elif kind == "hello":
             with self._lock:
                 self._flush_locked()
-                self.send({"type": "snapshot", "seq": self._seq, "text": self.reply.text,
-                           "reasoning": self.reply.reasoning})
+                self.send({"type": "snapshot", "seq": self._seq, "text": self.reply.text[: self._given_content],
+                           "reasoning": self.reply.reasoning[: self._given_reasoning]})
 
     # -- the reply's listener interface (runner thread) ----------------------------------------
     def on_status(self, reply: Reply) -> None:
-        with self.hold_sync():
+        with self._lock, self.hold_sync():
             self.model_name = reply.model
             self.status = reply.status
 
@@ -87,8 +95,10 @@ class ReplyWidget(anywidget.AnyWidget):
         with self._lock:
             if content:
                 self._pending_content.append(content)
+                self._given_content += len(content)
             if reasoning:
                 self._pending_reasoning.append(reasoning)
+                self._given_reasoning += len(reasoning)
             if self._flush_scheduled:
                 return
             wait = self._last_flush + self._interval - time.perf_counter()
@@ -99,10 +109,11 @@ class ReplyWidget(anywidget.AnyWidget):
                 asyncio.get_running_loop().call_later(wait, self._scheduled_flush)  # we are on the stream's loop
 
     def on_end(self, reply: Reply) -> None:
+        """The reply ended: on the stream thread, or on the thread that called `stop()`."""
         with self._lock:
             self._flush_locked()
         # Every view already has the text from the deltas, and the static copy below replaces them.
-        with self.hold_sync():
+        with self._lock, self.hold_sync():
             self.model_name = reply.model
             self.ttft = reply.ttft
             self.tokens_per_s = reply.tokens_per_s

@@ -1,0 +1,125 @@
+"""The Reply object on the real background loop against the built-in server: waiting, stopping, queueing."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from concurrent.futures import Future
+
+import pytest
+
+from ling_notebook import config
+from ling_notebook.reply import Reply, stop_all
+from ling_notebook.runner import get_runner
+
+KEY = "sk-reply-test-5c3d-secret"
+STALL = "test/stall?after=2&rate=0"  # two words, then silence until the client leaves
+
+
+def settings(server, model: str) -> config.Settings:
+    return config.resolve(base_url=server.url, model=model, api_key=KEY, max_retries=0)
+
+
+def ask(server, model: str, prompt: str = "go", **kwargs) -> Reply:
+    return Reply([{"role": "user", "content": prompt}], settings(server, model), **kwargs)
+
+
+def until(condition, what: str) -> None:
+    """Wait for something the stream thread does (a bound, not a timed assertion)."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.005)
+
+
+def settle() -> None:
+    """Let the background loop run what other threads handed it so far."""
+    for _ in range(3):
+        get_runner().submit(asyncio.sleep(0)).result(5)
+
+
+def test_a_timed_out_wait_for_leaves_the_reply_streaming(model_server):
+    reply = ask(model_server, STALL).start()
+    until(lambda: reply.text == " w1 w2", "two words arrived")
+
+    async def impatient() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reply, 0.01)
+
+    asyncio.run(impatient())
+    assert reply.status == "streaming"
+    reply.stop()
+    assert reply.wait(5) == " w1 w2" and reply.status == "stopped"
+
+
+def test_a_timed_out_wait_leaves_the_reply_streaming(model_server):
+    reply = ask(model_server, STALL).start()
+    until(lambda: reply.text == " w1 w2", "two words arrived")
+    with pytest.raises(TimeoutError, match="still streaming"):
+        reply.wait(0.01)
+    assert reply.status == "streaming"
+    reply.stop()
+    assert reply.wait(5) == " w1 w2" and reply.status == "stopped"
+
+
+def test_stopping_a_queued_reply_leaves_the_one_it_waits_for_alone(model_server):
+    first = ask(model_server, STALL).start()
+    second = ask(model_server, "test/echo", "second", after=lambda: first).start()
+    until(lambda: first.text == " w1 w2", "the first reply streams")
+    second.stop()
+    assert second.wait(5) == "" and second.status == "stopped"
+    settle()  # the cancel has reached the stream's loop
+    assert first.status == "streaming"
+    third = ask(model_server, "test/echo", "third", after=lambda: first).start()  # the second cell, run again
+    first.stop()
+    assert first.wait(5) == " w1 w2" and first.status == "stopped"
+    assert third.wait(5) == "third" and third.status == "done"
+
+
+def test_awaiting_a_reply_from_another_loop_returns_its_text(model_server):
+    reply = ask(model_server, "test/trickle?tokens=5&rate=0").start()
+
+    async def main() -> str:
+        return await reply
+
+    assert asyncio.run(main()) == " w1 w2 w3 w4 w5"
+
+
+class _Parked:
+    """A runner that never runs anything: the reply stays started until its future is cancelled."""
+
+    def submit(self, coro):
+        coro.close()
+        return Future()
+
+    def call_soon(self, callback, *args):
+        callback(*args)
+
+
+def test_stop_all_survives_replies_ending_on_another_thread(model_server, monkeypatch):
+    monkeypatch.setattr(Reply, "stop", lambda self: None)  # so that every call walks all 2000 replies
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, as a busy kernel does
+    parked = _Parked()
+    running = [ask(model_server, "test/echo", runner=parked).start() for _ in range(2000)]
+    churning = True
+
+    def start_and_end_replies() -> None:
+        while churning:
+            reply = ask(model_server, "test/echo", runner=parked).start()
+            reply._task.cancel()  # what stop() does, from this thread: the reply ends here
+
+    thread = threading.Thread(target=start_and_end_replies)
+    thread.start()
+    try:
+        for _ in range(100):
+            assert stop_all() >= 2000
+    finally:
+        churning = False
+        thread.join()
+        sys.setswitchinterval(interval)
+    for reply in running:
+        reply._task.cancel()
+    assert {reply.status for reply in running} == {"stopped"}

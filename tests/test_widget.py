@@ -1,0 +1,92 @@
+"""The widget without a kernel: what it sends to its views when threads interleave, replayed step by step."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from ling_notebook import config, engine
+from ling_notebook.reply import Reply
+from ling_notebook.widget import ReplyWidget
+
+
+class _Here:
+    """A runner that runs listener calls at once, on the calling thread (the replay is the schedule)."""
+
+    def call_soon(self, callback, *args):
+        callback(*args)
+
+
+@pytest.fixture
+def widget():
+    settings = config.resolve(base_url="http://127.0.0.1:9/v1", api_key="sk-widget-test")
+    reply = Reply([{"role": "user", "content": "go"}], settings, runner=_Here())
+    view = ReplyWidget(reply)
+    view.sent = []  # every message to the views, in order
+    view.comm.send = lambda data=None, buffers=None, **_: view.sent.append(data)
+    return view
+
+
+def custom(widget: ReplyWidget, kind: str) -> list[dict]:
+    return [m["content"] for m in widget.sent if m["method"] == "custom" and m["content"]["type"] == kind]
+
+
+def seen_by_a_view_that_joined(widget: ReplyWidget, snapshot: dict) -> str:
+    """What a view that said hello shows: the snapshot, then the deltas after it, by seq."""
+    later = [d for d in custom(widget, "delta") if d["seq"] > snapshot["seq"]]
+    return snapshot["text"] + "".join(d["content"] for d in sorted(later, key=lambda d: d["seq"]))
+
+
+class _HelloBetween:
+    """A view says hello on another thread after the reply holds a piece and before the widget has it."""
+
+    def __init__(self, widget: ReplyWidget, on_piece: str) -> None:
+        self.widget, self.on_piece = widget, on_piece
+
+    def on_status(self, reply):
+        pass
+
+    def on_delta(self, reply, content, reasoning):
+        if content == self.on_piece:
+            self.widget._on_front_end_message(self.widget, {"type": "hello"}, [])
+
+    def on_end(self, reply):
+        pass
+
+
+def test_a_view_joining_mid_stream_never_shows_a_piece_twice(widget):
+    reply = widget.reply
+    reply._listeners.append(_HelloBetween(widget, " two"))  # heard before the widget, as a thread switch allows
+    reply.add_listener(widget)
+
+    async def stream() -> None:  # on a loop, as the stream thread runs it
+        for piece in (" one", " two", " three"):
+            reply._on_delta(engine.ContentDelta(piece))
+        await asyncio.sleep(2 * widget._interval)  # let the batched flush go out
+
+    asyncio.run(stream())
+    (snapshot,) = custom(widget, "snapshot")
+    assert reply.text == " one two three"
+    assert seen_by_a_view_that_joined(widget, snapshot) == " one two three"
+
+
+def test_a_stop_on_another_thread_during_a_status_update_still_reaches_the_views(widget):
+    reply = widget.reply
+    reply.status = "streaming"
+    ended = threading.Event()
+
+    def stop_now(change) -> None:  # the user's Stop lands while the stream thread syncs the status
+        if change["new"] == "streaming" and not ended.is_set():
+            reply.status = "stopped"
+            threading.Thread(target=lambda: (widget.on_end(reply), ended.set())).start()
+            ended.wait(0.5)  # the stop's thread goes ahead unless it has to wait its turn
+
+    widget.observe(stop_now, "status")
+    stream_thread = threading.Thread(target=widget.on_status, args=(reply,))
+    stream_thread.start()
+    stream_thread.join()
+    assert ended.wait(5)
+    states = [m["state"] for m in widget.sent if m["method"] == "update"]
+    assert states and states[-1].get("status") == "stopped"
