@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ling_notebook.server.records import RequestRecord, peak_open
 from ling_notebook.server.scenarios import (
     DEMO_MODEL,
     HTTP_ERRORS,
@@ -131,3 +132,43 @@ def test_bad_bodies_are_400_naming_the_field(fields, param):
     with pytest.raises(ApiError) as caught:
         plan_request({**body("test/echo"), **fields}, 40)
     assert caught.value.status == 400 and caught.value.param == param
+
+
+def test_picky_refuses_prompts_with_fail_and_echoes_the_others():
+    ok = [{"role": "user", "content": "fine"}]
+    assert sent("test/picky", messages=ok) == ([("content", "fine")], "stop")
+    bad = body("test/picky?status=400", [{"role": "user", "content": "please FAIL"}])
+    with pytest.raises(ApiError) as caught:
+        plan_request(bad, 40, attempts=lambda: 7)
+    assert caught.value.status == 400
+
+
+def test_flaky_refuses_the_first_attempts_of_each_prompt_then_echoes():
+    model = body("test/flaky?fails=2&after=3", [{"role": "user", "content": "again"}])
+    for attempt in (0, 1):
+        with pytest.raises(ApiError) as caught:
+            plan_request(model, 40, attempts=lambda attempt=attempt: attempt)
+        assert caught.value.status == 429 and caught.value.headers == {"retry-after": "3"}
+    assert [t for _, t in plan_request(model, 40, attempts=lambda: 2).within_limit()] == ["agai", "n"]
+
+
+def test_a_refusal_without_a_delay_asks_for_a_quick_retry_and_status_must_be_an_error():
+    with pytest.raises(ApiError) as caught:
+        plan_request(body("test/flaky"), 40)
+    assert "retry-after-ms" in caught.value.headers
+    with pytest.raises(ApiError) as caught:
+        plan_request(body("test/flaky?status=200"), 40)
+    assert caught.value.status == 400 and caught.value.param == "model"
+
+
+def _record(n: int, start: float, end: float | None, left: float | None = None) -> RequestRecord:
+    return RequestRecord(n, "POST", "/v1/chat/completions", {}, started_at=start, finished_at=end,
+                         disconnected_at=left)
+
+
+def test_peak_open_counts_overlapping_requests_only():
+    assert peak_open([]) == 0
+    back_to_back = [_record(1, 0, 1), _record(2, 1, 2), _record(3, 2, 3)]
+    assert peak_open(back_to_back) == 1
+    overlapping = [_record(1, 0, 5), _record(2, 1, None), _record(3, 2, 9, left=3), _record(4, 4, 6)]
+    assert peak_open(overlapping) == 3  # at t=2: 1, 2 and 3; 3 left at t=3 before 4 came

@@ -19,12 +19,16 @@ Models (parameters go in the model name after ``?``, e.g. ``test/flood?tokens=50
   mid-character across two TCP writes), ``slow-start`` (delay=2.0 s before the headers),
   ``error-mid`` (after=5 pieces, then an in-stream error event and the end of the response),
   ``drop`` (after=5, then the connection is cut), ``truncate`` (after=5, then the response ends with no
-  finish reason and no ``[DONE]``), ``stall`` (after=3, then silence until the client leaves), and
+  finish reason and no ``[DONE]``), ``stall`` (after=3, then silence until the client leaves),
+  ``picky`` (echo, but a prompt containing "fail" gets HTTP status=500 for its first fails=1e9 attempts,
+  i.e. always, with ``retry-after: after`` seconds), ``flaky`` (echo, but every prompt's first fails=1
+  attempts get HTTP status=429, retry-after after=0 s; attempts are counted per model and messages), and
   ``http-401``, ``http-403``, ``http-404``, ``http-429``, ``http-500``, ``http-503`` (that error status).
 
 ``max_tokens`` / ``max_completion_tokens`` cut any reply with ``finish_reason: "length"``. When a client
 disconnects, generation stops at once. ``GET /_ling/requests`` returns the records as JSON and
 ``DELETE /_ling/requests`` clears them, for tests that run the server in another process.
+`records.peak_open(records)` tells how many requests were open at once.
 
 Only loopback callers are answered: the ``Host`` must be a loopback name, a browser ``Origin`` must be
 a loopback origin, POSTs must be ``application/json``, and no CORS headers are sent (see `handlers`).

@@ -195,7 +195,14 @@ class _ChatCompletions(_Handler):
         model, messages = body.get("model"), body.get("messages")
         self.note(model=model if isinstance(model, str) else None, stream=bool(body.get("stream")),
                   messages=messages if isinstance(messages, list) else [])
-        return plan_request(body, self.server.rate), str(model)
+        return plan_request(body, self.server.rate, self.earlier_attempts), str(model)
+
+    def earlier_attempts(self) -> int:
+        """How many earlier requests carried the same model and messages as this one."""
+        assert self.body is not None
+        same, me = (self.body.get("model"), self.body.get("messages")), self.record.id if self.record else None
+        return sum(1 for r in self.server.requests
+                   if r.id != me and r.body is not None and (r.body.get("model"), r.body.get("messages")) == same)
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the client leaves."""

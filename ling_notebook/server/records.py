@@ -49,6 +49,26 @@ class RequestRecord:
         return dataclasses.asdict(self)
 
 
+def peak_open(records: list[RequestRecord]) -> int:
+    """The most requests that were open at one moment, from their start and end times.
+
+    A request is open from its record's creation until the response finished or the client left,
+    whichever came first; one still running counts as open from its start on. A request that
+    ends at the instant another starts does not overlap it.
+    """
+    events: list[tuple[float, int]] = []
+    for r in records:
+        events.append((r.started_at, 1))
+        ends = [t for t in (r.finished_at, r.disconnected_at) if t is not None]
+        if ends:
+            events.append((min(ends), -1))
+    peak = open_now = 0
+    for _, change in sorted(events):  # at equal times -1 sorts first: an end frees its place first
+        open_now += change
+        peak = max(peak, open_now)
+    return peak
+
+
 def redact_headers(headers: list[tuple[str, str]]) -> tuple[dict[str, str], str | None]:
     """Lower-cased headers with credentials masked, and the digest of the bearer key (if any)."""
     kept: dict[str, str] = {}

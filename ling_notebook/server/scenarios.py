@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,6 +31,10 @@ SCENARIOS: dict[str, dict[str, float]] = {
     "drop": {"after": 5},
     "truncate": {"after": 5},
     "stall": {"after": 3},
+    # Echo, but refuse the first `fails` attempts with HTTP `status` and `retry-after: after` seconds:
+    # `picky` only prompts containing "fail" (1e9: every attempt), `flaky` every prompt.
+    "picky": {"status": 500, "fails": 1e9, "after": 0},
+    "flaky": {"status": 429, "fails": 1, "after": 0},
 }
 # Status -> (message, type, code), worded like the real API.
 HTTP_ERRORS: dict[int, tuple[str, str, str]] = {
@@ -95,8 +99,11 @@ def model_names() -> list[str]:
     return [DEMO_MODEL, *(f"test/{s}" for s in SCENARIOS), *(f"test/http-{n}" for n in HTTP_ERRORS)]
 
 
-def plan_request(body: dict[str, Any], demo_rate: float) -> Plan:
-    """The plan for a chat-completions request body; ApiError for what the real API would refuse."""
+def plan_request(body: dict[str, Any], demo_rate: float, attempts: Callable[[], int] = lambda: 0) -> Plan:
+    """The plan for a chat-completions request body; ApiError for what the real API would refuse.
+
+    `attempts` counts the earlier requests with the same model and messages (`picky` and `flaky` ask it).
+    """
     model, messages = body.get("model"), body.get("messages")
     if not isinstance(model, str) or not model:
         raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
@@ -114,9 +121,25 @@ def plan_request(body: dict[str, Any], demo_rate: float) -> Plan:
         message, type_, code = HTTP_ERRORS.get(status, (f"Simulated HTTP {status}.", "api_error", "simulated"))
         raise ApiError(status, message.format(model=model), type_, code,
                        headers=_RETRY_NOW if status in (429, 503) else None)
+    if kind in ("picky", "flaky"):
+        _refuse_early_attempts(kind, params, messages, attempts)
     plan = _plan(kind, params, messages, demo_rate)
     plan.limit = max_tokens
     return plan
+
+
+def _refuse_early_attempts(kind: str, params: dict[str, float], messages: list[Any],
+                           attempts: Callable[[], int]) -> None:
+    status = int(params["status"])
+    if status != params["status"] or not 400 <= status <= 599:
+        raise ApiError(400, f"Parameter `status` must be an HTTP error status (400 to 599), not {params['status']:g}.",
+                       param="model", code="invalid_value")
+    chosen = kind == "flaky" or "fail" in _last_user_text(messages).lower()
+    if chosen and attempts() < params["fails"]:
+        message, type_, code = HTTP_ERRORS.get(status, (f"Simulated HTTP {status}.", "api_error", "simulated"))
+        after = params["after"]
+        headers = {"retry-after": f"{after:g}"} if after else _RETRY_NOW
+        raise ApiError(status, message.format(model=kind), type_, code, headers=headers)
 
 
 def parse_model(name: str) -> tuple[str, dict[str, float]]:
@@ -208,7 +231,7 @@ def _plan(kind: str, params: dict[str, float], messages: list[Any], demo_rate: f
     prompt = _last_user_text(messages)
     if kind == "":  # led by an empty-content chunk, as real servers often send
         return Plan((("content", p) for p in ["", *PIECE.findall(demo_reply(prompt))]), "stop", rate)
-    if kind == "echo":
+    if kind in ("echo", "picky", "flaky"):
         return Plan((("content", prompt[i : i + 4]) for i in range(0, len(prompt), 4)), "stop", rate)
     if kind == "reasoning":
         reasoning = _words(params["reasoning"], "r", "reasoning_content")
