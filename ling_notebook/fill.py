@@ -29,12 +29,26 @@ def fill(prompt: str, namespace: dict[str, Any]) -> str:
 
     Raises what evaluating a field raises (`NameError` for an unknown name).
     """
+    return fill_template(template(prompt), namespace)
+
+
+def template(prompt: str) -> str:
+    """`prompt` as a format string: braces inside Markdown code doubled, so they stay as written.
+
+    Parsing is the costly part; a batch does it once and fills the result once per row.
+    """
     braces = [i for i, c in enumerate(prompt) if c in "{}"]
     if not braces:
         return prompt
     in_code = _braces_in_code(prompt, braces)
-    template = "".join(c * 2 if i in in_code else c for i, c in enumerate(prompt))
-    return FullEvalFormatter().format(template, **namespace)
+    return "".join(c * 2 if i in in_code else c for i, c in enumerate(prompt))
+
+
+def fill_template(format_string: str, namespace: dict[str, Any]) -> str:
+    """A `template(...)` filled from `namespace`: each `{expr}` evaluated there."""
+    if "{" not in format_string and "}" not in format_string:
+        return format_string
+    return FullEvalFormatter().format(format_string, **namespace)
 
 
 def _braces_in_code(prompt: str, braces: list[int]) -> set[int]:
