@@ -191,8 +191,9 @@ class Batch:
         self._workers = 0
         self._stopping = False
         self._lock = threading.Lock()  # guards _stopping and the start of a reply against stop()
-        self._done: Future[None] = Future()
-        self._done.set_result(None)  # replaced by each run
+        self._running = False  # a run is in progress; set and cleared on the loop
+        self._done: Future[None] = Future()  # the end of the current run: replaced by each run
+        self._done.set_result(None)
         self._elapsed_before = 0.0  # seconds of earlier runs
         self._run_started: float | None = None
         self._ended_this_run = 0
@@ -231,7 +232,7 @@ class Batch:
     @property
     def status(self) -> str:
         """"running", "done" (every item done), "stopped" (Stop was used) or "partial" (some failed)."""
-        if not self._done.done():
+        if self._running:
             return "running"
         counts = self.counts
         if counts["done"] == len(self):
@@ -241,7 +242,7 @@ class Batch:
     @property
     def elapsed(self) -> float:
         started = self._run_started
-        running = 0.0 if started is None or self._done.done() else time.perf_counter() - started
+        running = 0.0 if started is None or not self._running else time.perf_counter() - started
         return self._elapsed_before + running
 
     @property
@@ -326,6 +327,7 @@ class Batch:
 
     def _begin_run(self) -> None:
         self._done = Future()
+        self._running = True
         self._run_started = time.perf_counter()
         self._ended_this_run = 0
         with _batches_lock:
@@ -371,14 +373,14 @@ class Batch:
             self._ticker.cancel()
         with _batches_lock:
             _batches.discard(self)
-        self._done.set_result(None)  # status is final from here on
+        self._running = False  # status is final from here on
         progress = self.progress()
-        for view in self.views:
-            try:
+        try:
+            for view in self.views:
                 view.update(progress)
                 view.finish(self)
-            except Exception as exc:  # a failing view must not keep the batch from ending
-                print(f"ling-notebook: the batch's view failed: {exc!r}", file=sys.stderr)
+        finally:  # the summary is out before wait() returns; a failing view must not leave it hanging
+            self._done.set_result(None)
 
     async def _tick(self) -> None:
         while True:
@@ -395,15 +397,15 @@ class Batch:
         live_tokens = sum(r.chunks for _, r in running)
         tokens = self._spent["completion_tokens"] + self._ended_chunks + live_tokens
         elapsed = self.elapsed
-        run_elapsed = elapsed - self._elapsed_before if not self._done.done() else 0.0
-        left = counts["queued"] + counts["running"] if not self._done.done() else 0
+        run_elapsed = elapsed - self._elapsed_before if self._running else 0.0
+        left = counts["queued"] + counts["running"] if self._running else 0
         eta = run_elapsed / self._ended_this_run * left if self._ended_this_run and left else None
         lines = [{"label": self.label(i), "line": _last_line(r.text)} for i, r in running[:RUNNING_SHOWN]]
         last_error = next((r.error for r, s in zip(reversed(self._replies), reversed(self._states), strict=True)
                            if s == "failed" and r is not None), None)
         return {
             "status": self.status,
-            "stopping": self._stopping and not self._done.done(),
+            "stopping": self._stopping and self._running,
             "model": self.settings.model,
             "total": len(self),
             "counts": counts,

@@ -72,6 +72,9 @@ class LingMagics(Magics):
     @argument("--no-history", action="store_true", help="A one-off prompt: no history sent or kept.")
     @argument("--base-url", help="Base URL of the OpenAI-compatible API for this cell.")
     @argument("--api-key-env", metavar="VAR", help="Environment variable holding the key (never the key itself).")
+    @argument("--batch", metavar="EXPR", help="Run the cell once per item of EXPR (a list or Series fills {item}, "
+              "a DataFrame or list of dicts fills {column}); -o binds the Batch.")
+    @argument("--concurrency", type=int, default=8, help="With --batch: most requests open at once (default 8).")
     @argument("--extra", metavar="JSON", help='Other request fields as JSON, e.g. \'{"enable_thinking": true}\'.')
     @cell_magic
     def ling(self, line: str, cell: str) -> None:
@@ -95,10 +98,15 @@ class LingMagics(Magics):
             raise config.ConfigurationError(f"{exc}. See %%ling? for the options.") from None
         options = {k: _unquote(v) for k, v in vars(args).items()}
         params = _request_params(options)
-        prompt = self._fill(cell)
+        prompt = self._fill(cell) if not options["batch"] else ""
         settings = config.resolve(
             model=options["model"], base_url=options["base_url"], api_key_env=options["api_key_env"]
         )
+        if options["batch"]:
+            batch = self._batch(options, cell, params, settings)
+            if options["output"]:
+                self.shell.user_ns[options["output"]] = batch
+            return
         if options["chat"]:
             self.current = options["chat"]
         if options["new"]:
@@ -122,6 +130,23 @@ class LingMagics(Magics):
             chat.record(cell_id, prompt, reply)
         if options["output"]:
             self.shell.user_ns[options["output"]] = reply
+
+    def _batch(self, options: dict[str, Any], cell: str, params: dict[str, Any], settings: config.Settings) -> Any:
+        """`--batch EXPR`: the cell is a template filled per item; no conversation is read or written."""
+        from .batch import Batch, fill_rows
+
+        if not cell.strip():
+            raise config.ConfigurationError("The cell is empty: write the prompt template below the %%ling line.")
+        try:
+            data = self.shell.ev(options["batch"])
+        except Exception as exc:
+            raise config.ConfigurationError(
+                f"Could not evaluate --batch {options['batch']} ({type(exc).__name__}: {exc}). Nothing was sent."
+            ) from None
+        prompts, index = fill_rows(cell, data, self.shell.user_ns)
+        requests = [show.build_messages(prompt, options["system"]) for prompt in prompts]
+        return Batch(requests, settings, params=params, concurrency=options["concurrency"], index=index,
+                     stream=not options["no_stream"]).show()
 
     def _fill(self, cell: str) -> str:
         if not cell.strip():
@@ -226,7 +251,10 @@ class LingMagics(Magics):
         print(f"{len(names)} model(s) at {settings.base_url}:\n" + "\n".join(f"  {n}" for n in names))
 
     def _stop(self, rest: list[str]) -> None:
-        print(f"ling: stopped {stop_all()} running reply(s).")
+        from .batch import stop_all as stop_batches
+
+        batches = stop_batches()
+        print(f"ling: stopped {stop_all()} running reply(s)" + (f" and {batches} batch(es)." if batches else "."))
 
 
 def _show_markdown(text: str) -> None:
