@@ -1,4 +1,4 @@
-"""Outside Jupyter, `stream()` prints tokens as they arrive and Ctrl-C stops the request."""
+"""Outside Jupyter, `stream()` prints tokens as they arrive, `batch()` a progress line, and Ctrl-C stops."""
 
 from __future__ import annotations
 
@@ -37,3 +37,27 @@ def test_errors_go_to_stderr(model_server):
     script = "import ling_notebook\nling_notebook.stream('go', model='test/http-404')"
     out, err = run_python(script, model_server).communicate(timeout=60)
     assert "Model 'test/http-404' was not found" in err
+
+
+def test_a_batch_shows_a_progress_line_on_stderr_and_returns_its_results(model_server):
+    script = ("import ling_notebook\n"
+              "b = ling_notebook.batch('say {item}', data=['a', 'b', 'c'], model='test/echo', concurrency=2)\n"
+              "print('RESULTS', b.results, b.status)")
+    out, err = run_python(script, model_server).communicate(timeout=60)
+    assert "RESULTS ['say a', 'say b', 'say c'] done" in out
+    assert "[batch done] 3/3 done" in err
+
+
+def test_ctrl_c_stops_every_item_of_a_batch(model_server):
+    model_server.clear()
+    script = ("import ling_notebook\n"
+              "b = ling_notebook.batch([f'p{i}' for i in range(10)], model='test/stall?after=1&rate=0', concurrency=3)\n"
+              "print('STATUS', b.status, b.counts)")
+    process = run_python(script, model_server)
+    model_server.wait_for(lambda r: sum(x.chunks_sent > 1 for x in model_server.requests) >= 3, timeout=20)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert "STATUS stopped" in out and "'stopped': 3" in out and "'queued': 7" in out, err
+    records = [r for r in model_server.requests if r.path.endswith("/completions")]
+    assert len(records) == 3
+    assert all(model_server.wait_for(lambda r, n=r.id: r.id == n and r.disconnected_at) for r in records)
