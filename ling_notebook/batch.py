@@ -357,7 +357,7 @@ class Batch:
                 self._end_run()
 
     def _record_end(self, i: int, reply: Reply) -> None:
-        self._states[i] = {"done": "done", "stopped": "stopped"}.get(reply.status, "failed")
+        self._states[i] = {"done": "done", "error": "failed"}.get(reply.status, "stopped")
         self._ended_this_run += 1
         if reply.usage is not None:
             for name in self._spent:

@@ -254,10 +254,14 @@ class Reply:
                 if isinstance(event, (engine.ContentDelta, engine.ReasoningDelta)):
                     self._on_delta(event)
                 elif isinstance(event, engine.Started):
-                    self.model = event.model
-                    self.status = "streaming"
-                    for listener in self._listeners:
-                        listener.on_status(self)
+                    with self._end_lock:  # stop() on another thread may have ended the reply already
+                        opened = not self.ended
+                        if opened:
+                            self.model = event.model
+                            self.status = "streaming"
+                    if opened:
+                        for listener in self._listeners:
+                            listener.on_status(self)
                 elif isinstance(event, engine.Finished):
                     self.finish_reason = event.reason
                 elif isinstance(event, engine.Usage):

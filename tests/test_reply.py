@@ -10,7 +10,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from ling_notebook import config
+from ling_notebook import config, engine
 from ling_notebook.reply import Reply, stop_all
 from ling_notebook.runner import get_runner
 
@@ -123,3 +123,23 @@ def test_stop_all_survives_replies_ending_on_another_thread(model_server, monkey
     for reply in running:
         reply._task.cancel()
     assert {reply.status for reply in running} == {"stopped"}
+
+
+def test_a_reply_stopped_before_its_stream_opened_stays_stopped(model_server, monkeypatch):
+    # Stop from another thread ends the reply at once; the stream thread may still be about to
+    # report that the stream opened. That late news must not turn "stopped" back into "streaming".
+    gate, blocked = threading.Event(), threading.Event()
+
+    async def opens_late(*_args, **_kwargs):
+        blocked.set()
+        gate.wait(5)  # holds the loop thread, so the cancel cannot land before Started is handled
+        yield engine.Started("late-model")
+
+    monkeypatch.setattr(engine, "stream_events", opens_late)
+    reply = ask(model_server, "test/echo").start()
+    assert blocked.wait(5)
+    reply.stop()
+    assert reply.status == "stopped"
+    gate.set()
+    settle()
+    assert reply.status == "stopped" and reply.wait(5) == ""

@@ -51,7 +51,8 @@ def test_a_batch_shows_a_progress_line_on_stderr_and_returns_its_results(model_s
 def test_ctrl_c_stops_every_item_of_a_batch(model_server):
     model_server.clear()
     script = ("import ling_notebook\n"
-              "b = ling_notebook.batch([f'p{i}' for i in range(10)], model='test/stall?after=1&rate=0', concurrency=3)\n"
+              "b = ling_notebook.batch([f'p{i}' for i in range(10)], model='test/stall?after=1&rate=0',"
+              " concurrency=3)\n"
               "print('STATUS', b.status, b.counts)")
     process = run_python(script, model_server)
     model_server.wait_for(lambda r: sum(x.chunks_sent > 1 for x in model_server.requests) >= 3, timeout=20)
