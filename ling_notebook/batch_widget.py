@@ -26,8 +26,14 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).parent / "static"
 SUMMARY_ROWS = 10  # items shown in the summary's table
-PROMPT_CHARS = 120
-ANSWER_CHARS = 300
+PROMPT_CHARS = 100
+ANSWER_CHARS = 240
+# Constant CSS of ours (no input text in it): text columns read from the left, rows from the top.
+_SUMMARY_STYLE = """<style>
+.ling-static .ling-batch-heading{margin:0 0 4px;font-weight:600}
+.ling-static .ling-batch .ling-table{margin:6px 0}
+.ling-static .ling-batch .ling-table th,.ling-static .ling-batch .ling-table td{text-align:left;vertical-align:top}
+</style>"""
 
 
 class BatchWidget(anywidget.AnyWidget):
@@ -110,20 +116,26 @@ def summary_bundle(batch: Batch) -> dict[str, str]:
     numbers.append(f"{progress['elapsed']:.1f} s")
     if progress["tokens_per_s"]:
         numbers.append(f"{progress['tokens_per_s']:.0f} tokens/s")
-    numbers.append(f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion = "
-                   f"{usage['total_tokens']} tokens")
+    if usage["total_tokens"]:
+        numbers.append(f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion = "
+                       f"{usage['total_tokens']} tokens")
+    elif progress["tokens"]:
+        numbers.append(f"{progress['tokens']} tokens received (no usage reported)")
     rows = []
     for position in range(min(SUMMARY_ROWS, len(batch))):
         reply = batch.replies[position]
         state = batch.state(position)
         answer = reply.text if reply is not None else ""
-        if state == "failed" and reply is not None:
+        if state == "queued":
+            state = "not run"
+        elif state == "failed" and reply is not None:
             state = f"failed: {reply.error}"
         elif reply is not None and reply.finish_reason and reply.finish_reason != "stop":
             state = f"{state} ({reply.finish_reason})"
         rows.append([batch.label(position), _cut(batch.prompt(position), PROMPT_CHARS),
                      _cut(answer, ANSWER_CHARS), _cut(state, ANSWER_CHARS)])
-    parts = [render.text_html(title, "ling-batch-title"), render.text_html(" · ".join(numbers), "ling-status"),
+    parts = [_SUMMARY_STYLE, render.text_html(title, "ling-batch-heading"),
+             render.text_html(" · ".join(numbers), "ling-status"),
              render.table_html(["#", "prompt", "answer", "status"], rows)]
     if len(batch) > SUMMARY_ROWS:
         parts.append(render.text_html(f"… and {len(batch) - SUMMARY_ROWS} more items (batch.to_pandas() has all)."))
