@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/run.py            # the full run (about 3.5 minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (about 70 s)
-    .venv/bin/python benchmarks/run.py --only 1,5 # some figures only
+    .venv/bin/python benchmarks/run.py --only 1,5 # some figures only (1-8)
 
 Every stream comes from the built-in server, started here on 127.0.0.1; nothing leaves the machine.
 The tables go to stdout and, with the machine and the raw numbers, to benchmarks/build/ (git-ignored).
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import _jupyter_ai
+import fig_batch
 import fig_browser
 import fig_kernel
 import fig_lab
@@ -41,6 +42,7 @@ FULL = {
     "browser_tokens": 100000,
     "memory_tokens": 1000000,
     "concurrent_chars": 8000,
+    "batch_runs": 3,
 }
 QUICK = {
     "latency_runs": 8,
@@ -51,6 +53,7 @@ QUICK = {
     "browser_tokens": 20000,
     "memory_tokens": 100000,
     "concurrent_chars": 4000,
+    "batch_runs": 1,
 }
 BROWSER_RATE = 10000.0  # tokens/s fed to the browser harness: about what a flood reaches through the kernel
 CONCURRENT = 20
@@ -59,7 +62,7 @@ CONCURRENT = 20
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="figures to run, e.g. 1,4 (default: all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="figures to run, e.g. 1,4 (default: all)")
     parser.add_argument(
         "--jupyter-ai-venv",
         type=Path,
@@ -192,6 +195,7 @@ def main() -> int:
                 "figure 7b: concurrent replies at a model's pace",
                 lambda: fig_memory.concurrency(server, CONCURRENT, 2000, 100, bars, number="7b"),
             ),
+            (8, "figure 8: a batch of 1,000 prompts", lambda: fig_batch.batch(server, 1000, p["batch_runs"], bars)),
         ):
             if int(number) not in figures or (number == 7.5 and args.quick):
                 continue
