@@ -202,3 +202,63 @@ describe("BlockSplitter limits", () => {
     expect(maxOpenDuringStream(huge)).toBeLessThan(limits.maxChars + 200);
   });
 });
+
+describe("BlockSplitter fences (issue 11)", () => {
+  /** Renders the stream as the view does at every step: closed blocks, then the open one. */
+  function streamedHtml(pieces: string[], limits?: Partial<SplitterLimits>): { html: string; whole: string }[] {
+    const s = new BlockSplitter(limits);
+    let closed = "";
+    let text = "";
+    const steps: { html: string; whole: string }[] = [];
+    for (const piece of pieces) {
+      text += piece;
+      for (const b of s.append(piece)) closed += markdownToHtml(b.text, false);
+      steps.push({ html: closed + markdownToHtml(s.open().text, false), whole: markdownToHtml(text, false) });
+    }
+    return steps;
+  }
+
+  it("does not close a code block at a fence indented four spaces (a docstring's example)", () => {
+    const reply = [
+      "Here is the function:", "", "```python", "def area(r):", '    """Area of a circle.', "", "    Example:", "",
+      "    ```", "    >>> area(1)", "    3.14159", "    ```", '    """', "    return 3.14159 * r * r", "```", "",
+      "It returns a float.", "",
+    ].join("\n");
+    const blocks = split(randomPieces(reply, 3, 12));
+    expect(texts(blocks)).toEqual([
+      "Here is the function:", reply.split("\n").slice(2, 15).join("\n"), "It returns a float.",
+    ]);
+    // While it streams, the view always shows what the whole text so far renders to.
+    for (const step of streamedHtml(randomPieces(reply, 5, 9))) expect(step.html).toBe(step.whole);
+  });
+
+  it("caps a long code block inside a list item, so each update parses and renders a bounded amount", () => {
+    const limits = { maxLines: 20, maxChars: 800 };
+    const code = Array.from({ length: 400 }, (_, i) => `   total += values[${i}]  # step ${i}`);
+    const reply = `1. Sum them:\n   \`\`\`python\n${code.join("\n")}\n   \`\`\`\n2. Print the total.\n`;
+    const s = new BlockSplitter(limits);
+    const blocks: Block[] = [];
+    let maxOpen = 0;
+    for (const piece of randomPieces(reply, 11, 30)) {
+      blocks.push(...s.append(piece));
+      maxOpen = Math.max(maxOpen, s.open().text.length);
+    }
+    blocks.push(s.open());
+    expect(maxOpen).toBeLessThan(limits.maxChars + 100);
+    expect(Math.max(...blocks.map((b) => b.text.length))).toBeLessThan(limits.maxChars + 100);
+    // Every part is code inside the list item, continued with the item re-opened; the code reads
+    // the same as in one piece.
+    const shown: string[] = [];
+    for (const [i, b] of blocks.entries()) {
+      const doc = new DOMParser().parseFromString(markdownToHtml(b.text, false), "text/html");
+      const pre = doc.querySelector("ol > li > pre > code.language-python");
+      expect(pre, b.text).not.toBeNull();
+      shown.push(...(pre?.textContent ?? "").split("\n").filter(Boolean));
+      expect(b.cont).toBe(i > 0);
+      expect(b.reopened).toBe(i > 0);
+    }
+    expect(shown).toEqual(code.map((line) => line.slice(3)));
+    expect(blocks.length).toBeGreaterThan(400 / limits.maxLines);
+    expect(blocks.at(-1)?.text.endsWith("   ```\n2. Print the total.\n")).toBe(true);
+  });
+});
