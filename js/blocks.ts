@@ -24,7 +24,10 @@ import { parseBlocks } from "./markdown";
 
 /** One top-level block of Markdown source. */
 export interface Block {
-  /** The Markdown source of the block, without a trailing newline. */
+  /**
+   * The Markdown source of the block. A closed block ends with a newline (a code block left open
+   * by its container keeps its last line's newline, as in the whole text).
+   */
   text: string;
   /** True when the block continues the previous one, which was cut because it grew too long. */
   cont: boolean;
@@ -88,11 +91,12 @@ function spaceColumns(rest: Rest): number {
   return indentOf(" ".repeat(rest.col % 4) + rest.s) - (rest.col % 4);
 }
 
-/** A quote marker (`>` after up to three spaces, and one optional column of space). */
+/**
+ * A quote marker and one optional column of space after it. Only called on lines inside the quote,
+ * where markdown-it takes a `>` after any indentation as the quote's (CommonMark: at most three).
+ */
 function eatQuote(rest: Rest): Rest | null {
-  const lead = spaceColumns(rest);
-  if (lead > 3) return null;
-  const at = eatColumns(rest, lead) as Rest;
+  const at = eatColumns(rest, spaceColumns(rest)) as Rest;
   if (at.s[0] !== ">") return null;
   const after = { s: at.s.slice(1), col: at.col + 1 };
   return spaceColumns(after) > 0 ? eatColumns(after, 1) : after;
@@ -210,7 +214,7 @@ export class BlockSplitter {
         continue;
       }
       const last = tops[tops.length - 1];
-      for (let i = 0; i + 1 < tops.length; i++) this.emit(tops[i].start, tops[i + 1].start);
+      for (let i = 0; i + 1 < tops.length; i++) this.emit(tops[i].start, tops[i].end);
       if (last.start > 0) {
         // Re-parse what is left, so that token maps count from the tail's first line.
         this.lines.splice(0, last.start);
@@ -272,7 +276,7 @@ export class BlockSplitter {
     let text = this.lines.slice(0, cut.at).join("\n");
     if (cut.closer !== undefined) text += `\n${cut.closer}`;
     else text = trimBlankLines(text);
-    this.out.push({ text, cont: this.cont, reopened: this.reopened });
+    this.out.push({ text: `${text}\n`, cont: this.cont, reopened: this.reopened });
     this.lines = [...cut.head, ...this.lines.slice(cut.rest)];
     this.cont = true;
     this.reopened = cut.reopened;
@@ -280,8 +284,10 @@ export class BlockSplitter {
 
   /** Emits tail lines [start, end) as a finished block. */
   private emit(start: number, end: number): void {
-    const text = trimBlankLines(this.lines.slice(start, end).join("\n"));
-    if (text) this.out.push({ text, cont: this.cont, reopened: this.reopened });
+    // A block's lines are those of its token: blank lines between blocks belong to none, but
+    // those inside a block stay (an unclosed code block in a list item keeps them, as in the whole).
+    const text = this.lines.slice(start, end).join("\n");
+    this.out.push({ text: `${text}\n`, cont: this.cont, reopened: this.reopened });
     this.cont = false;
     this.reopened = false;
   }
@@ -427,7 +433,9 @@ class CutFinder {
   private lineCut(at: number, chain: Container[], what: "code" | "paragraph" | "item" | "block"): Cut | null {
     if (BLANK.test(this.lines[at])) return null;
     const frame = this.frame(chain);
-    const rest = frame && this.inside(at, chain);
+    // A paragraph's continuation line may be lazy (without its containers' prefixes) and its
+    // indentation does not count: it goes on inside the innermost container, unindented.
+    const rest = frame && (what === "paragraph" ? this.paragraphText(at, chain) : this.inside(at, chain));
     if (!frame || rest === null) return null;
     // A paragraph line must still read as paragraph text once it starts a block (an indented
     // line would be code, "2." a list); indented code must stay indented.
@@ -474,18 +482,27 @@ class CutFinder {
     return " ".repeat(lead) + rest.s.replace(/^[ \t]*/, "");
   }
 
-  private strip(at: number, chain: Container[]): Rest | null {
-    let rest: Rest | null = { s: this.lines[at], col: 0 };
-    for (let i = 0; i < chain.length && rest; i++) {
+  /** The text of a paragraph's continuation line `at`: without the prefixes it has, unindented. */
+  private paragraphText(at: number, chain: Container[]): string {
+    return (this.strip(at, chain, true) as Rest).s.replace(/^[ \t]+/, "");
+  }
+
+  /** With `partial`, a line lacking a prefix keeps the rest after the prefixes it has. */
+  private strip(at: number, chain: Container[], partial = false): Rest | null {
+    let rest: Rest = { s: this.lines[at], col: 0 };
+    for (let i = 0; i < chain.length; i++) {
       const c = chain[i];
+      let next: Rest | null;
       if (c.kind === "quote") {
-        rest = eatQuote(rest);
+        next = eatQuote(rest);
       } else if (c.line === at) {
-        rest = itemShape(rest)?.after ?? null;
+        next = itemShape(rest)?.after ?? null;
       } else {
         const shape = this.shape(chain, i);
-        rest = shape && eatColumns(rest, shape.width);
+        next = shape && eatColumns(rest, shape.width);
       }
+      if (!next) return partial ? rest : null;
+      rest = next;
     }
     return rest;
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type Block, BlockSplitter, type SplitterLimits } from "../blocks";
 import { markdownToHtml } from "../markdown";
-import { CHAT_REPLY, EDGE_CASES, longReply, randomPieces, seededRandom } from "./corpus";
+import { CHAT_REPLY, EDGE_CASES, fencedDocument, longReply, randomPieces, seededRandom } from "./corpus";
 
 /** All blocks of `pieces` fed in order: the closed ones, then the open one if it is not empty. */
 function split(pieces: string[] | string, limits?: Partial<SplitterLimits>): Block[] {
@@ -76,7 +76,7 @@ describe("BlockSplitter", () => {
     const s = new BlockSplitter();
     expect(s.append("Hello wor")).toEqual([]);
     expect(s.open().text).toBe("Hello wor");
-    expect(s.append("ld\n\n```py\nx = ")).toEqual([{ text: "Hello world", cont: false, reopened: false }]);
+    expect(s.append("ld\n\n```py\nx = ")).toEqual([{ text: "Hello world\n", cont: false, reopened: false }]);
     expect(s.open().text).toBe("```py\nx = ");
     expect(s.append("1\n")).toEqual([]);
     expect(s.open().text).toBe("```py\nx = 1\n");
@@ -260,5 +260,30 @@ describe("BlockSplitter fences (issue 11)", () => {
     expect(shown).toEqual(code.map((line) => line.slice(3)));
     expect(blocks.length).toBeGreaterThan(400 / limits.maxLines);
     expect(blocks.at(-1)?.text.endsWith("   ```\n2. Print the total.\n")).toBe(true);
+  });
+
+  it("renders random documents with indented fences, fences in lists and quotes, CRLF and CR alike", () => {
+    for (let seed = 1; seed <= 1500; seed++) {
+      const text = fencedDocument(seed);
+      const whole = markdownToHtml(text, false);
+      const byBlock = split(randomPieces(text, seed, 1 + (seed % 23))).map((b) => markdownToHtml(b.text, false)).join("");
+      expect(byBlock, JSON.stringify(text)).toBe(whole);
+    }
+  });
+
+  it("keeps every block of such documents within the limits, plus a bounded amount", () => {
+    const limits = { maxLines: 8, maxChars: 300 };
+    for (let seed = 1; seed <= 300; seed++) {
+      const text = fencedDocument(seed, true);
+      const s = new BlockSplitter(limits);
+      const longest = Math.max(...text.split(/\r\n|\r|\n/).map((line) => line.length));
+      // A block is cut before the line that passes a limit; a continuation starts with the lines
+      // that re-open its list items and quotes (a few short lines), and a piece adds up to 40.
+      const bound = limits.maxChars + longest + 120;
+      for (const piece of randomPieces(text, seed, 40)) {
+        for (const b of s.append(piece)) expect(b.text.length, JSON.stringify(text)).toBeLessThan(bound);
+        expect(s.open().text.length, JSON.stringify(text)).toBeLessThan(bound);
+      }
+    }
   });
 });
