@@ -391,11 +391,11 @@ class CutFinder {
       }
       case "bullet_list_open":
       case "ordered_list_open":
-        return this.inChildren(index, chain, limit, start, null);
+        return this.inChildren(index, chain, limit, start);
       case "list_item_open":
       case "blockquote_open": {
         const kind = token.type === "list_item_open" ? "item" : "quote";
-        return this.inChildren(index, [...chain, { kind, line: start }], limit, start, kind);
+        return this.inChildren(index, [...chain, { kind, line: start }], limit, start);
       }
       default:
         return null;
@@ -407,7 +407,7 @@ class CutFinder {
    * line, which its parent cuts at), else inside that child: cuts between children first, as they
    * re-open fewer containers.
    */
-  private inChildren(index: number, chain: Container[], limit: number, start: number, kind: string | null): Cut | null {
+  private inChildren(index: number, chain: Container[], limit: number, start: number): Cut | null {
     const level = this.tokens[index].level + 1;
     const children: number[] = [];
     for (let i = index + 1; i < this.tokens.length; i++) {
@@ -420,7 +420,7 @@ class CutFinder {
       if (childStart > limit) continue;
       if (childStart > start) {
         // A list is cut before an item; an item or quote before a block inside it.
-        const cut = this.lineCut(childStart, chain, kind === null ? "item" : "block");
+        const cut = this.lineCut(childStart, chain, "start");
         if (cut) return cut;
       }
       const inner = this.search(children[c], chain, limit);
@@ -430,7 +430,7 @@ class CutFinder {
   }
 
   /** A cut before line `at`, which the new block starts with (inside re-opened containers). */
-  private lineCut(at: number, chain: Container[], what: "code" | "paragraph" | "item" | "block"): Cut | null {
+  private lineCut(at: number, chain: Container[], what: "code" | "paragraph" | "start"): Cut | null {
     if (BLANK.test(this.lines[at])) return null;
     const frame = this.frame(chain);
     // A paragraph's continuation line may be lazy (without its containers' prefixes) and its
