@@ -2,7 +2,8 @@
 
 A conversation is a list of turns, each tied to the cell that asked it. Running a cell again
 replaces that cell's turn in place, so re-runs never duplicate history. A reply that was stopped or
-failed stays in history with only what actually arrived, marked as such.
+failed stays in history with only what actually arrived, marked as such. Showing a conversation is
+`render.history_bundle`'s job.
 """
 
 from __future__ import annotations
@@ -54,18 +55,6 @@ class Conversation:
                 self.turns[i] = Turn(cell, prompt, reply)
                 return
         self.turns.append(Turn(cell, prompt, reply))
-
-    def as_markdown(self) -> str:
-        if not self.turns:
-            return f"*Conversation `{self.name}` is empty.*"
-        lines = [f"**Conversation `{self.name}`**, {len(self.turns)} turn(s)"]
-        if self.system:
-            lines.append(f"**system:** {self.system}")
-        for turn in self.turns:
-            lines.append(f"**user:** {turn.prompt}")
-            answer = assistant_content(turn.reply)
-            lines.append(f"**assistant:** {answer if answer is not None else '*(no reply; not sent again)*'}")
-        return "\n\n".join(lines)
 
 
 def assistant_content(reply: Reply) -> str | None:
