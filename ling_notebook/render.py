@@ -219,7 +219,7 @@ def sanitize(fragment: str) -> str:
 _LINE_END = re.compile(r"\r\n?|\n")
 
 
-def _windows(text: str) -> Iterable[str]:
+def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
     """Sanitized HTML for `text`, a window of whole top-level blocks at a time.
 
     A window is cut at the start of its last top-level block (which may go on past the window) and
@@ -227,7 +227,7 @@ def _windows(text: str) -> Iterable[str]:
     Link reference definitions apply from where they are defined on (the live view: in their block).
     """
     env: dict[str, Any] = {}
-    start, size = 0, _WINDOW
+    start, size = 0, window
     while start < len(text):
         end = len(text)
         if start + size < end:
@@ -249,7 +249,7 @@ def _windows(text: str) -> Iterable[str]:
         html_text = _md.renderer.render(tokens, _md.options, env)
         del tokens
         yield sanitize(html_text)
-        start, size = end, _WINDOW
+        start, size = end, window
 
 
 def markdown_html(text: str) -> str:
