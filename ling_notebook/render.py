@@ -349,17 +349,20 @@ def _turn_html(role: str, body: str) -> str:
 # -- bundles ---------------------------------------------------------------------------------------
 
 # Scoped to our wrapper, and coloured with JupyterLab's --jp-* variables, so it follows the light and
-# dark themes in JupyterLab, Notebook 7 and nbconvert's HTML; the fallbacks suit a light page.
+# dark themes in JupyterLab, Notebook 7 and nbconvert's HTML; the fallbacks suit a light page. The code
+# block rules name the wrapper twice to outrank `.jp-ThemedContainer .jp-RenderedHTMLCommon pre`.
 _STYLE = """<style>
 .ling-static{overflow-wrap:break-word}
 .ling-static .ling-chunk{content-visibility:auto;contain-intrinsic-size:auto 600px}
 .ling-static .ling-chunk>:first-child{margin-top:0}
+.ling-static .ling-chunk:last-child>:last-child{margin-bottom:0}
 .ling-static .ling-text,.ling-static .ling-error,.ling-static .ling-status{white-space:pre-wrap}
 .ling-static .ling-reasoning{margin:0 0 8px;padding-left:10px;border-left:3px solid var(--jp-border-color2,#ccc);
 color:var(--jp-content-font-color2,inherit)}
 .ling-static .ling-reasoning>summary{cursor:pointer;color:var(--jp-ui-font-color2,inherit)}
 .ling-static .ling-error{margin:8px 0 0;padding:6px 10px;border-left:4px solid var(--jp-error-color1,#d32f2f);
-background:var(--jp-error-color3,rgba(211,47,47,.1));color:var(--jp-ui-font-color1,inherit)}
+background:rgba(211,47,47,.12);background:color-mix(in srgb,var(--jp-error-color1,#d32f2f) 14%,transparent);
+color:var(--jp-content-font-color1,inherit)}
 .ling-static .ling-status{margin:8px 0 0;padding-top:4px;border-top:1px solid var(--jp-border-color2,#ccc);
 color:var(--jp-ui-font-color2,#666);font-size:var(--jp-ui-font-size1,13px)}
 .ling-static .ling-turn{margin:0 0 10px}
@@ -367,9 +370,9 @@ color:var(--jp-ui-font-color2,#666);font-size:var(--jp-ui-font-size1,13px)}
 .ling-static .ling-image-link{font-style:italic}
 .ling-static .ling-left{text-align:left}.ling-static .ling-center{text-align:center}
 .ling-static .ling-right{text-align:right}
-.ling-static pre{padding:8px 10px;overflow-x:auto;background:var(--jp-cell-editor-background,rgba(127,127,127,.1));
-color:var(--jp-content-font-color1,inherit)}
-.ling-static pre code{background:none;color:inherit}
+.ling-static.ling-static pre{margin:0 0 1em;padding:8px 10px;overflow-x:auto;white-space:pre;
+background:var(--jp-cell-editor-background,rgba(127,127,127,.1));color:var(--jp-content-font-color1,inherit)}
+.ling-static.ling-static pre code{padding:0;background:none;color:inherit}
 .ling-static .ling-k{color:var(--jp-mirror-editor-keyword-color,#008000);font-weight:bold}
 .ling-static .ling-b{color:var(--jp-mirror-editor-builtin-color,#008000)}
 .ling-static .ling-s{color:var(--jp-mirror-editor-string-color,#ba2121)}

@@ -107,7 +107,8 @@ def assert_shown_as_text(copy: Locator) -> None:
 
 def set_theme(page: Page, theme: str) -> None:
     page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', { theme })", theme)
-    page.wait_for_function("(theme) => document.body.dataset.jpThemeName === theme", arg=theme)
+    page.wait_for_function("(theme) => document.body.dataset.jpThemeName === theme"
+                           " && !document.querySelector('#jupyterlab-splash')", arg=theme)
 
 
 def cell_trusted(nb: Notebook, index: int) -> bool:
@@ -118,7 +119,9 @@ def cell_trusted(nb: Notebook, index: int) -> bool:
 def test_hostile_output_is_inert_everywhere(notebook, artifacts: Path, lab, tmp_path):
     nb = notebook(f"%load_ext ling_notebook\npayload = {PAYLOAD!r}",
                   "%%ling -m test/echo?rate=100\n{payload}",
-                  "%ling history")
+                  "%ling history",
+                  "%%ling --no-history -m test/reasoning?reasoning=8&tokens=8\nHow it looks with reasoning",
+                  "%%ling --no-history -m test/error-mid?after=8&rate=0\nHow it looks with an error")
     nb.run_and_wait(0)
     for index in (1, 2):
         nb.cell(index).evaluate(RECORDER, DANGER)
@@ -143,7 +146,15 @@ def test_hostile_output_is_inert_everywhere(notebook, artifacts: Path, lab, tmp_
     assert_inert(nb.page, nb.output(2))
     assert history.text_content().count("onerror=\"window.__pwned='span'\"") == 2
 
+    # For the screenshots: replies with reasoning (closed) and with an error, in both themes.
+    nb.run_and_wait(3)
+    nb.run_and_wait(4)
+    expect(nb.static_copy(3).locator(".ling-status")).to_contain_text("finish: stop")
+    expect(nb.static_copy(4).locator(".ling-error")).to_contain_text("Error:")
+    nb.cell(3).scroll_into_view_if_needed()
+    nb.page.screenshot(path=str(artifacts / "untrusted-02-reasoning-error-lab-light.png"))
     set_theme(nb.page, "JupyterLab Dark")
+    nb.page.screenshot(path=str(artifacts / "untrusted-02-reasoning-error-lab-dark.png"))
     copy.screenshot(path=str(artifacts / "untrusted-02-static-copy-lab-dark.png"))
     set_theme(nb.page, "JupyterLab Light")
 
@@ -189,7 +200,7 @@ def test_hostile_output_is_inert_everywhere(notebook, artifacts: Path, lab, tmp_
         exported = out / f"{nb.path.stem}.html"
         nb.page.goto(exported.as_uri(), wait_until="domcontentloaded")
         copies = nb.page.locator(".jp-OutputArea-output .ling-static")
-        expect(copies).to_have_count(2)
+        expect(copies).to_have_count(4)
         assert_inert(nb.page, nb.page.locator("body"))
         assert_shown_as_text(copies.first)
         copies.first.screenshot(
