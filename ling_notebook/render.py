@@ -171,9 +171,16 @@ def _render_cell(self: RendererHTML, tokens: Sequence[Token], idx: int, options:
     return f'<{token.tag} class="ling-{align}">' if align in ("left", "center", "right") else f"<{token.tag}>"
 
 
+# linkify-it's own pretest runs a large regex over every paragraph, seconds for a long one; any link it
+# finds has one of these, so most text skips it.
+_MAY_LINK = re.compile(r"[.:@/]|localhost", re.IGNORECASE)
+
+
 def _parser() -> MarkdownIt:
     md = MarkdownIt("default", {"html": False, "linkify": True, "typographer": False})
     md.validateLink = is_safe_url  # type: ignore[method-assign]
+    pretest = md.linkify.pretest
+    md.linkify.pretest = lambda text: _MAY_LINK.search(text) is not None and pretest(text)
     md.add_render_rule("image", _render_image)
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("th_open", _render_cell)

@@ -317,3 +317,8 @@ def test_history_shows_each_turn_and_marks_partial_replies():
 
 def test_an_empty_history_says_so():
     assert "Conversation 'x' is empty." in html.unescape(render.history_bundle(Conversation("x"))["text/html"])
+
+
+def test_bare_urls_and_addresses_become_links_as_in_the_live_view():
+    page = assert_inert(render.markdown_html("Go to www.example.org/x or mail ann@example.org.\n\n" + "w1 " * 1000))
+    assert [a["href"] for a in page.tags("a")] == ["http://www.example.org/x", "mailto:ann@example.org"]
