@@ -356,8 +356,9 @@ def _turn_html(role: str, body: str) -> str:
 # -- bundles ---------------------------------------------------------------------------------------
 
 # Scoped to our wrapper, and coloured with JupyterLab's --jp-* variables, so it follows the light and
-# dark themes in JupyterLab, Notebook 7 and nbconvert's HTML; the fallbacks suit a light page. The code
-# block rules name the wrapper twice to outrank `.jp-ThemedContainer .jp-RenderedHTMLCommon pre`.
+# dark themes in JupyterLab, Notebook 7 and nbconvert's HTML; the fallbacks suit a light page. Rules for
+# code blocks and table cells name the wrapper twice to outrank JupyterLab's (`.jp-ThemedContainer
+# .jp-RenderedHTMLCommon pre`, and cells aligned right as for data frames).
 _STYLE = """<style>
 .ling-static{overflow-wrap:break-word}
 .ling-static .ling-chunk{content-visibility:auto;contain-intrinsic-size:auto 600px}
@@ -375,8 +376,8 @@ color:var(--jp-ui-font-color2,#666);font-size:var(--jp-ui-font-size1,13px)}
 .ling-static .ling-turn{margin:0 0 10px}
 .ling-static .ling-role{margin:0;font-weight:600;color:var(--jp-ui-font-color2,#666)}
 .ling-static .ling-image-link{font-style:italic}
-.ling-static .ling-left{text-align:left}.ling-static .ling-center{text-align:center}
-.ling-static .ling-right{text-align:right}
+.ling-static.ling-static th,.ling-static.ling-static td{text-align:left}
+.ling-static.ling-static .ling-center{text-align:center}.ling-static.ling-static .ling-right{text-align:right}
 .ling-static.ling-static pre{margin:0 0 1em;padding:8px 10px;overflow-x:auto;white-space:pre;
 background:var(--jp-cell-editor-background,rgba(127,127,127,.1));color:var(--jp-content-font-color1,inherit)}
 .ling-static.ling-static pre code{padding:0;background:none;color:inherit}
