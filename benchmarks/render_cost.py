@@ -3,11 +3,13 @@
 For demo-model-like Markdown (the offline demo's replies, one after another) of 20,000, 60,000 and
 1,000,000 tokens, and the 1,000,000-token flood (`test/flood`, one paragraph): the Python time of
 `reply_bundle`, the size of its HTML against the Markdown, and the peak memory it allocates
-(tracemalloc) against the text. Run: `python benchmarks/render_cost.py`.
+(tracemalloc) against the text, as UTF-8 and as the str in memory (2 bytes a character once a text
+holds a character beyond Latin-1, as the demo's quotes are). Run: `python benchmarks/render_cost.py`.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import tracemalloc
 from types import SimpleNamespace
@@ -37,7 +39,8 @@ def fake_reply(text: str) -> SimpleNamespace:
 
 def main() -> None:
     table = Table("Static copy: Python time, HTML size and peak memory of render.reply_bundle",
-                  ["reply", "Markdown", "time", "HTML", "HTML / Markdown", "peak allocated / text"])
+                  ["reply", "Markdown", "time", "HTML", "HTML / Markdown", "peak / text (UTF-8)",
+                   "peak / text (str)"])
     cases = [(f"demo-like, {n:,} tokens", demo_text(n)) for n in (20_000, 60_000, 1_000_000)]
     cases.append(("flood, 1,000,000 tokens", flood_text(1_000_000)))
     for name, text in cases:
@@ -53,7 +56,7 @@ def main() -> None:
         tracemalloc.stop()
         text_bytes = len(text.encode())
         table.add(name, size(text_bytes), secs(elapsed), size(html_bytes), ratio(html_bytes, text_bytes),
-                  ratio(peak, text_bytes))
+                  ratio(peak, text_bytes), ratio(peak, sys.getsizeof(text)))
     print(table.markdown())
 
 
