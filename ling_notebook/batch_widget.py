@@ -28,11 +28,11 @@ STATIC = Path(__file__).parent / "static"
 SUMMARY_ROWS = 10  # items shown in the summary's table
 PROMPT_CHARS = 100
 ANSWER_CHARS = 240
-# Constant CSS of ours (no input text in it): text columns read from the left, rows from the top.
+# Constant CSS of ours (no input text in it): a bold heading, and each row read from its top.
 _SUMMARY_STYLE = """<style>
 .ling-static .ling-batch-heading{margin:0 0 4px;font-weight:600}
 .ling-static .ling-batch .ling-table{margin:6px 0}
-.ling-static .ling-batch .ling-table th,.ling-static .ling-batch .ling-table td{text-align:left;vertical-align:top}
+.ling-static .ling-batch .ling-table td{vertical-align:top}
 </style>"""
 
 
