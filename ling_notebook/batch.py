@@ -299,6 +299,8 @@ class Batch:
     def stop(self) -> None:
         """Stop all: every open connection closes at once and no queued item starts. Safe from any thread."""
         with self._lock:
+            if not self._running:  # nothing to stop: a finished batch keeps its status
+                return
             self._stopping = True
             running = [r for r in self._replies if r is not None and not r.ended]
         for reply in running:
