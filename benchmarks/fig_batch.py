@@ -148,14 +148,14 @@ def batch(server: ServerProcess, items: int, runs: int, bars: Bars) -> tuple[Tab
            "`batch(...)` then `wait()`, the progress widget included). Messages: every iopub message of the "
            "run but the cell's own status/input/result (comm_open, display, progress updates, the summary).")
     t.note(f"Memory: a fresh kernel per side, RSS after `gc.collect()` minus before, with the batch (or the "
-           f"list of texts) kept; replies of `test/flood?tokens=400` (about 2.3 kB each). {items:,} `Reply` "
+           f"list of texts) kept; replies of `test/flood?tokens=500` (about 2.9 kB each). {items:,} `Reply` "
            "objects, with their timings, usage and messages, are the overhead over the texts.")
     return t, data
 
 
 def _memory(server: ServerProcess, items: int, side: str) -> dict[str, int]:
     kernel = Kernel(kernel_env(server.url))
-    model = "test/flood?tokens=400&rate=0"
+    model = "test/flood?tokens=500&rate=0"
     try:
         setup(kernel, server.url, naive=False)
         kernel.run(FLOOR)

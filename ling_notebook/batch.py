@@ -18,7 +18,7 @@ import collections
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -306,12 +306,12 @@ class Batch:
         for reply in running:
             reply.stop()
 
-    def _enqueue(self, chosen: Any) -> Batch:
+    def _enqueue(self, chosen: Callable[[str], bool]) -> Batch:
         # On the loop, where every state change happens; wait for it so counts are current on return.
         self._runner.submit(self._enqueue_on_loop(chosen)).result()
         return self
 
-    async def _enqueue_on_loop(self, chosen: Any) -> None:
+    async def _enqueue_on_loop(self, chosen: Callable[[str], bool]) -> None:
         pending = set(self._pending)
         items = [i for i, state in enumerate(self._states) if chosen(state) and i not in pending]
         with self._lock:
