@@ -54,6 +54,7 @@ class TextBuffer:
     """
 
     _BATCH = 512
+    __slots__ = ("_blocks", "_length", "_lock", "_pending")  # two per reply, a thousand replies per batch
 
     def __init__(self) -> None:
         self._blocks: list[str] = []
@@ -118,9 +119,10 @@ class Reply:
         self._reasoning = TextBuffer()
         self._listeners: list[Listener] = []
         # Set once, by `_end`, and never cancelled: each waiter waits on a future of its own (`_waiter`).
-        self._ended = Future[str]()
+        self._ended: Future[str] = Future()
         self._end_lock = threading.Lock()
-        self._task: Future[None] | None = None
+        self._task: Future[None] | None = None  # while the request runs; dropped once it has ended
+        self._started = False
         self.view: Any = None  # the widget showing this reply, when there is one
 
     # -- reading -----------------------------------------------------------------------------
@@ -204,7 +206,8 @@ class Reply:
 
     def start(self) -> Reply:
         """Send the request on the background loop. Returns at once."""
-        if self._task is None:
+        if not self._started:
+            self._started = True
             with _running_lock:
                 _running.add(self)
             self._task = self._runner.submit(self._run())
@@ -213,8 +216,9 @@ class Reply:
 
     def stop(self) -> None:
         """Cancel the request: the HTTP connection closes at once; `text` keeps what arrived."""
-        if self._task is not None and not self.ended:
-            self._task.cancel()
+        task = self._task
+        if task is not None and not self.ended:
+            task.cancel()
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the reply ends and return `text`. Interrupting the kernel stops the reply."""
@@ -292,6 +296,9 @@ class Reply:
             self._end("stopped")
         elif task.exception() is not None:
             self._end("error", ReplyError(f"ling-notebook failed unexpectedly: {task.exception()!r}", kind="internal"))
+        # The finished future keeps the loop's task (and its callbacks) alive; an ended reply needs neither,
+        # and a batch holds a thousand of them.
+        self._task = None
 
     def _end(self, status: str, error: ReplyError | None = None) -> None:
         with self._end_lock:

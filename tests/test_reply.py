@@ -143,3 +143,12 @@ def test_a_reply_stopped_before_its_stream_opened_stays_stopped(model_server, mo
     gate.set()
     settle()
     assert reply.status == "stopped" and reply.wait(5) == ""
+
+
+def test_start_after_the_end_sends_nothing_again(model_server):
+    model_server.clear()
+    reply = ask(model_server, "test/echo", "once").start()
+    assert reply.wait(10) == "once"
+    reply.start()
+    settle()
+    assert reply.status == "done" and len(model_server.requests) == 1
