@@ -39,7 +39,8 @@ def stop_all() -> int:
 
 
 class Listener(Protocol):
-    """What a view of a reply implements. Called on the runner's thread, except `on_end` after `stop()`."""
+    """What a view of a reply implements. `on_status` and `on_delta` are called on the runner's loop thread,
+    `on_end` once, on one of its finishing threads (see `Runner.finish`)."""
 
     def on_status(self, reply: Reply) -> None: ...
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None: ...
@@ -200,7 +201,7 @@ class Reply:
         if len(self._content) or len(self._reasoning):
             listener.on_delta(self, self.text, self.reasoning)
         if ended:
-            listener.on_end(self)
+            self._runner.finish(listener.on_end, self)
 
     def start(self) -> Reply:
         """Send the request on the background loop. Returns at once."""
@@ -299,6 +300,12 @@ class Reply:
             listeners = list(self._listeners)
         with _running_lock:
             _running.discard(self)
+        # Views build their final copy in on_end, which can take seconds for a long reply: not on the
+        # loop (other streams would stall) nor on the thread that called stop() (the kernel's). wait()
+        # returns only after it, so a notebook executed headless saves the final copy.
+        self._runner.finish(self._notify_end, listeners)
+
+    def _notify_end(self, listeners: list[Listener]) -> None:
         try:
             for listener in listeners:
                 listener.on_end(self)

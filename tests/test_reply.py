@@ -123,3 +123,37 @@ def test_stop_all_survives_replies_ending_on_another_thread(model_server, monkey
     for reply in running:
         reply._task.cancel()
     assert {reply.status for reply in running} == {"stopped"}
+
+
+class SlowToEnd:
+    """A view whose final copy takes as long as the test wants."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.ending = threading.Event()
+
+    def on_status(self, reply: Reply) -> None:
+        pass
+
+    def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
+        pass
+
+    def on_end(self, reply: Reply) -> None:
+        self.ending.set()
+        self.release.wait(10)
+
+
+def test_a_slow_final_copy_holds_up_neither_other_streams_nor_wait_order(model_server):
+    view = SlowToEnd()
+    first = ask(model_server, "test/echo", "first")
+    first.add_listener(view)
+    first.start()
+    assert view.ending.wait(5), "the first reply never ended"
+    try:
+        second = ask(model_server, "test/echo", "second").start()
+        assert second.wait(5) == "second"  # streamed while the first's copy was still being built
+        with pytest.raises(TimeoutError):
+            first.wait(0.05)  # wait() returns only once the views have their final copy
+    finally:
+        view.release.set()
+    assert first.wait(5) == "first"
