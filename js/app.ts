@@ -7,8 +7,13 @@ import "./widget.css";
 import type { LingModelState, WidgetModel } from "./contract";
 import { LingView } from "./view";
 
-/** Builds one view of `model` in `el`; the returned cleanup removes everything it registered. */
-export function render(model: WidgetModel<LingModelState>, el: HTMLElement): () => void {
+interface RenderProps {
+  model: WidgetModel<LingModelState>;
+  el: HTMLElement;
+}
+
+/** Builds one view of `model` in `el` (anywidget's render contract); the cleanup removes all it registered. */
+export function render({ model, el }: RenderProps): () => void {
   const view = new LingView(model, el);
   return () => {
     try {

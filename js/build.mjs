@@ -1,4 +1,4 @@
-// Builds the front end into ling_notebook/static/ (`npm run build`):
+// Builds the front end into ling_notebook/static/ (`npm run build`), or the folder given as argument:
 //   app.js, app.css  the renderer bundle (js/app.ts), sent to a page once, on request
 //   widget.js        the stub every reply ships as its anywidget ESM (js/widget.ts); it carries the
 //                    renderer's content hash, so a page never reuses a renderer from another build.
@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { build } from "esbuild";
 
-const outdir = "ling_notebook/static";
+const outdir = process.argv[2] ?? "ling_notebook/static";
 const common = { bundle: true, minify: true, format: "esm", target: "es2020", logLevel: "warning" };
 
 await build({ ...common, entryPoints: { app: "js/app.ts" }, outdir });

@@ -13,7 +13,7 @@ import type { LingModelState, RendererMessage, WidgetModel } from "./contract";
 
 /** What the renderer bundle exports. */
 export interface Renderer {
-  render(model: WidgetModel<LingModelState>, el: HTMLElement): () => void;
+  render(props: { model: WidgetModel<LingModelState>; el: HTMLElement }): () => void;
 }
 
 export const RETRY_MS = 10_000;

@@ -27,7 +27,7 @@ export function mount(model: WidgetModel<LingModelState>, el: HTMLElement, reque
     (renderer) => {
       if (disposed) return;
       note.remove();
-      cleanup = renderer.render(model, el);
+      cleanup = renderer.render({ model, el });
     },
     (err) => {
       console.error("[ling-notebook] could not load the renderer", err);

@@ -381,7 +381,7 @@ describe("the renderer bundle's entry point", () => {
     const model = new FakeModel({ status: "streaming" });
     const el = document.createElement("div");
     document.body.append(el);
-    const cleanup = app.render(model, el);
+    const cleanup = app.render({ model, el });
     expect(model.sent).toEqual([{ type: "hello" }]);
     model.message(delta(1, "Hello **there**"));
     await vi.waitFor(() => expect(el.querySelector(".ling-body strong")?.textContent).toBe("there"));
