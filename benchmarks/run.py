@@ -1,7 +1,7 @@
 """Measure ling-notebook against its baselines, in one run, on this machine, and print tables of ratios.
 
-    .venv/bin/python benchmarks/run.py            # the full run (about 3.5 minutes on 2 cores)
-    .venv/bin/python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (about 70 s)
+    .venv/bin/python benchmarks/run.py            # the full run (about 10 minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (about 4 minutes)
     .venv/bin/python benchmarks/run.py --only 1,5 # some figures only
 
 Every stream comes from the built-in server, started here on 127.0.0.1; nothing leaves the machine.
