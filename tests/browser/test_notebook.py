@@ -264,6 +264,46 @@ def test_a_saved_reply_survives_a_reload_and_an_export(notebook, artifacts, lab,
     assert "window.__pwned=7" in html and "<script>window.__pwned" not in html
 
 
+# Installed before the page's own scripts: counts the `renderer` requests the page sends to kernels.
+COUNT_RENDERER_REQUESTS = """(() => {
+    window.__rendererRequests = 0;
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+        const text = typeof data === 'string' ? data : new TextDecoder().decode(data);
+        if (text.includes('"type":"renderer"')) window.__rendererRequests += 1;
+        return send.call(this, data);
+    };
+})()"""
+
+
+@both_front_ends
+def test_after_a_reload_mid_stream_the_page_loads_the_renderer_once_and_both_views_catch_up(notebook, artifacts):
+    nb = notebook(LOAD, "%%ling --no-history -m test/trickle?tokens=600&rate=20\nfirst",
+                  "%%ling --no-history -m test/trickle?tokens=600&rate=20\nsecond")
+    nb.run_and_wait(0)
+    nb.run(1)
+    nb.run(2)
+    expect(nb.body(1)).to_contain_text("w3")
+    expect(nb.body(2)).to_contain_text("w3")
+    nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    deadline = time.monotonic() + 20
+    while "widget-view" not in nb.path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the save is asynchronous and has no event the test can wait on
+    nb.page.add_init_script(COUNT_RENDERER_REQUESTS)
+    nb.page.reload()
+    nb.wait_for_kernel()
+    # Both views come back from the kernel at once, before the page has a renderer: one request serves both,
+    # and each catches up on what streamed meanwhile (its hello brings a snapshot) and goes on.
+    for index in (1, 2):
+        expect(nb.widget(index)).to_have_attribute("data-status", "streaming")
+        expect(nb.body(index)).to_contain_text(re.compile(r"^\s*w1 w2 w3"))
+    before = len(nb.body(1).inner_text())
+    nb.page.wait_for_function("([cell, before]) => cell.querySelector('.ling-body').innerText.length > before",
+                              arg=[nb.cell(1).element_handle(), before])
+    assert nb.page.evaluate("() => window.__rendererRequests") == 1
+    nb.screenshot(artifacts, "08-reloaded-mid-stream")
+
+
 @both_front_ends
 def test_a_second_view_opened_mid_stream_shows_the_same_text(notebook, artifacts):
     nb = notebook(
