@@ -30,6 +30,12 @@ from .reply import Reply
 STATIC = Path(__file__).parent / "static"
 
 
+@functools.cache
+def renderer_bundle() -> dict[str, str]:
+    """The built renderer (js/app.ts) and its stylesheet, read once per kernel."""
+    return {name: (STATIC / f"app.{name}").read_text(encoding="utf-8") for name in ("js", "css")}
+
+
 class ReplyWidget(anywidget.AnyWidget):
     """A live view of one `Reply`. Create it with `ReplyWidget(reply)`; `show()` displays it and from
     then on follows the reply (catching up on what already arrived)."""
@@ -142,12 +148,6 @@ class ReplyWidget(anywidget.AnyWidget):
         })
         self._pending_content.clear()
         self._pending_reasoning.clear()
-
-
-@functools.cache
-def renderer_bundle() -> dict[str, str]:
-    """The built renderer (js/app.ts) and its stylesheet, read once per kernel."""
-    return {name: (STATIC / f"app.{name}").read_text(encoding="utf-8") for name in ("js", "css")}
 
 
 PLAIN_LIMIT = 2000
