@@ -51,10 +51,20 @@ export interface SnapshotMessage {
   reasoning: string;
 }
 
-export type KernelMessage = DeltaMessage | SnapshotMessage;
+/**
+ * Kernel -> view: the renderer bundle (js/app.ts, built) and its stylesheet, answering a view's
+ * `renderer` request. A page asks for it once (see loader.ts).
+ */
+export interface RendererMessage {
+  type: "renderer";
+  js: string;
+  css: string;
+}
 
-/** View -> kernel. `hello` asks for a snapshot; `stop` cancels the reply. */
-export type ViewMessage = { type: "hello" } | { type: "stop" };
+export type KernelMessage = DeltaMessage | SnapshotMessage | RendererMessage;
+
+/** View -> kernel. `hello` asks for a snapshot; `stop` cancels the reply; `renderer` asks for the renderer. */
+export type ViewMessage = { type: "hello" } | { type: "stop" } | { type: "renderer" };
 
 type Callback = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 

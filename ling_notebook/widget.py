@@ -5,11 +5,16 @@ custom message per frame interval, and the text is sent once. A view that opens 
 "hello" and gets a snapshot of the text so far. When the reply ends, the output is replaced by a
 static HTML copy (`render.reply_bundle`) so that a saved or exported notebook shows it, and the widget
 is closed.
+
+The widget's own ESM, sent in every reply's comm_open, is a small stub (js/widget.ts). The renderer
+(markdown-it, DOMPurify, highlight.js, the view, its CSS) goes to a browser page once: the first view
+there that lacks it asks with a `renderer` message (js/loader.ts).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import uuid
@@ -26,12 +31,17 @@ from .reply import Reply
 STATIC = Path(__file__).parent / "static"
 
 
+@functools.cache
+def renderer_bundle() -> dict[str, str]:
+    """The built renderer (js/app.ts) and its stylesheet, read once per kernel."""
+    return {name: (STATIC / f"app.{name}").read_text(encoding="utf-8") for name in ("js", "css")}
+
+
 class ReplyWidget(anywidget.AnyWidget):
     """A live view of one `Reply`. Create it with `ReplyWidget(reply)`; `show()` displays it and from
     then on follows the reply (catching up on what already arrived)."""
 
-    _esm = STATIC / "widget.js"
-    _css = STATIC / "widget.css"
+    _esm = STATIC / "widget.js"  # the stub; no `_css`: the stylesheet comes with the renderer
 
     # Mirrored by `LingModelState` in js/contract.ts. The text is not a trait: it goes once, as deltas.
     status = traitlets.Unicode("waiting").tag(sync=True)
@@ -85,6 +95,8 @@ class ReplyWidget(anywidget.AnyWidget):
                 self._flush_locked()
                 self.send({"type": "snapshot", "seq": self._seq, "text": self.reply.text[: self._given_content],
                            "reasoning": self.reply.reasoning[: self._given_reasoning]})
+        elif kind == "renderer":
+            self.send({"type": "renderer", **renderer_bundle()})
 
     # -- the reply's listener interface (runner thread) ----------------------------------------
     def on_status(self, reply: Reply) -> None:
