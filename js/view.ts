@@ -6,6 +6,7 @@
  * own state and listeners, because anywidget gives every view its own model object.
  */
 import {
+  type CompareViewMessage,
   type DeltaMessage,
   FINAL_STATUSES,
   type LingModelState,
@@ -61,7 +62,7 @@ export function unlisten(model: WidgetModel<unknown>, listeners: Array<[string, 
 }
 
 /** Sends a view message to the kernel; logs instead of throwing. */
-export function sendTo(model: WidgetModel<unknown>, message: ViewMessage): void {
+export function sendTo(model: WidgetModel<unknown>, message: ViewMessage | CompareViewMessage): void {
   try {
     model.send(message);
   } catch (err) {

@@ -1,17 +1,22 @@
 /**
- * The anywidget entry point of ling-notebook's reply widget (bundled to ling_notebook/static/widget.js).
- * Each rendered view is independent; its cleanup removes everything it registered.
+ * The anywidget entry point of ling-notebook's widgets (bundled to ling_notebook/static/widget.js): a
+ * reply view, or a comparison view when the model has `columns`. Each rendered view is independent;
+ * its cleanup removes everything it registered.
  */
-import type { LingModelState, WidgetModel } from "./contract";
+import { CompareView } from "./compare";
+import type { CompareModelState, LingModelState, WidgetModel } from "./contract";
 import { LingView } from "./view";
 
 interface RenderProps {
-  model: WidgetModel<LingModelState>;
+  model: WidgetModel<LingModelState> | WidgetModel<CompareModelState>;
   el: HTMLElement;
 }
 
 function render({ model, el }: RenderProps): () => void {
-  const view = new LingView(model, el);
+  const columns = (model as WidgetModel<CompareModelState>).get("columns");
+  const view = Array.isArray(columns)
+    ? new CompareView(model as WidgetModel<CompareModelState>, el)
+    : new LingView(model as WidgetModel<LingModelState>, el);
   return () => {
     try {
       view.dispose();
