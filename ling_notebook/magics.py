@@ -18,8 +18,10 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from . import compare, config
+from . import config
 from . import display as show
+from .compare import Comparison, check_models
+from .compare import start as start_comparison
 from .conversation import Conversation
 from .errors import LingError
 from .fill import fill
@@ -50,7 +52,7 @@ class LingMagics(Magics):
         self.conversations: dict[str, Conversation] = {}
         self.current = DEFAULT_CHAT
         self._runs = itertools.count(1)  # keys for runs of cells that come without an id
-        self._comparisons: dict[str, compare.Comparison] = {}  # the last comparison of each cell
+        self._comparisons: dict[str, Comparison] = {}  # the last comparison of each cell
         for name in config.OPTIONS:  # values from ipython_config.py arrive before observers exist
             if getattr(self, name) is not None:
                 config.configure(**{name: getattr(self, name)})
@@ -106,7 +108,7 @@ class LingMagics(Magics):
         params = _request_params(options)
         models = options["model"] or [None]
         if len(models) > 1:
-            compare.check_models(models)
+            check_models(models)
         prompt = self._fill(cell)
         connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"]}
         settings = [config.resolve(model=model, **connection) for model in models]
@@ -138,12 +140,13 @@ class LingMagics(Magics):
 
     def _compare(
         self, prompt: str, settings: list[config.Settings], options: dict[str, Any], params: dict[str, Any]
-    ) -> compare.Comparison:
+    ) -> Comparison:
         """Every model gets the conversation so far and the prompt; no turn is added (which answer would
         it be?). Running the cell again stops its earlier comparison if that is still streaming."""
         stream = not options["no_stream"]
         if options["no_history"]:
-            return compare.start(show.build_messages(prompt, options["system"]), settings, stream=stream, params=params)
+            messages = show.build_messages(prompt, options["system"])
+            return start_comparison(messages, settings, stream=stream, params=params)
         chat = self.conversations.setdefault(self.current, Conversation(self.current))
         if options["system"]:
             chat.system = options["system"]
@@ -151,7 +154,7 @@ class LingMagics(Magics):
         earlier = self._comparisons.pop(cell_id, None)
         if earlier is not None:
             earlier.stop()
-        comparison = compare.start(
+        comparison = start_comparison(
             lambda: chat.messages_before(cell_id, prompt),
             settings,
             stream=stream,
