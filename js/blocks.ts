@@ -1,27 +1,38 @@
 /**
  * Incremental splitting of streamed Markdown into top-level blocks.
  *
- * Owns: deciding where one block ends and the next begins while text arrives in arbitrary pieces.
- * Does not own: parsing a block (markdown-it does that) or the DOM (see renderer.ts).
+ * Owns: deciding where one block ends and the next begins while text arrives in arbitrary pieces,
+ * and cutting a block that grows too long.
+ * Does not own: the Markdown rules (markdown-it's block parser finds the boundaries, see
+ * markdown.ts) or the DOM (see renderer.ts).
  *
- * The splitter only ever looks at complete lines it has not seen before, plus a little state about
- * the open block, so the work per appended piece is proportional to the piece, never to the reply.
- * A block is cut where CommonMark would end it anyway (a blank line after a paragraph, a heading or
- * fence that interrupts a paragraph, ...), so rendering the blocks one by one gives the same HTML as
- * rendering the whole text at once. The exceptions are deliberate and bounded:
- *  - an open block that grows past a cap (a 2,000-item list, a huge code block or table) is cut at a
- *    safe line and continued in a new block flagged `cont`, so that re-rendering the open block stays
- *    cheap however long the reply grows: a cut code block is closed and re-opened with the same fence,
- *    a cut table repeats its header rows, a cut list restarts at an item;
+ * Only the open tail of the stream is parsed: the lines after the last cut, at most a window of
+ * twice the limits at a time. Its top-level tokens' line maps say where blocks start; every one but
+ * the last is finished (CommonMark decides where a block ends from the lines up to that point), so
+ * it is cut off, and the tail keeps only the last, open block. Rendering the blocks one by one thus
+ * gives the same HTML as rendering the whole text at once. The exceptions are deliberate and bounded:
+ *  - an open block that grows past a limit (a 2,000-item list, a huge code block or table, also
+ *    inside a list item or a quote) is cut at a safe line and continued in a new block flagged
+ *    `cont`, so that parsing and re-rendering the open block stays cheap however long the reply
+ *    grows: a cut code block is closed and re-opened with the same fence, a cut table repeats its
+ *    header rows, a cut list restarts at an item, and a cut inside list items re-opens them with
+ *    their own markers (flagged `reopened`);
  *  - link reference definitions (`[x]: url`) only apply inside their own block.
  */
+import type { Token } from "markdown-it";
+import { parseBlocks } from "./markdown";
 
 /** One top-level block of Markdown source. */
 export interface Block {
-  /** The Markdown source of the block, without a trailing newline. */
+  /**
+   * The Markdown source of the block. A closed block ends with a newline (a code block left open
+   * by its container keeps its last line's newline, as in the whole text).
+   */
   text: string;
   /** True when the block continues the previous one, which was cut because it grew too long. */
   cont: boolean;
+  /** True when the block starts by re-opening the list items a cut was inside (not new items). */
+  reopened: boolean;
 }
 
 export interface SplitterLimits {
@@ -33,25 +44,8 @@ export interface SplitterLimits {
 
 export const DEFAULT_LIMITS: SplitterLimits = { maxLines: 300, maxChars: 12_000 };
 
-/** What the open block is, as far as the cutting decisions need to know. */
-type Mode = "none" | "text" | "list" | "table" | "quote" | "icode" | "fence";
-
-interface Fence {
-  /** The fence character: a backtick or a tilde. */
-  char: string;
-  /** How many of them opened the fence; a closing fence needs at least as many. */
-  len: number;
-  /** The opening line, repeated when a long code block is continued in a new block. */
-  opener: string;
-}
-
 const BLANK = /^[ \t]*$/;
-const FENCE_OPEN = /^[ \t]*(`{3,}|~{3,})(.*)$/;
-const ATX_HEADING = /^ {0,3}#{1,6}(?:[ \t]|$)/;
-const THEMATIC_BREAK = /^ {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$/;
-const SETEXT_UNDERLINE = /^ {0,3}(?:=+|-+)[ \t]*$/;
-const LIST_ITEM = /^( {0,3})([-+*]|\d{1,9}[.)])([ \t]+|$)/;
-const TABLE_DELIMITER = /^ {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+const LIST_MARKER = /^([-+*]|\d{1,9}[.)])/;
 
 /** Width of the leading whitespace of `line` in columns (tabs advance to the next multiple of 4). */
 export function indentOf(line: string): number {
@@ -65,31 +59,98 @@ export function indentOf(line: string): number {
   return col;
 }
 
-/** The column where the content of a list item starts, or -1 when `line` does not start an item. */
-function listItemContent(line: string): number {
-  const m = LIST_ITEM.exec(line);
-  if (!m) return -1;
-  const markerEnd = m[1].length + m[2].length;
-  const gap = m[3].length === 0 ? 1 : indentOf(m[3]);
-  // CommonMark: with five or more spaces after the marker, the content is indented code and the
-  // item's content column is one space past the marker.
-  return markerEnd + (gap > 4 ? 1 : gap);
+/** The rest of a line, starting at absolute column `col` (tabs expand to multiples of 4). */
+interface Rest {
+  s: string;
+  col: number;
 }
 
-function fenceOpening(line: string): Fence | null {
-  const m = FENCE_OPEN.exec(line);
+/** Consumes `n` columns of whitespace (a tab may be split); null when the line has less. */
+function eatColumns(rest: Rest, n: number): Rest | null {
+  let { s, col } = rest;
+  while (n > 0) {
+    const c = s[0];
+    if (c === " ") {
+      s = s.slice(1);
+      col += 1;
+      n -= 1;
+    } else if (c === "\t") {
+      const width = 4 - (col % 4);
+      s = width <= n ? s.slice(1) : " ".repeat(width - n) + s.slice(1);
+      col += Math.min(width, n);
+      n -= Math.min(width, n);
+    } else {
+      return null;
+    }
+  }
+  return { s, col };
+}
+
+/** The columns of whitespace at the start of `rest`. */
+function spaceColumns(rest: Rest): number {
+  return indentOf(" ".repeat(rest.col % 4) + rest.s) - (rest.col % 4);
+}
+
+/**
+ * A quote marker and one optional column of space after it. Only called on lines inside the quote,
+ * where markdown-it takes a `>` after any indentation as the quote's (CommonMark: at most three).
+ */
+function eatQuote(rest: Rest): Rest | null {
+  const at = eatColumns(rest, spaceColumns(rest)) as Rest;
+  if (at.s[0] !== ">") return null;
+  const after = { s: at.s.slice(1), col: at.col + 1 };
+  return spaceColumns(after) > 0 ? eatColumns(after, 1) : after;
+}
+
+/** A list item: its marker and the width of its prefix, in columns from where the item starts. */
+interface ItemShape {
+  marker: string;
+  width: number;
+}
+
+/** The marker and content column of the list item whose first line is `rest`. */
+function itemShape(rest: Rest): { shape: ItemShape; after: Rest } | null {
+  const lead = spaceColumns(rest);
+  if (lead > 3) return null;
+  const at = eatColumns(rest, lead) as Rest;
+  const m = LIST_MARKER.exec(at.s);
   if (!m) return null;
-  const marker = m[1];
-  // A backtick fence's info string may not contain a backtick (otherwise it is inline code).
-  if (marker[0] === "`" && m[2].includes("`")) return null;
-  return { char: marker[0], len: marker.length, opener: line };
+  const after = { s: at.s.slice(m[1].length), col: at.col + m[1].length };
+  const gap = spaceColumns(after);
+  const blank = BLANK.test(after.s);
+  // CommonMark: an item starting with a blank line, or with five or more spaces after its marker
+  // (indented code), has its content one column past the marker.
+  const used = blank || gap > 4 ? 1 : gap;
+  if (!blank && used === 0) return null;
+  const content = blank ? after : (eatColumns(after, used) as Rest);
+  return { shape: { marker: m[1], width: lead + m[1].length + used }, after: content };
 }
 
-function closesFence(line: string, fence: Fence): boolean {
-  const trimmed = line.trim();
-  if (trimmed.length < fence.len) return false;
-  for (let i = 0; i < trimmed.length; i++) if (trimmed[i] !== fence.char) return false;
-  return true;
+/** A list item or block quote that a cut line is inside. */
+interface Container {
+  kind: "item" | "quote";
+  /** Index (in the tail) of the container's first line, the one with its marker. */
+  line: number;
+}
+
+/** A top-level token: its index in the token list and its lines in the tail. */
+interface Top {
+  index: number;
+  start: number;
+  end: number;
+}
+
+/** Where to cut the open block, and how the new open block starts. */
+interface Cut {
+  /** The first block ends before this line. */
+  at: number;
+  /** A line closing the first block (a fence). */
+  closer?: string;
+  /** The lines the new block starts with, before the tail's lines from `rest` on. */
+  head: string[];
+  rest: number;
+  /** The head re-opens list items. */
+  reopened: boolean;
 }
 
 /**
@@ -98,23 +159,12 @@ function closesFence(line: string, fence: Fence): boolean {
  */
 export class BlockSplitter {
   private readonly limits: SplitterLimits;
-  /** The unfinished last line: everything after the last newline. */
+  /** The unfinished last line: everything after the last line ending. */
   private partial = "";
-  /** Complete lines of the open block. */
+  /** Complete lines of the open tail, without their line endings. */
   private lines: string[] = [];
-  private chars = 0;
-  private mode: Mode = "none";
   private cont = false;
-  /** The fence of the open block when mode is "fence", or of a code block nested in a list item. */
-  private fence: Fence | null = null;
-  /** True when the open block ends with blank lines that a later line may still continue. */
-  private blank = false;
-  /** Content column of the current top-level list item. */
-  private itemCol = 0;
-  /** The header and delimiter rows of the open table, repeated when a long table is cut. */
-  private tableHead: string[] = [];
-  /** The last line ended a construct (a thematic break or setext underline). */
-  private fresh = false;
+  private reopened = false;
   private out: Block[] = [];
 
   constructor(limits: Partial<SplitterLimits> = {}) {
@@ -123,19 +173,22 @@ export class BlockSplitter {
 
   /** Adds text to the stream and returns the blocks it closed, in order. */
   append(chunk: string): Block[] {
-    let nl = chunk.indexOf("\n");
-    if (nl < 0) {
-      this.partial += chunk;
-      return [];
+    let text = this.partial + chunk;
+    // A CR at the very end may be the first half of a CRLF: wait for the next piece.
+    const held = text.endsWith("\r") ? 1 : 0;
+    if (held) text = text.slice(0, -1);
+    const ends = /\r\n|\r|\n/g;
+    let start = 0;
+    let fresh = false;
+    for (let m = ends.exec(text); m; m = ends.exec(text)) {
+      this.lines.push(text.slice(start, m.index));
+      start = m.index + m[0].length;
+      fresh = true;
     }
+    this.partial = text.slice(start) + (held ? "\r" : "");
+    if (!fresh) return [];
     this.out = [];
-    this.line(this.partial + chunk.slice(0, nl));
-    let start = nl + 1;
-    while ((nl = chunk.indexOf("\n", start)) >= 0) {
-      this.line(chunk.slice(start, nl));
-      start = nl + 1;
-    }
-    this.partial = chunk.slice(start);
+    this.settle();
     const closed = this.out;
     this.out = [];
     return closed;
@@ -144,207 +197,313 @@ export class BlockSplitter {
   /** The open block: its complete lines and the unfinished last line, as received. */
   open(): Block {
     const text = this.lines.length ? `${this.lines.join("\n")}\n${this.partial}` : this.partial;
-    return { text, cont: this.cont };
+    return { text, cont: this.cont, reopened: this.reopened };
   }
 
-  private line(raw: string): void {
-    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    if (this.mode === "fence") {
-      this.fenceLine(line);
-      return;
-    }
-    const blank = BLANK.test(line);
-    const indent = blank ? 0 : indentOf(line);
-    if (this.fence) {
-      // A code block nested in a list item: it ends at its closing fence, or where the item ends
-      // (a non-blank line indented less than the item's content; fenced code has no lazy lines).
-      if (blank || indent >= this.itemCol) {
-        this.push(line);
-        if (!blank && closesFence(line, this.fence)) this.fence = null;
-        return;
+  /** Cuts off every finished block of the tail, and the open block while it is over the limits. */
+  private settle(): void {
+    let whole = false;
+    while (this.lines.length) {
+      const n = whole ? this.lines.length : this.windowLines();
+      whole = false;
+      const tokens = parseBlocks(`${this.lines.slice(0, n).join("\n")}\n`);
+      const tops = topLevel(tokens);
+      if (!tops.length) {
+        // Blank lines between blocks belong to none.
+        this.lines.splice(0, n);
+        continue;
       }
-      this.fence = null;
-    }
-    if (blank) {
-      if (this.mode === "list" || this.mode === "icode") {
-        this.push(line);
-        this.blank = true;
-      } else if (this.mode !== "none") {
-        this.close();
+      const last = tops[tops.length - 1];
+      for (let i = 0; i + 1 < tops.length; i++) this.emit(tops[i].start, tops[i].end);
+      if (last.start > 0) {
+        // Re-parse what is left, so that token maps count from the tail's first line.
+        this.lines.splice(0, last.start);
+        continue;
       }
-      return;
-    }
-
-    const item = indent <= 3 ? listItemContent(line) : -1;
-    const inItem = this.mode === "list" && indent >= this.itemCol;
-    if (this.blank) {
-      this.blank = false;
-      const continues =
-        inItem || (this.mode === "icode" && indent >= 4) || (this.mode === "list" && item >= 0);
-      if (!continues) this.close();
-    }
-    if (this.mode !== "none" && !inItem && indent <= 3) {
-      // Headings and fences interrupt whatever came before and start a block of their own.
-      if (ATX_HEADING.test(line) || fenceOpening(line)) this.close();
-    }
-    if (this.mode !== "none" && this.overCap()) this.cutBefore(line, indent, item, inItem);
-
-    if (this.mode === "none") {
-      this.start(line, indent, item);
-      return;
-    }
-    this.continueWith(line, indent, item, inItem);
-  }
-
-  /** The first line of a new block. */
-  private start(line: string, indent: number, item: number): void {
-    const fence = indent <= 3 ? fenceOpening(line) : null;
-    this.push(line);
-    if (fence) {
-      this.mode = "fence";
-      this.fence = fence;
-    } else if (indent <= 3 && ATX_HEADING.test(line)) {
-      this.close();
-    } else {
-      this.classify(line, indent, item);
+      if (this.overLimits(n)) {
+        const cut = this.findCut(tokens, last.index, n);
+        if (cut) {
+          this.apply(cut);
+          continue;
+        }
+      }
+      if (finished(tokens[last.index], last, this.lines, n)) {
+        this.emit(0, last.end);
+        this.lines.splice(0, last.end);
+        continue;
+      }
+      // Nothing to cut in the window: look at the whole tail once (only a block that has no safe
+      // line to cut at gets here, and it is then re-parsed whole).
+      if (n === this.lines.length) return;
+      whole = true;
     }
   }
 
-  /** Sets the mode for a line that starts a new construct inside the open block. */
-  private classify(line: string, indent: number, item: number): void {
-    // After a thematic break (or a setext underline) nothing continues: the next line is fresh.
-    this.fresh = THEMATIC_BREAK.test(line);
-    if (this.fresh) {
-      this.mode = "text";
-    } else if (item >= 0) {
-      this.startItem(line, item);
-    } else if (indent >= 4) {
-      this.mode = "icode";
-    } else if (line.trimStart().startsWith(">")) {
-      this.mode = "quote";
-    } else {
-      this.mode = "text";
+  /** How many tail lines to parse: at most twice the limits, so parsing a huge append stays linear. */
+  private windowLines(): number {
+    let chars = 0;
+    const maxLines = Math.min(this.lines.length, 2 * this.limits.maxLines);
+    for (let i = 0; i < maxLines; i++) {
+      chars += this.lines[i].length + 1;
+      if (chars > 2 * this.limits.maxChars) return Math.max(1, i);
     }
+    return maxLines;
   }
 
-  /** A top-level list item; its first line may open a fenced code block (`- ```js`). */
-  private startItem(line: string, item: number): void {
-    this.mode = "list";
-    this.itemCol = item;
-    this.fence = fenceOpening(line.replace(LIST_ITEM, ""));
+  private overLimits(n: number): boolean {
+    if (n >= this.limits.maxLines) return true;
+    let chars = 0;
+    for (let i = 0; i < n; i++) chars += this.lines[i].length + 1;
+    return chars >= this.limits.maxChars;
+  }
+
+  /** The last line a cut may end the first part at: the one where the limits are reached. */
+  private limitLine(n: number): number {
+    let chars = 0;
+    const most = Math.min(n, this.limits.maxLines);
+    for (let i = 0; i < most; i++) {
+      chars += this.lines[i].length + 1;
+      if (chars > this.limits.maxChars) return Math.max(1, i);
+    }
+    return most;
+  }
+
+  private findCut(tokens: Token[], index: number, n: number): Cut | null {
+    return new CutFinder(tokens, this.lines).search(index, [], this.limitLine(n));
+  }
+
+  private apply(cut: Cut): void {
+    let text = this.lines.slice(0, cut.at).join("\n");
+    if (cut.closer !== undefined) text += `\n${cut.closer}`;
+    else text = trimBlankLines(text);
+    this.out.push({ text: `${text}\n`, cont: this.cont, reopened: this.reopened });
+    this.lines = [...cut.head, ...this.lines.slice(cut.rest)];
+    this.cont = true;
+    this.reopened = cut.reopened;
+  }
+
+  /** Emits tail lines [start, end) as a finished block. */
+  private emit(start: number, end: number): void {
+    // A block's lines are those of its token: blank lines between blocks belong to none, but
+    // those inside a block stay (an unclosed code block in a list item keeps them, as in the whole).
+    const text = this.lines.slice(start, end).join("\n");
+    this.out.push({ text: `${text}\n`, cont: this.cont, reopened: this.reopened });
+    this.cont = false;
+    this.reopened = false;
+  }
+}
+
+function trimBlankLines(text: string): string {
+  const lines = text.split("\n");
+  let end = lines.length;
+  while (end > 0 && BLANK.test(lines[end - 1])) end--;
+  return lines.slice(0, end).join("\n");
+}
+
+/** The top-level blocks among `tokens`, with the lines each spans. */
+function topLevel(tokens: Token[]): Top[] {
+  const tops: Top[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t.level === 0 && t.nesting !== -1 && t.map) tops.push({ index: i, start: t.map[0], end: t.map[1] });
+  }
+  return tops;
+}
+
+/**
+ * True when nothing after the last `n` lines can extend the block `top`: a heading, a thematic
+ * break, a closed fence, or a paragraph, table, quote or reference followed by a blank line.
+ */
+function finished(token: Token, top: Top, lines: string[], n: number): boolean {
+  switch (token.type) {
+    case "heading_open":
+    case "hr":
+      return true;
+    case "fence":
+      // Without a closing fence, the code runs to the end of the window.
+      return countLines(token.content) < top.end - top.start - 1;
+    case "paragraph_open":
+    case "table_open":
+    case "blockquote_open":
+    case "reference_definition":
+      return top.end < n && BLANK.test(lines[top.end]);
+    default:
+      return false;
+  }
+}
+
+function countLines(content: string): number {
+  let count = 0;
+  for (let i = content.indexOf("\n"); i >= 0; i = content.indexOf("\n", i + 1)) count++;
+  return count;
+}
+
+/** `cut` when it makes the open block shorter (the new block's head replaces fewer lines than it cuts off). */
+function progress(cut: Cut): Cut | null {
+  return cut.at > 0 && cut.rest > cut.head.length ? cut : null;
+}
+
+/** Finds the latest safe line to cut an over-long open block at, looking into its containers. */
+class CutFinder {
+  constructor(
+    private readonly tokens: Token[],
+    private readonly lines: string[],
+  ) {}
+
+  /** A cut inside the block at `index` (inside `chain`), at a line no later than `limit`. */
+  search(index: number, chain: Container[], limit: number): Cut | null {
+    const token = this.tokens[index];
+    const [start, end] = token.map as [number, number];
+    switch (token.type) {
+      case "fence": {
+        const closed = countLines(token.content) < end - start - 1;
+        const at = Math.min(limit, closed ? end - 2 : end - 1);
+        if (at <= start) return null;
+        // The first part is closed with the fence, the second re-opens it with the same line.
+        const frame = this.frame(chain);
+        const opener = frame && this.inside(start, chain);
+        if (!frame || opener === null) return null;
+        return progress({
+          at,
+          closer: frame.prefix + token.markup,
+          head: [...frame.openers, frame.prefix + opener],
+          rest: at,
+          reopened: frame.openers.length > 0,
+        });
+      }
+      case "code_block":
+      case "paragraph_open":
+        for (let at = Math.min(limit, end - 1); at > start; at--) {
+          const cut = this.lineCut(at, chain, token.type === "code_block" ? "code" : "paragraph");
+          if (cut) return cut;
+        }
+        return null;
+      case "table_open": {
+        if (chain.length) return null;
+        // Cut before a body row, and repeat the header and delimiter rows.
+        let best = -1;
+        for (let i = index + 1; this.tokens[i].type !== "table_close"; i++) {
+          const t = this.tokens[i];
+          if (t.type === "tr_open" && t.map && t.map[0] >= start + 3 && t.map[0] <= limit) best = t.map[0];
+        }
+        if (best < 0) return null;
+        return progress({ at: best, head: [this.lines[start], this.lines[start + 1]], rest: best, reopened: false });
+      }
+      case "bullet_list_open":
+      case "ordered_list_open":
+        return this.inChildren(index, chain, limit, start);
+      case "list_item_open":
+      case "blockquote_open": {
+        const kind = token.type === "list_item_open" ? "item" : "quote";
+        return this.inChildren(index, [...chain, { kind, line: start }], limit, start);
+      }
+      default:
+        return null;
+    }
   }
 
   /**
-   * A line that goes on in the open block. Only the mode matters here: it decides whether a later
-   * blank line may end the block. When unsure, a block is kept whole (always rendered right);
-   * only a cut in the wrong place could render differently from the whole text.
+   * A cut at the start of the last child that starts by `limit` (not at the container's first
+   * line, which its parent cuts at), else inside that child: cuts between children first, as they
+   * re-open fewer containers.
    */
-  private continueWith(line: string, indent: number, item: number, inItem: boolean): void {
-    const previous = this.lines[this.lines.length - 1] ?? "";
-    switch (this.mode) {
-      case "list":
-        if (inItem) {
-          const fence = fenceOpening(line);
-          if (fence) this.fence = fence;
-        } else if (item >= 0 && !THEMATIC_BREAK.test(line)) {
-          this.startItem(line, item);
-        }
-        break;
-      case "table":
-        if (!line.includes("|")) this.classify(line, indent, item);
-        break;
-      case "icode":
-        if (indent < 4) this.classify(line, indent, item);
-        break;
-      default:
-        if (this.fresh) {
-          this.classify(line, indent, item);
-        } else if (item >= 0 && !THEMATIC_BREAK.test(line)) {
-          // Also a lone "-", which might be a setext underline instead: keeping more is safe.
-          this.startItem(line, item);
-        } else if (SETEXT_UNDERLINE.test(line) || THEMATIC_BREAK.test(line)) {
-          this.fresh = true;
-        } else if (this.mode === "text" && TABLE_DELIMITER.test(line) && line.includes("|") &&
-                   previous.includes("|")) {
-          this.mode = "table";
-          this.tableHead = [previous, line];
-        } else if (indent >= 4) {
-          // Lazy paragraph text, or indented code when no paragraph is open (after a quoted
-          // fence, say): as code, a blank line and more indented lines keep the block whole.
-          this.mode = "icode";
-        } else if (line.trimStart().startsWith(">")) {
-          this.mode = "quote";
-        }
+  private inChildren(index: number, chain: Container[], limit: number, start: number): Cut | null {
+    const level = this.tokens[index].level + 1;
+    const children: number[] = [];
+    for (let i = index + 1; i < this.tokens.length; i++) {
+      const t = this.tokens[i];
+      if (t.level < level) break;
+      if (t.level === level && t.nesting !== -1 && t.map) children.push(i);
     }
-    this.push(line);
-  }
-
-  private fenceLine(line: string): void {
-    const fence = this.fence as Fence;
-    if (closesFence(line, fence)) {
-      this.push(line);
-      this.close();
-      return;
+    for (let c = children.length - 1; c >= 0; c--) {
+      const childStart = (this.tokens[children[c]].map as [number, number])[0];
+      if (childStart > limit) continue;
+      if (childStart > start) {
+        // A list is cut before an item; an item or quote before a block inside it.
+        const cut = this.lineCut(childStart, chain, "start");
+        if (cut) return cut;
+      }
+      const inner = this.search(children[c], chain, limit);
+      if (inner) return inner;
     }
-    if (this.overCap()) {
-      // Close this part of the code block with its own fence and go on in a new block that
-      // re-opens it, so the open block stays small.
-      this.emit(`${this.lines.join("\n")}\n${fence.char.repeat(fence.len)}`);
-      this.reset();
-      this.cont = true;
-      this.mode = "fence";
-      this.fence = fence;
-      this.push(fence.opener);
+    return null;
+  }
+
+  /** A cut before line `at`, which the new block starts with (inside re-opened containers). */
+  private lineCut(at: number, chain: Container[], what: "code" | "paragraph" | "start"): Cut | null {
+    if (BLANK.test(this.lines[at])) return null;
+    const frame = this.frame(chain);
+    // A paragraph's continuation line may be lazy (without its containers' prefixes) and its
+    // indentation does not count: it goes on inside the innermost container, unindented.
+    const rest = frame && (what === "paragraph" ? this.paragraphText(at, chain) : this.inside(at, chain));
+    if (!frame || rest === null) return null;
+    // A paragraph line must still read as paragraph text once it starts a block (an indented
+    // line would be code, "2." a list); indented code must stay indented.
+    if (what === "paragraph" && parseBlocks(`${rest}\n`)[0]?.type !== "paragraph_open") return null;
+    if (what === "code" && indentOf(rest) < 4) return null;
+    const head = [...frame.openers, frame.prefix + rest];
+    return progress({ at, head, rest: at + 1, reopened: frame.openers.length > 0 });
+  }
+
+  /**
+   * How to re-open `chain` at the start of a block: a line with the marker of each list item (as
+   * an item starting with a blank line, whose content column is one past the marker), and the
+   * prefix that puts a line inside all of them.
+   */
+  private frame(chain: Container[]): { openers: string[]; prefix: string } | null {
+    const openers: string[] = [];
+    let prefix = "";
+    for (let i = 0; i < chain.length; i++) {
+      if (chain[i].kind === "quote") {
+        prefix += "> ";
+        continue;
+      }
+      const shape = this.shape(chain, i);
+      if (!shape) return null;
+      const lead = shape.width - shape.marker.length - 1;
+      if (lead > 3) return null;
+      openers.push(prefix + " ".repeat(lead) + shape.marker);
+      prefix += " ".repeat(shape.width);
     }
-    this.push(line);
+    return { openers, prefix };
   }
 
-  /** Cuts an over-long open block before `line`, when `line` can safely start a continuation. */
-  private cutBefore(line: string, indent: number, item: number, inItem: boolean): void {
-    const mode = this.mode;
-    let safe: boolean;
-    if (mode === "list") safe = item >= 0 && !inItem;
-    else if (mode === "table") safe = line.includes("|");
-    else if (mode === "quote") safe = line.trimStart().startsWith(">");
-    else if (mode === "icode") safe = indent >= 4;
-    else safe = !SETEXT_UNDERLINE.test(line) && !TABLE_DELIMITER.test(line);
-    if (!safe) return;
-    const head = mode === "table" ? this.tableHead : [];
-    this.close();
-    this.cont = true;
-    this.mode = mode;
-    for (const h of head) this.push(h);
-    this.tableHead = head;
+  /** The marker and width of the list item `chain[i]`, read from its first line. */
+  private shape(chain: Container[], i: number): ItemShape | null {
+    const rest = this.strip(chain[i].line, chain.slice(0, i));
+    return rest && (itemShape(rest)?.shape ?? null);
   }
 
-  private overCap(): boolean {
-    return this.lines.length >= this.limits.maxLines || this.chars >= this.limits.maxChars;
+  /** Line `at` without the prefixes of `chain`, leading whitespace as spaces; null if it lacks one. */
+  private inside(at: number, chain: Container[]): string | null {
+    const rest = this.strip(at, chain);
+    if (!rest) return null;
+    const lead = spaceColumns(rest);
+    return " ".repeat(lead) + rest.s.replace(/^[ \t]*/, "");
   }
 
-  private push(line: string): void {
-    this.lines.push(line);
-    this.chars += line.length + 1;
+  /** The text of a paragraph's continuation line `at`: without the prefixes it has, unindented. */
+  private paragraphText(at: number, chain: Container[]): string {
+    return (this.strip(at, chain, true) as Rest).s.replace(/^[ \t]+/, "");
   }
 
-  private close(): void {
-    let end = this.lines.length;
-    while (end > 0 && BLANK.test(this.lines[end - 1])) end--;
-    if (end > 0) this.emit(this.lines.slice(0, end).join("\n"));
-    this.reset();
-  }
-
-  private emit(text: string): void {
-    this.out.push({ text, cont: this.cont });
-  }
-
-  private reset(): void {
-    this.lines = [];
-    this.chars = 0;
-    this.mode = "none";
-    this.cont = false;
-    this.fence = null;
-    this.blank = false;
-    this.tableHead = [];
-    this.fresh = false;
+  /** With `partial`, a line lacking a prefix keeps the rest after the prefixes it has. */
+  private strip(at: number, chain: Container[], partial = false): Rest | null {
+    let rest: Rest = { s: this.lines[at], col: 0 };
+    for (let i = 0; i < chain.length; i++) {
+      const c = chain[i];
+      let next: Rest | null;
+      if (c.kind === "quote") {
+        next = eatQuote(rest);
+      } else if (c.line === at) {
+        next = itemShape(rest)?.after ?? null;
+      } else {
+        const shape = this.shape(chain, i);
+        next = shape && eatColumns(rest, shape.width);
+      }
+      if (!next) return partial ? rest : null;
+      rest = next;
+    }
+    return rest;
   }
 }

@@ -6,7 +6,7 @@
  * a reply must not make the browser fetch URLs on its own (a known way to leak notebook data).
  * Every result goes through DOMPurify before it reaches the page.
  */
-import MarkdownIt, { type MarkdownIt as Parser } from "markdown-it";
+import MarkdownIt, { type MarkdownIt as Parser, type Token } from "markdown-it";
 import { highlightCode } from "./highlight";
 import { isSafeUrl, sanitizeToFragment } from "./sanitize";
 
@@ -35,6 +35,16 @@ const highlightingParser = createParser(true);
 /** The HTML for `src`, before sanitizing. With `highlight`, fenced code of known languages is highlighted. */
 export function markdownToHtml(src: string, highlight: boolean): string {
   return (highlight ? highlightingParser : plainParser).render(src);
+}
+
+/**
+ * The block-level tokens of `src`, without inline parsing: the structure `BlockSplitter` cuts at.
+ * `src` must already use "\n" line endings (markdown-it's own normalizing runs only in `render`).
+ */
+export function parseBlocks(src: string): Token[] {
+  const tokens: Token[] = [];
+  plainParser.block.parse(src, plainParser, {}, tokens);
+  return tokens;
 }
 
 /** Renders Markdown `src` into a sanitized fragment of the current document. */

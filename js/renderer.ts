@@ -202,6 +202,7 @@ export class MarkdownView {
     const node = document.createElement("div");
     node.className = "ling-block";
     if (block.cont) node.classList.add("ling-cont");
+    if (block.reopened) node.classList.add("ling-reopened");
     if (open) node.classList.add("ling-open");
     try {
       node.append(renderMarkdown(block.text, highlight));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type Block, BlockSplitter, type SplitterLimits } from "../blocks";
 import { markdownToHtml } from "../markdown";
-import { CHAT_REPLY, EDGE_CASES, longReply, randomPieces, seededRandom } from "./corpus";
+import { CHAT_REPLY, EDGE_CASES, fencedDocument, longReply, randomPieces, seededRandom } from "./corpus";
 
 /** All blocks of `pieces` fed in order: the closed ones, then the open one if it is not empty. */
 function split(pieces: string[] | string, limits?: Partial<SplitterLimits>): Block[] {
@@ -56,7 +56,8 @@ describe("BlockSplitter", () => {
 
   it("keeps a table in one block and cuts it at a blank line", () => {
     const table = "| a | b |\n|---|:-:|\n| 1 | 2 |\n| 3 | 4 |";
-    expect(texts(split(`Intro:\n${table}\n\nAfter`))).toEqual([`Intro:\n${table}`, "After"]);
+    // A table interrupts a paragraph (markdown-it's rule, as GitHub's).
+    expect(texts(split(`Intro:\n${table}\n\nAfter`))).toEqual(["Intro:", table, "After"]);
   });
 
   it("keeps indented code with blank lines together", () => {
@@ -75,7 +76,7 @@ describe("BlockSplitter", () => {
     const s = new BlockSplitter();
     expect(s.append("Hello wor")).toEqual([]);
     expect(s.open().text).toBe("Hello wor");
-    expect(s.append("ld\n\n```py\nx = ")).toEqual([{ text: "Hello world", cont: false }]);
+    expect(s.append("ld\n\n```py\nx = ")).toEqual([{ text: "Hello world\n", cont: false, reopened: false }]);
     expect(s.open().text).toBe("```py\nx = ");
     expect(s.append("1\n")).toEqual([]);
     expect(s.open().text).toBe("```py\nx = 1\n");
@@ -199,5 +200,90 @@ describe("BlockSplitter limits", () => {
     expect(maxOpenDuringStream(text)).toBeLessThan(limits.maxChars + 600);
     const huge = `${"- x\n".repeat(5000)}\`\`\`\n${"code\n".repeat(5000)}\`\`\`\n${"word ".repeat(20)}\n`.repeat(2);
     expect(maxOpenDuringStream(huge)).toBeLessThan(limits.maxChars + 200);
+  });
+});
+
+describe("BlockSplitter fences (issue 11)", () => {
+  /** Renders the stream as the view does at every step: closed blocks, then the open one. */
+  function streamedHtml(pieces: string[], limits?: Partial<SplitterLimits>): { html: string; whole: string }[] {
+    const s = new BlockSplitter(limits);
+    let closed = "";
+    let text = "";
+    const steps: { html: string; whole: string }[] = [];
+    for (const piece of pieces) {
+      text += piece;
+      for (const b of s.append(piece)) closed += markdownToHtml(b.text, false);
+      steps.push({ html: closed + markdownToHtml(s.open().text, false), whole: markdownToHtml(text, false) });
+    }
+    return steps;
+  }
+
+  it("does not close a code block at a fence indented four spaces (a docstring's example)", () => {
+    const reply = [
+      "Here is the function:", "", "```python", "def area(r):", '    """Area of a circle.', "", "    Example:", "",
+      "    ```", "    >>> area(1)", "    3.14159", "    ```", '    """', "    return 3.14159 * r * r", "```", "",
+      "It returns a float.", "",
+    ].join("\n");
+    const blocks = split(randomPieces(reply, 3, 12));
+    expect(texts(blocks)).toEqual([
+      "Here is the function:", reply.split("\n").slice(2, 15).join("\n"), "It returns a float.",
+    ]);
+    // While it streams, the view always shows what the whole text so far renders to.
+    for (const step of streamedHtml(randomPieces(reply, 5, 9))) expect(step.html).toBe(step.whole);
+  });
+
+  it("caps a long code block inside a list item, so each update parses and renders a bounded amount", () => {
+    const limits = { maxLines: 20, maxChars: 800 };
+    const code = Array.from({ length: 400 }, (_, i) => `   total += values[${i}]  # step ${i}`);
+    const reply = `1. Sum them:\n   \`\`\`python\n${code.join("\n")}\n   \`\`\`\n2. Print the total.\n`;
+    const s = new BlockSplitter(limits);
+    const blocks: Block[] = [];
+    let maxOpen = 0;
+    for (const piece of randomPieces(reply, 11, 30)) {
+      blocks.push(...s.append(piece));
+      maxOpen = Math.max(maxOpen, s.open().text.length);
+    }
+    blocks.push(s.open());
+    expect(maxOpen).toBeLessThan(limits.maxChars + 100);
+    expect(Math.max(...blocks.map((b) => b.text.length))).toBeLessThan(limits.maxChars + 100);
+    // Every part is code inside the list item, continued with the item re-opened; the code reads
+    // the same as in one piece.
+    const shown: string[] = [];
+    for (const [i, b] of blocks.entries()) {
+      const doc = new DOMParser().parseFromString(markdownToHtml(b.text, false), "text/html");
+      const pre = doc.querySelector("ol > li > pre > code.language-python");
+      expect(pre, b.text).not.toBeNull();
+      shown.push(...(pre?.textContent ?? "").split("\n").filter(Boolean));
+      expect(b.cont).toBe(i > 0);
+      expect(b.reopened).toBe(i > 0);
+    }
+    expect(shown).toEqual(code.map((line) => line.slice(3)));
+    expect(blocks.length).toBeGreaterThan(400 / limits.maxLines);
+    expect(blocks.at(-1)?.text.endsWith("   ```\n2. Print the total.\n")).toBe(true);
+  });
+
+  it("renders random documents with indented fences, fences in lists and quotes, CRLF and CR alike", () => {
+    for (let seed = 1; seed <= 1500; seed++) {
+      const text = fencedDocument(seed);
+      const whole = markdownToHtml(text, false);
+      const byBlock = split(randomPieces(text, seed, 1 + (seed % 23))).map((b) => markdownToHtml(b.text, false)).join("");
+      expect(byBlock, JSON.stringify(text)).toBe(whole);
+    }
+  });
+
+  it("keeps every block of such documents within the limits, plus a bounded amount", () => {
+    const limits = { maxLines: 8, maxChars: 300 };
+    for (let seed = 1; seed <= 300; seed++) {
+      const text = fencedDocument(seed, true);
+      const s = new BlockSplitter(limits);
+      const longest = Math.max(...text.split(/\r\n|\r|\n/).map((line) => line.length));
+      // A block is cut before the line that passes a limit; a continuation starts with the lines
+      // that re-open its list items and quotes (a few short lines), and a piece adds up to 40.
+      const bound = limits.maxChars + longest + 120;
+      for (const piece of randomPieces(text, seed, 40)) {
+        for (const b of s.append(piece)) expect(b.text.length, JSON.stringify(text)).toBeLessThan(bound);
+        expect(s.open().text.length, JSON.stringify(text)).toBeLessThan(bound);
+      }
+    }
   });
 });

@@ -159,3 +159,66 @@ export function randomPieces(text: string, seed: number, maxPiece = 40): string[
   }
   return pieces;
 }
+
+/**
+ * A random document (deterministic for a seed) of the constructs whose ends are easy to get wrong:
+ * fences and fence-like lines indented 0-6 spaces or by tabs, fences inside list items and block
+ * quotes (also nested), lists, paragraphs, headings, tables, with LF, CRLF or lone CR line endings.
+ * With `long`, code blocks run to dozens of lines, to exercise the limits.
+ */
+export function fencedDocument(seed: number, long = false): string {
+  const next = seededRandom(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
+  const indent = () => pick(["", "", " ", "  ", "   ", "    ", "     ", "      ", "\t", " \t"]);
+  const fenceLine = (marker: string) => indent() + marker + pick(["", "", " ", "python", " js"]);
+
+  function fence(): string[] {
+    const marker = pick(["```", "```", "~~~", "````"]);
+    const lines = [pick(["", "", " ", "  ", "   "]) + marker + pick(["", "python", "bash"])];
+    const count = long ? 10 + Math.floor(next() * 60) : Math.floor(next() * 6);
+    for (let i = 0; i < count; i++) {
+      lines.push(pick(["x = 1", "    return x", "", '    """Doc.', fenceLine(marker), fenceLine("```"), "\tindented()", "> not a quote"]));
+    }
+    if (next() < 0.85) lines.push(fenceLine(marker.slice(0, 3) + pick(["", marker[0]])));
+    return lines;
+  }
+
+  function block(depth: number): string[] {
+    const kind = Math.floor(next() * (depth < 2 ? 9 : 5));
+    switch (kind) {
+      case 0:
+      case 1:
+        return fence();
+      case 2:
+        return [pick(["A paragraph.", "Text with `code`", "More *text*"]), ...(next() < 0.4 ? [indent() + "lazy line"] : [])];
+      case 3:
+        return [pick(["# Heading", "## Sub", "Title", "---", "***"])];
+      case 4:
+        return ["| a | b |", "|---|---|", "| 1 | 2 |"];
+      case 5:
+      case 6: {
+        // A list item: the marker, then its content indented to the content column (or, in short
+        // documents, sometimes not: a lazy line, or one that ends the item).
+        const marker = pick(["- ", "* ", "1. ", "2) ", "10. ", "-   "]);
+        const body = block(depth + 1);
+        const pad = " ".repeat(marker.length);
+        return body.map((line, i) => (i === 0 ? marker : long || next() < 0.95 ? pad : "") + line);
+      }
+      default: {
+        const body = block(depth + 1);
+        return body.map((line) => pick(["> ", "> ", ">", " > "]) + line);
+      }
+    }
+  }
+
+  const lines: string[] = [];
+  const count = 2 + Math.floor(next() * 8);
+  for (let i = 0; i < count; i++) {
+    lines.push(...block(0));
+    if (next() < 0.6) lines.push("");
+  }
+  const style = pick(["\n", "\n", "\r\n", "\r", "mixed"]);
+  let text = "";
+  for (const line of lines) text += line + (style === "mixed" ? pick(["\n", "\r\n", "\r"]) : style);
+  return text;
+}

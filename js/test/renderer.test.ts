@@ -3,8 +3,8 @@ import { CHUNK_BLOCKS, MarkdownView, type MarkdownViewOptions } from "../rendere
 import { CHAT_REPLY, longReply, randomPieces } from "./corpus";
 import { ManualFrames } from "./frames";
 
-/** Counts the Markdown that gets rendered: the work an update costs. */
-const rendered = vi.hoisted(() => ({ chars: 0 }));
+/** Counts the Markdown that gets rendered, and parsed to find blocks: the work an update costs. */
+const rendered = vi.hoisted(() => ({ chars: 0, parsed: 0 }));
 vi.mock("../markdown", async (importOriginal) => {
   const real = await importOriginal<typeof import("../markdown")>();
   return {
@@ -12,6 +12,10 @@ vi.mock("../markdown", async (importOriginal) => {
     renderMarkdown(src: string, highlight: boolean) {
       rendered.chars += src.length;
       return real.renderMarkdown(src, highlight);
+    },
+    parseBlocks(src: string) {
+      rendered.parsed += src.length;
+      return real.parseBlocks(src);
     },
   };
 });
@@ -203,6 +207,31 @@ describe("MarkdownView", () => {
     expect(Math.max(...work.slice(half))).toBeLessThan(2 * Math.max(...work.slice(0, half)));
     // Each frame replaces at most the one open block.
     expect(maxSwaps).toBeLessThanOrEqual(1);
+  });
+
+  it("keeps the work per update small while a long code block in a list item streams", () => {
+    const { frames, el, view } = setup({ limits: { maxLines: 50, maxChars: 2000 } });
+    const code = Array.from({ length: 3000 }, (_, i) => `   rows.append(row_${i})  # keep row ${i}`);
+    const text = `1. Collect the rows:\n   \`\`\`python\n${code.join("\n")}\n   \`\`\`\n2. Done.\n`;
+    let maxRendered = 0;
+    let maxParsed = 0;
+    for (const piece of randomPieces(text, 8, 200)) {
+      view.append(piece);
+      rendered.chars = 0;
+      rendered.parsed = 0;
+      frames.frame();
+      maxRendered = Math.max(maxRendered, rendered.chars);
+      maxParsed = Math.max(maxParsed, rendered.parsed);
+    }
+    // Each frame parses and renders the open block (bounded by the limits plus a piece) and the
+    // blocks just cut from it, never the 130 kB of code received so far.
+    expect(maxRendered).toBeLessThan(2 * (2000 + 200) + 200);
+    expect(maxParsed).toBeLessThan(3 * (2000 + 200));
+    view.setFinal(true);
+    view.flush();
+    const shown = [...el.querySelectorAll("ol > li > pre > code")].map((c) => c.textContent).join("");
+    expect(shown).toBe(code.map((line) => `${line.slice(3)}\n`).join(""));
+    expect(el.querySelectorAll(".ling-reopened").length).toBeGreaterThan(10);
   });
 
   it("marks blocks that continue a cut-off list or code block", () => {
