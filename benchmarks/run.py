@@ -24,6 +24,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import _jupyter_ai
 import fig_browser
+import fig_compare
 import fig_kernel
 import fig_lab
 import fig_memory
@@ -41,6 +42,7 @@ FULL = {
     "browser_tokens": 100000,
     "memory_tokens": 1000000,
     "concurrent_chars": 8000,
+    "compare_repeats": 5,
 }
 QUICK = {
     "latency_runs": 8,
@@ -51,6 +53,7 @@ QUICK = {
     "browser_tokens": 20000,
     "memory_tokens": 100000,
     "concurrent_chars": 4000,
+    "compare_repeats": 2,
 }
 BROWSER_RATE = 10000.0  # tokens/s fed to the browser harness: about what a flood reaches through the kernel
 CONCURRENT = 20
@@ -59,7 +62,7 @@ CONCURRENT = 20
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="figures to run, e.g. 1,4 (default: all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,11", help="figures to run, e.g. 1,4 (default: all)")
     parser.add_argument(
         "--jupyter-ai-venv",
         type=Path,
@@ -116,6 +119,19 @@ def main() -> int:
             return None
 
     try:
+        if 11 in figures:
+            kernel = Kernel(kernel_env(server.url), log=str(BUILD / "kernel-compare.log"))
+            try:
+                setup(kernel, server.url, naive=False)
+                result = attempt(
+                    "figure 11: a comparison of 4 models against 4 plain replies",
+                    lambda: fig_compare.comparison(kernel, 10000, 4, p["compare_repeats"], bars),
+                )
+                if result:
+                    show(result[0])
+                    data["compare"] = result[1]
+            finally:
+                kernel.shutdown()
         if {1, 2, 3, 4} & figures:
             kernel = Kernel(kernel_env(server.url), log=str(BUILD / "kernel.log"))
             jai = None
