@@ -175,3 +175,22 @@ def test_more_than_six_models_is_refused_before_sending(kernel, server):
     outputs = kernel.run("%%ling " + " ".join(f"-m m{i}" for i in range(7)) + "\nhi")
     err = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
     assert "ling: A comparison takes 2 to 6 models, not 7." in err and chat_requests(server) == []
+
+
+def test_the_static_copy_shows_every_column_side_by_side_and_the_summary(kernel, server):
+    comm = run_cell(kernel, "%%ling -m test/echo -m test/http-404 -m test/length?tokens=5 --no-history\n"
+                            "<img src=x onerror=alert(1)> hello")
+    wait_ended(kernel, comm)
+    kernel.read_until(lambda: bool(kernel.displays()))
+    (update,) = kernel.displays()
+    html = update["data"]["text/html"]
+    assert "text/markdown" not in update["data"] and "<img" not in html
+    columns = html.split('<div class="ling-column">')[1:]
+    assert len(columns) == 3
+    assert "&lt;img src=x onerror=alert(1)&gt; hello" in columns[0] and "was not found" in columns[1]
+    assert words(5).strip() in columns[2] and "finish: length" in columns[2]
+    table = html[html.index("<table"):]
+    assert [row.split("</td>")[0] for row in table.split("<tr><td>")[1:]] == [
+        "test/echo", "test/http-404", "test/length?tokens=5"]
+    assert "<th>TTFT</th>" in table and "<td>length</td>" in table and "<td>error</td>" in table
+    assert update["data"]["text/plain"].startswith("=== test/echo ===\n<img src=x onerror=alert(1)> hello")
