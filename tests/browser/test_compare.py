@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from lab_driver import jupyter
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -31,7 +32,9 @@ RECORDER = """(cell) => {
 }"""
 
 
-def test_two_columns_stream_together_stop_one_and_the_static_copy_survives_a_reload(notebook, artifacts, model_server):
+def test_two_columns_stream_together_stop_one_and_the_static_copy_survives_a_reload(
+    notebook, artifacts, model_server, tmp_path
+):
     demo, trickle = "ling-offline-demo?rate=50", "test/trickle?tokens=2000&rate=25"
     nb = notebook(LOAD, f"%%ling -m {demo} -m {trickle} --no-history\nCompare spring gardens")
     nb.run_and_wait(0)
@@ -78,6 +81,11 @@ def test_two_columns_stream_together_stop_one_and_the_static_copy_survives_a_rel
     check_static_copy(static, demo, trickle)
     expect(nb.panel).not_to_contain_text("Error displaying widget")
     nb.screenshot(artifacts, "11-compare-reloaded")
+
+    jupyter("nbconvert", "--to", "html", "--output-dir", str(tmp_path), str(nb.path))
+    html = (tmp_path / f"{nb.path.stem}.html").read_text()
+    assert html.count('<div class="ling-column">') == 2 and "w1 w2 w3" in html and "Compare spring gardens" in html
+    assert "<th>TTFT</th>" in html and "stopped by user" in html
 
 
 def check_static_copy(static, demo: str, trickle: str) -> None:
