@@ -7,6 +7,7 @@ whole machine, so a kernel-side stamp and the arrival of an iopub message here c
 
 from __future__ import annotations
 
+import html
 import re
 import time
 import zlib
@@ -220,7 +221,7 @@ def run_one(
                     state["seqs"].append(data["content"]["seq"])
             if not approach.blocking and m.type == "update_display_data":
                 state["end"] = m.at  # the static copy that replaces the live view: the last message
-                state["static"] = m.content["data"].get("text/markdown")
+                state["static"] = m.content["data"].get("text/html")
         return state["idle"] and state["end"] is not None
 
     kernel.pump(on_message, timeout)
@@ -235,7 +236,7 @@ def run_one(
         if check:
             joined = "".join(state["deltas"])
             gapless = state["seqs"] == list(range(1, len(state["seqs"]) + 1))
-            in_copy = expected in (state["static"] or "")
+            in_copy = html.escape(expected.strip(), quote=False) in (state["static"] or "")
             run.text_ok = run.text_ok and joined == expected and in_copy and gapless
             if not run.text_ok:
                 run.notes.append(

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from typing import Any
@@ -192,7 +193,7 @@ def concurrency(
                 ended.append(m.at)
                 comm = by_display.get(m.content["transient"]["display_id"])
                 if comm is not None:
-                    streams[comm]["static"] = m.content["data"].get("text/markdown")
+                    streams[comm]["static"] = m.content["data"].get("text/html")
 
         with PeakSampler(kernel) as sampler:
             started = time.perf_counter()
@@ -221,7 +222,7 @@ def concurrency(
         for s in streams.values():
             joined = "".join(s["deltas"])
             gapless = s["seqs"] == list(range(1, len(s["seqs"]) + 1))
-            if joined in prompts and joined in (s["static"] or "") and gapless:
+            if joined in prompts and html.escape(joined.strip(), quote=False) in (s["static"] or "") and gapless:
                 matched += 1
         distinct = len({"".join(s["deltas"]) for s in streams.values()} & set(prompts))
 

@@ -4,7 +4,8 @@ A conversation is a list of turns, each tied to the cell that asked it. Running 
 replaces that cell's turn in place, so re-runs never duplicate history, and stops the old reply if
 it is still streaming. A turn's request waits until every earlier turn has ended, so history is
 never built from a reply still on its way. A reply that was stopped or failed stays in history with
-only what actually arrived, marked as such.
+only what actually arrived, marked as such. Showing a conversation is
+`render.history_bundle`'s job.
 
 Turns are read and changed on the kernel's main thread (the magic) and read on the stream thread
 (`messages_before`, `unfinished_before`); changes replace list items whole, so a reader sees either
@@ -61,18 +62,6 @@ class Conversation:
                 turn.reply.stop()  # nobody sees it any more; it must not go on costing tokens
                 return
         self.turns.append(Turn(cell, prompt, reply))
-
-    def as_markdown(self) -> str:
-        if not self.turns:
-            return f"*Conversation `{self.name}` is empty.*"
-        lines = [f"**Conversation `{self.name}`**, {len(self.turns)} turn(s)"]
-        if self.system:
-            lines.append(f"**system:** {self.system}")
-        for turn in self.turns:
-            lines.append(f"**user:** {turn.prompt}")
-            answer = assistant_content(turn.reply)
-            lines.append(f"**assistant:** {answer if answer is not None else '*(no reply; not sent again)*'}")
-        return "\n\n".join(lines)
 
 
 def assistant_content(reply: Reply) -> str | None:

@@ -18,7 +18,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from . import config
+from . import config, render
 from . import display as show
 from .compare import Comparison, check_models
 from .compare import start as start_comparison
@@ -236,13 +236,14 @@ class LingMagics(Magics):
             raise config.ConfigurationError(
                 "Use `%ling config` to show settings or `%ling config KEY VALUE` to set one."
             )
-        rows = [f"| `{name}` | `{value}` | {source} |" for name, value, source in config.describe()]
-        _show_markdown("| setting | value | from |\n|---|---|---|\n" + "\n".join(rows))
+        rows = list(config.describe())
+        plain = "\n".join(f"{name} = {value}  ({source})" for name, value, source in rows)
+        display(render.bundle(render.table_html(["setting", "value", "from"], rows), plain), raw=True)
 
     def _history(self, rest: list[str]) -> None:
         name = rest[0] if rest else self.current
         chat = self.conversations.get(name) or Conversation(name)
-        _show_markdown(chat.as_markdown())
+        display(render.history_bundle(chat), raw=True)
 
     def _reset(self, rest: list[str]) -> None:
         name = rest[0] if rest else self.current
@@ -268,10 +269,6 @@ class LingMagics(Magics):
 
     def _stop(self, rest: list[str]) -> None:
         print(f"ling: stopped {stop_all()} running reply(s).")
-
-
-def _show_markdown(text: str) -> None:
-    display({"text/markdown": text, "text/plain": text}, raw=True)
 
 
 def _unquote(value: Any) -> Any:

@@ -171,18 +171,20 @@ class Reply:
     def __repr__(self) -> str:
         return f"<Reply {self.model!r} {self.status}, {len(self._content)} chars>"
 
-    def _repr_markdown_(self) -> str:
-        from .markdown_copy import static_markdown
+    def _repr_html_(self) -> str:
+        from .render import reply_bundle
 
-        return static_markdown(self)
+        return reply_bundle(self)["text/html"]
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
+        from .render import reply_bundle
+
         if self.view is not None:
             self.view.show()  # another live view of the same stream
         else:
-            display({"text/markdown": self._repr_markdown_(), "text/plain": self.text}, raw=True)
+            display(reply_bundle(self), raw=True)
 
     # -- control -----------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:

@@ -3,7 +3,8 @@
 Kernel -> browser traffic is bounded by time, not by tokens: deltas are coalesced into at most one
 custom message per frame interval, and the text is sent once. A view that opens mid-stream says
 "hello" and gets a snapshot of the text so far. When the reply ends, the output is replaced by a
-static Markdown copy so that a saved or exported notebook shows it, and the widget is closed.
+static HTML copy (`render.reply_bundle`) so that a saved or exported notebook shows it, and the widget
+is closed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import traitlets
 from IPython.display import display, update_display
 
 from .deltas import DeltaBatcher, Piece
-from .markdown_copy import static_markdown
+from .render import reply_bundle
 from .reply import Reply
 
 STATIC = Path(__file__).parent / "static"
@@ -54,7 +55,7 @@ class ReplyWidget(anywidget.AnyWidget):
     def show(self) -> None:
         """Display a view of the reply; every view shares one display id, so all get the final copy."""
         if self.reply.ended:
-            display(static_bundle(self.reply), raw=True, display_id=self.display_id)
+            display(reply_bundle(self.reply), raw=True, display_id=self.display_id)
         else:
             display(self, display_id=self.display_id)
         if not self._attached:  # only now: the final copy must never arrive before the display it replaces
@@ -94,7 +95,7 @@ class ReplyWidget(anywidget.AnyWidget):
             self.finish_reason = reply.finish_reason
             self.error = reply.error
             self.status = reply.status
-        update_display(static_bundle(reply), raw=True, display_id=self.display_id)
+        update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
         self.close()  # every view is now the static copy; free the model here and in the browser
 
     def _send_deltas(self, seq: int, pieces: list[Piece]) -> None:
@@ -110,13 +111,3 @@ class ReplyWidget(anywidget.AnyWidget):
             "chunks": reply.chunks,
         })
 
-
-PLAIN_LIMIT = 2000
-
-
-def static_bundle(reply: Reply) -> dict[str, str]:
-    """The output that replaces the live view when a reply ends: safe Markdown, and plain text for
-    front ends without Markdown (cut short: the Markdown already carries the whole reply)."""
-    text = reply.text
-    plain = text if len(text) <= PLAIN_LIMIT else f"{text[:PLAIN_LIMIT]}… [{len(text) - PLAIN_LIMIT} more characters]"
-    return {"text/markdown": static_markdown(reply), "text/plain": plain or f"[{reply.status}]"}

@@ -154,7 +154,7 @@ def test_named_conversations_are_separate(kernel, server):
     cell(kernel, "--chat alpha", "Alpha two", cell_id="a2")
     assert [m["content"] for m in sent(server)[-1]["messages"]] == ["Alpha one", "Alpha one", "Alpha two"]
     outputs = kernel.run("%ling history beta")
-    (shown,) = [m["content"]["data"]["text/markdown"] for m in outputs if m["msg_type"] == "display_data"]
+    (shown,) = [m["content"]["data"]["text/html"] for m in outputs if m["msg_type"] == "display_data"]
     assert "Beta one" in shown and "Alpha" not in shown
 
 
@@ -179,8 +179,8 @@ def test_reset_forgets_the_conversation(kernel, server):
 
 def test_config_shows_settings_and_sources_but_never_the_key(kernel, server):
     outputs = kernel.run("%ling config")
-    (table,) = [m["content"]["data"]["text/markdown"] for m in outputs if m["msg_type"] == "display_data"]
-    assert server.url in table and "LING_BASE_URL" in table and "| `api_key` | `set` |" in table
+    (table,) = [m["content"]["data"]["text/html"] for m in outputs if m["msg_type"] == "display_data"]
+    assert server.url in table and "LING_BASE_URL" in table and "<td>api_key</td><td>set</td>" in table
     assert KEY not in table
 
 

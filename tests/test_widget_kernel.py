@@ -46,7 +46,7 @@ def test_a_flood_is_coalesced_into_few_messages(kernel):
     deltas = kernel.custom(comm, "delta")
     elapsed = kernel.value("r.elapsed")
     assert state["status"] == "done" and joined(kernel, comm) == expected
-    assert expected in kernel.displays()[0]["data"]["text/markdown"]
+    assert f"<p>{expected.strip()}</p>" in kernel.displays()[0]["data"]["text/html"]
     assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
     # one message per 40 ms frame at most (plus the first, sent at once), never one per token
     assert len(deltas) <= elapsed / 0.04 + 2
@@ -62,14 +62,15 @@ def test_the_text_is_not_sent_again_when_the_reply_ends(kernel):
     assert len(update["data"]["text/plain"]) < 2100 and "more characters" in update["data"]["text/plain"]
 
 
-def test_the_final_output_is_a_static_markdown_copy(kernel):
+def test_the_final_output_is_a_static_html_copy(kernel):
     kernel.messages.clear()
     comm = start(kernel, "ling_notebook.stream('<img src=x onerror=alert(1)> hi', model='test/echo')")
     wait_ended(kernel, comm)
     (update,) = kernel.displays()
-    markdown = update["data"]["text/markdown"]
-    assert "&lt;img src=x onerror=alert(1)> hi" in markdown and "<img" not in markdown
-    assert "test/echo" in markdown and "finish: stop" in markdown
+    assert set(update["data"]) == {"text/html", "text/plain"}  # no Markdown for another renderer to re-read
+    page = update["data"]["text/html"]
+    assert "&lt;img src=x onerror=alert(1)&gt; hi" in page and "<img" not in page
+    assert "test/echo" in page and "finish: stop" in page
     assert update["data"]["text/plain"] == "<img src=x onerror=alert(1)> hi"
 
 
@@ -82,7 +83,7 @@ def test_stop_from_the_front_end_closes_the_connection_and_keeps_the_text(kernel
     state = wait_ended(kernel, comm)
     assert state["status"] == "stopped" and joined(kernel, comm) == " w1 w2 w3 w4"
     assert model_server.wait_for(lambda r: r.disconnected_at is not None).chunks_sent >= 4
-    assert "w4" in kernel.displays()[0]["data"]["text/markdown"]
+    assert "w4" in kernel.displays()[0]["data"]["text/html"]
 
 
 def test_a_view_that_says_hello_mid_stream_gets_a_snapshot(kernel):
@@ -103,8 +104,8 @@ def test_an_error_mid_stream_keeps_the_partial_text(kernel):
     state = wait_ended(kernel, comm)
     assert state["status"] == "error" and joined(kernel, comm) == " w1 w2 w3 w4 w5"
     assert "simulated" in state["error"]
-    markdown = kernel.displays()[0]["data"]["text/markdown"]
-    assert "w5" in markdown and "**Error:**" in markdown
+    page = kernel.displays()[0]["data"]["text/html"]
+    assert "w5" in page and '<p class="ling-error">Error: ' in page
 
 
 def test_streaming_goes_on_while_another_cell_sleeps(kernel):

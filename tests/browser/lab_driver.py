@@ -165,8 +165,8 @@ class Notebook:
         return self.widget(index).locator(".ling-body")
 
     def static_copy(self, index: int) -> Locator:
-        """The Markdown copy that replaces the live view when the reply ends."""
-        return self.output(index).locator(".jp-RenderedMarkdown")
+        """The static HTML copy (render.py) that replaces the live view when the reply ends."""
+        return self.output(index).locator(".ling-static")
 
     def run(self, index: int, *, keyboard: bool = False) -> None:
         """Run one cell: select it and press Shift+Enter, or use the app's command; wait until it started."""

@@ -2,7 +2,7 @@
 reload and in an nbconvert export, checked in headless Chromium against the built-in model server.
 
 While a reply streams, its output is the live widget (`.ling-widget`); when it ends, the kernel
-replaces it with a static Markdown copy rendered by JupyterLab (`.jp-RenderedMarkdown`).
+replaces it with a static HTML copy made by ling_notebook.render (`.ling-static`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def test_offline_demo_streams_rendered_markdown(notebook, artifacts):
         length = nb.page.wait_for_function(
             """([cell, previous]) => {
                 const widget = cell.querySelector('.ling-widget');
-                if (!widget) return cell.querySelector('.jp-RenderedMarkdown') ? -1 : false;  // -1: ended
+                if (!widget) return cell.querySelector('.ling-static') ? -1 : false;  // -1: ended
                 const length = widget.querySelector('.ling-body').innerText.length;
                 return widget.dataset.status === 'streaming' && length > previous ? length : false;
             }""",
@@ -107,7 +107,7 @@ def test_offline_demo_streams_rendered_markdown(notebook, artifacts):
     expect(final.locator("li").first).to_be_visible()
     expect(final.locator("pre code")).to_contain_text("topic = 'Tell me about spring gardens'")
     expect(final.locator("table")).to_contain_text("ling-offline-demo")
-    footer = final.locator("sub")
+    footer = final.locator(".ling-status")
     expect(footer).to_contain_text("ling-offline-demo")
     expect(footer).to_contain_text(re.compile(r"\d+ prompt \+ \d+ completion = \d+ tokens"))
     expect(footer).to_contain_text("finish: stop")
@@ -214,21 +214,21 @@ def test_errors_are_explained_and_partial_text_stays(notebook, artifacts):
         nb.run(index)
 
     unauthorized = nb.static_copy(1)
-    expect(unauthorized.locator("blockquote")).to_contain_text("LING_API_KEY")
-    expect(unauthorized.locator("blockquote")).to_contain_text("401")
+    expect(unauthorized.locator(".ling-error")).to_contain_text("LING_API_KEY")
+    expect(unauthorized.locator(".ling-error")).to_contain_text("401")
 
     mid = nb.static_copy(2)
     words = mid.locator("p", has_text="w1 w2 w3 w4 w5")
-    error = mid.locator("blockquote")
+    error = mid.locator(".ling-error")
     expect(error).to_contain_text("Error:")
     expect(words).to_be_visible()
     assert words.bounding_box()["y"] + words.bounding_box()["height"] <= error.bounding_box()["y"]
 
     dropped = nb.static_copy(3)
     expect(dropped.locator("p", has_text="w1 w2 w3 w4 w5")).to_be_visible()
-    expect(dropped.locator("blockquote")).to_contain_text("incomplete")
+    expect(dropped.locator(".ling-error")).to_contain_text("incomplete")
     for index in (1, 2, 3):
-        expect(nb.static_copy(index).locator("sub")).to_contain_text("error")
+        expect(nb.static_copy(index).locator(".ling-status")).to_contain_text("error")
     assert FAKE_KEY not in nb.page.content()
     nb.screenshot(artifacts, "04-errors")
 

@@ -1,0 +1,415 @@
+"""Untrusted text -> output bundles: the one place that turns model output into HTML.
+
+Model output, prompts, error messages and model names are untrusted. JupyterLab and Notebook 7 do
+not sanitize the outputs of a trusted notebook, and nbconvert never does, so whatever we emit is what
+runs. Nothing here hands Markdown to someone else's renderer: Markdown is parsed by markdown-it-py
+(the Python port of the live view's parser, configured like js/markdown.ts: raw HTML shown as text,
+the same link policy, images shown as links and never loaded), code is highlighted with Pygments,
+and every fragment then passes the nh3 (Ammonia) allowlist before it is emitted. Plain text is
+escaped with `html.escape`. Bundles carry `text/html` and a short `text/plain`, never `text/markdown`
+(a second Markdown parser must not re-read model output).
+
+API, for every view that shows model output (the static copy of a reply, `%ling history`, and later
+comparisons and batch summaries):
+
+- `markdown_html(text)`: sanitized HTML for Markdown text.
+- `text_html(text)`: an escaped paragraph of plain text (line breaks kept).
+- `reply_html(reply)`: one reply: reasoning in a closed <details>, the text, the error banner, the status
+  line as a footer.
+- `status_line(reply)`: that footer as plain text.
+- `table_html(header, rows)`: a table of plain-text cells.
+- `bundle(html, plain)`: the output bundle for an HTML fragment built from the functions above; it adds
+  our stylesheet and a wrapper, and cuts `plain` short.
+- `reply_bundle(reply)`: `bundle(reply_html(reply), <the reply's text>)`.
+
+Cost: the static copy is built on the stream thread when a reply ends, so Markdown is parsed and
+sanitized a window of top-level blocks at a time: memory stays near the text and the HTML, whatever
+the reply's length, and each window becomes one `ling-chunk` that the browser may skip painting
+while it is off screen (`content-visibility: auto`).
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.token import Comment, Keyword, Literal, Name, Operator, String, _TokenType
+from pygments.token import Generic as GenericToken
+
+from .conversation import Conversation, assistant_content
+
+if TYPE_CHECKING:
+    from markdown_it.renderer import RendererHTML
+    from markdown_it.utils import EnvType, OptionsDict
+
+    from .reply import Reply
+
+PLAIN_LIMIT = 2000
+"""Characters of `text/plain` kept: the HTML carries the whole text."""
+
+MAX_HIGHLIGHT_CHARS = 64_000
+"""Larger code blocks are shown plain, as in the live view (js/highlight.ts)."""
+
+_WINDOW = 32_000
+"""About this many characters of Markdown are parsed, rendered and sanitized at a time."""
+
+# -- URL policy, the same as js/sanitize.ts ------------------------------------------------------
+
+SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+# Characters a browser ignores inside a URL scheme (`java\tscript:`) or that hide one.
+_URL_NOISE = re.compile("[\u0000-\u0020\u007f-\u00a0\u1680\u180e\u2000-\u200f\u2028\u2029\u205f\u3000\ufeff]")
+_SCHEME = re.compile(r"^([^:/?#]*):")
+
+
+def _scheme_of(url: str) -> str | None:
+    match = _SCHEME.match(_URL_NOISE.sub("", url))
+    return match.group(1).lower() if match else None
+
+
+def is_safe_url(url: str) -> bool:
+    """True when `url` may be a link target: http(s), mailto, or relative (no scheme). Entities are
+    decoded by the Markdown parser before this sees a URL; percent-encoding is decoded here."""
+    for candidate in (url, unquote(url)):
+        scheme = _scheme_of(candidate)
+        if scheme is not None and scheme not in SAFE_SCHEMES:
+            return False
+    return True
+
+
+# -- highlighting --------------------------------------------------------------------------------
+
+# The languages the live view highlights (js/highlight.ts), by the names and aliases it knows.
+_LANGUAGES = {
+    **dict.fromkeys(["python", "py", "gyp", "ipython", "python3", "py3"], "python"),
+    **dict.fromkeys(["javascript", "js", "jsx", "mjs", "cjs", "node"], "javascript"),
+    **dict.fromkeys(["typescript", "ts", "tsx", "mts", "cts"], "typescript"),
+    **dict.fromkeys(["bash", "sh", "zsh", "shell", "shellscript"], "bash"),
+    **dict.fromkeys(["console", "shellsession"], "console"),
+    **dict.fromkeys(["json", "jsonc"], "json"),
+    **dict.fromkeys(["sql", "postgresql", "postgres", "sqlite", "mysql"], "sql"),
+}
+# Pygments token types -> our classes, the categories the live view colours (see _STYLE).
+_TOKEN_CLASSES: dict[_TokenType, str] = {
+    Keyword: "k", Keyword.Type: "b", Operator.Word: "k", Name.Builtin: "b",
+    String: "s", Literal.Number: "n", Comment: "c", Comment.Preproc: "m", Comment.Hashbang: "m",
+    Name.Function: "d", Name.Class: "d", Name.Decorator: "m", Name.Tag: "t", Name.Attribute: "a",
+    Name.Variable: "v", Operator: "o", GenericToken.Prompt: "m",
+}
+_class_cache: dict[_TokenType, str] = {}
+
+
+def _token_class(ttype: _TokenType) -> str:
+    if ttype not in _class_cache:
+        t: _TokenType | None = ttype
+        while t is not None and t not in _TOKEN_CLASSES:
+            t = t.parent
+        _class_cache[ttype] = _TOKEN_CLASSES[t] if t is not None else ""
+    return _class_cache[ttype]
+
+
+@functools.cache
+def _lexer(name: str) -> Lexer:
+    return get_lexer_by_name(name, stripnl=False, ensurenl=False)
+
+
+def highlight(code: str, lang: str) -> str:
+    """Escaped HTML for `code`, with `<span class="ling-X">` around the tokens of a known language."""
+    name = _LANGUAGES.get(lang)
+    if name is None or len(code) > MAX_HIGHLIGHT_CHARS:
+        return html.escape(code, quote=False)
+    parts: list[str] = []
+    run: list[str] = []
+    current = ""
+    for ttype, value in _lexer(name).get_tokens(code):
+        cls = _token_class(ttype)
+        if cls != current:  # neighbouring tokens of one colour share a span: fewer bytes to send
+            _close_run(parts, run, current)
+            current = cls
+        run.append(value)
+    _close_run(parts, run, current)
+    return "".join(parts)
+
+
+def _close_run(parts: list[str], run: list[str], cls: str) -> None:
+    if run:
+        text = html.escape("".join(run), quote=False)
+        parts.append(f'<span class="ling-{cls}">{text}</span>' if cls else text)
+        run.clear()
+
+
+# -- Markdown ------------------------------------------------------------------------------------
+
+
+def _render_image(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    # A link, not an image: a URL chosen by the model must not be fetched on its own (it could carry data away).
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = self.renderInlineAsText(token.children or [], options, env) or "image"
+    return (f'<a class="ling-image-link" href="{html.escape(src)}" title="{html.escape(f"Image (not loaded): {src}")}">'
+            f"[image: {html.escape(alt)}]</a>")
+
+
+def _render_fence(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    token = tokens[idx]
+    words = token.info.split(maxsplit=1)
+    return f"<pre><code>{highlight(token.content, words[0].lower() if words else '')}</code></pre>\n"
+
+
+def _render_cell(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    # markdown-it aligns cells with a style attribute; we keep no style from content, so a class instead.
+    token = tokens[idx]
+    align = str(token.attrGet("style") or "").removeprefix("text-align:")
+    return f'<{token.tag} class="ling-{align}">' if align in ("left", "center", "right") else f"<{token.tag}>"
+
+
+# linkify-it's own pretest runs a large regex over every paragraph, seconds for a long one; any link it
+# finds has one of these, so most text skips it.
+_MAY_LINK = re.compile(r"[.:@/]|localhost", re.IGNORECASE)
+
+
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("default", {"html": False, "linkify": True, "typographer": False})
+    md.validateLink = is_safe_url  # type: ignore[method-assign]
+    pretest = md.linkify.pretest
+    md.linkify.pretest = lambda text: _MAY_LINK.search(text) is not None and pretest(text)
+    md.add_render_rule("image", _render_image)
+    md.add_render_rule("fence", _render_fence)
+    md.add_render_rule("th_open", _render_cell)
+    md.add_render_rule("td_open", _render_cell)
+    return md
+
+
+_md = _parser()
+
+# -- sanitizing ------------------------------------------------------------------------------------
+
+_OUR_CLASSES = {"ling-chunk", "ling-reasoning", "ling-body", "ling-error", "ling-status", "ling-history",
+                "ling-turn", "ling-role", "ling-table", "ling-text"}
+_TAGS = {"a", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+         "hr", "li", "ol", "p", "pre", "s", "span", "strong", "summary", "table", "tbody", "td", "th", "thead",
+         "tr", "ul"}
+_cleaner = nh3.Cleaner(
+    tags=_TAGS,
+    clean_content_tags={"script", "style"},
+    attributes={"a": {"href", "title"}, "ol": {"start"}},
+    allowed_classes={
+        "span": {f"ling-{c}" for c in _TOKEN_CLASSES.values()},
+        "a": {"ling-image-link"},
+        "th": {"ling-left", "ling-center", "ling-right"},
+        "td": {"ling-left", "ling-center", "ling-right"},
+        "div": _OUR_CLASSES,
+        "details": _OUR_CLASSES,
+        "p": _OUR_CLASSES,
+        "table": _OUR_CLASSES,
+    },
+    url_schemes=set(SAFE_SCHEMES),
+    link_rel="noopener noreferrer",
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+    strip_comments=True,
+)
+
+
+def sanitize(fragment: str) -> str:
+    """`fragment` with every element, attribute, class and URL outside our allowlist removed."""
+    return _cleaner.clean(fragment)
+
+
+_LINE_END = re.compile(r"\r\n?|\n")
+
+
+def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
+    """Sanitized HTML for `text`, a window of whole top-level blocks at a time.
+
+    A window is cut at the start of its last top-level block (which may go on past the window) and
+    that block is parsed again with the next window; a block longer than the window doubles it.
+    Link reference definitions apply from where they are defined on (the live view: in their block).
+    """
+    env: dict[str, Any] = {}
+    start, size = 0, window
+    while start < len(text):
+        end = len(text)
+        if start + size < end:
+            match = _LINE_END.search(text, start + size)
+            end = match.end() if match else end
+        tokens = _md.parse(text[start:end], env)
+        if end < len(text):
+            tops = [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
+            if len(tops) < 2:
+                size *= 2
+                continue
+            cut = tops[-1]
+            tokens = tokens[: next(i for i, t in enumerate(tokens) if t.level == 0 and t.map and t.map[0] == cut)]
+            # markdown-it counts \r\n, \r and \n each as one line end, as _LINE_END does.
+            for i, match in enumerate(_LINE_END.finditer(text, start, end), 1):
+                if i == cut:
+                    end = match.end()
+                    break
+        html_text = _md.renderer.render(tokens, _md.options, env)
+        del tokens
+        yield sanitize(html_text)
+        start, size = end, window
+
+
+def markdown_html(text: str) -> str:
+    """Sanitized HTML for Markdown `text`, in `ling-chunk` divs (one per window of blocks)."""
+    return "".join(_markdown_pieces(text))
+
+
+def _markdown_pieces(text: str) -> Iterator[str]:
+    for chunk in _windows(text):
+        yield f'<div class="ling-chunk">{chunk}</div>'
+
+
+def text_html(text: str, cls: str = "ling-text") -> str:
+    """A paragraph of plain `text`, escaped; line breaks are kept by the stylesheet."""
+    return f'<p class="{cls}">{html.escape(text)}</p>'
+
+
+def table_html(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A table of plain-text cells (each converted with `str` and escaped)."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return sanitize(f'<table class="ling-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+
+
+# -- replies ---------------------------------------------------------------------------------------
+
+
+def status_line(reply: Reply) -> str:
+    """One line of plain text: model, state, and the numbers that are known."""
+    state = {"stopped": "stopped by user"}.get(reply.status, reply.status)
+    parts = [reply.model, state]
+    if reply.ttft is not None:
+        parts.append(f"first token {reply.ttft:.2f} s")
+    if reply.tokens_per_s is not None:
+        parts.append(f"{reply.tokens_per_s:.0f} tokens/s")
+    if reply.usage is not None:
+        u = reply.usage
+        parts.append(f"{u.prompt_tokens} prompt + {u.completion_tokens} completion = {u.total_tokens} tokens")
+    if reply.finish_reason:
+        parts.append(f"finish: {reply.finish_reason}")
+    return " · ".join(parts)
+
+
+def reply_html(reply: Reply) -> str:
+    """One reply: reasoning (closed), the text, the error banner and the status line as a footer."""
+    return "".join(_reply_pieces(reply))
+
+
+def _reply_pieces(reply: Reply) -> Iterator[str]:
+    # Pieces, joined once by the caller: a long reply's HTML then exists in memory about twice at most.
+    if reply.reasoning:
+        yield '<details class="ling-reasoning"><summary>Reasoning</summary>'
+        yield from _markdown_pieces(reply.reasoning)
+        yield "</details>"
+    if reply.text:
+        yield '<div class="ling-body">'
+        yield from _markdown_pieces(reply.text)
+        yield "</div>"
+    if reply.error:
+        yield text_html(f"Error: {reply.error}", "ling-error")
+    yield text_html(status_line(reply), "ling-status")
+
+
+def reply_plain(reply: Reply) -> str:
+    """The reply's text for front ends without HTML, or its state when it has none."""
+    return reply.text or f"[{reply.status}]"
+
+
+def reply_bundle(reply: Reply) -> dict[str, str]:
+    """The output that shows a finished reply: the static copy that replaces the live view."""
+    return _bundle(_reply_pieces(reply), reply_plain(reply))
+
+
+def history_bundle(chat: Conversation) -> dict[str, str]:
+    """`%ling history`: every turn of a conversation, prompts and replies rendered as Markdown."""
+    if not chat.turns:
+        return bundle(text_html(f"Conversation {chat.name!r} is empty."), f"Conversation {chat.name!r} is empty.")
+    title = f"Conversation {chat.name!r}, {len(chat.turns)} turn(s)"
+    parts = [f"<h4>{html.escape(title)}</h4>"]
+    plain = [title]
+    if chat.system:
+        parts.append(_turn_html("system", markdown_html(chat.system)))
+        plain.append(f"system: {chat.system}")
+    for turn in chat.turns:
+        answer = assistant_content(turn.reply)
+        parts.append(_turn_html("user", markdown_html(turn.prompt)))
+        parts.append(_turn_html("assistant", markdown_html(answer) if answer is not None
+                                else text_html("(no reply; not sent again)")))
+        plain += [f"user: {turn.prompt}", f"assistant: {answer if answer is not None else '(no reply)'}"]
+    return bundle(f'<div class="ling-history">{"".join(parts)}</div>', "\n\n".join(plain))
+
+
+def _turn_html(role: str, body: str) -> str:
+    return f'<div class="ling-turn"><p class="ling-role">{role}</p>{body}</div>'
+
+
+# -- bundles ---------------------------------------------------------------------------------------
+
+# Scoped to our wrapper, and coloured with JupyterLab's --jp-* variables, so it follows the light and
+# dark themes in JupyterLab, Notebook 7 and nbconvert's HTML; the fallbacks suit a light page. Rules for
+# code blocks and table cells name the wrapper twice to outrank JupyterLab's (`.jp-ThemedContainer
+# .jp-RenderedHTMLCommon pre`, and cells aligned right as for data frames).
+_STYLE = """<style>
+.ling-static{overflow-wrap:break-word}
+.ling-static .ling-chunk{content-visibility:auto;contain-intrinsic-size:auto 600px}
+.ling-static .ling-chunk>:first-child{margin-top:0}
+.ling-static .ling-chunk:last-child>:last-child{margin-bottom:0}
+.ling-static .ling-text,.ling-static .ling-error,.ling-static .ling-status{white-space:pre-wrap}
+.ling-static .ling-reasoning{margin:0 0 8px;padding-left:10px;border-left:3px solid var(--jp-border-color2,#ccc);
+color:var(--jp-content-font-color2,inherit)}
+.ling-static .ling-reasoning>summary{cursor:pointer;color:var(--jp-ui-font-color2,inherit)}
+.ling-static .ling-error{margin:8px 0 0;padding:6px 10px;border-left:4px solid var(--jp-error-color1,#d32f2f);
+background:rgba(211,47,47,.12);background:color-mix(in srgb,var(--jp-error-color1,#d32f2f) 14%,transparent);
+color:var(--jp-content-font-color1,inherit)}
+.ling-static .ling-status{margin:8px 0 0;padding-top:4px;border-top:1px solid var(--jp-border-color2,#ccc);
+color:var(--jp-ui-font-color2,#666);font-size:var(--jp-ui-font-size1,13px)}
+.ling-static .ling-turn{margin:0 0 10px}
+.ling-static .ling-role{margin:0;font-weight:600;color:var(--jp-ui-font-color2,#666)}
+.ling-static .ling-image-link{font-style:italic}
+.ling-static.ling-static th,.ling-static.ling-static td{text-align:left}
+.ling-static.ling-static .ling-center{text-align:center}.ling-static.ling-static .ling-right{text-align:right}
+.ling-static.ling-static pre{margin:0 0 1em;padding:8px 10px;overflow-x:auto;white-space:pre;
+background:var(--jp-cell-editor-background,rgba(127,127,127,.1));color:var(--jp-content-font-color1,inherit)}
+.ling-static.ling-static pre code{padding:0;background:none;color:inherit}
+.ling-static .ling-k{color:var(--jp-mirror-editor-keyword-color,#008000);font-weight:bold}
+.ling-static .ling-b{color:var(--jp-mirror-editor-builtin-color,#008000)}
+.ling-static .ling-s{color:var(--jp-mirror-editor-string-color,#ba2121)}
+.ling-static .ling-n{color:var(--jp-mirror-editor-number-color,#080)}
+.ling-static .ling-c{color:var(--jp-mirror-editor-comment-color,#408080);font-style:italic}
+.ling-static .ling-d{color:var(--jp-mirror-editor-def-color,#00f)}
+.ling-static .ling-m{color:var(--jp-mirror-editor-meta-color,#a2f)}
+.ling-static .ling-t{color:var(--jp-mirror-editor-tag-color,#008000)}
+.ling-static .ling-a{color:var(--jp-mirror-editor-attribute-color,#00c)}
+.ling-static .ling-v{color:var(--jp-mirror-editor-variable-color,inherit)}
+.ling-static .ling-o{color:var(--jp-mirror-editor-operator-color,#a2f)}
+</style>"""
+
+
+def cut_plain(text: str, limit: int = PLAIN_LIMIT) -> str:
+    """`text`, cut after `limit` characters with a note saying how many more there are."""
+    return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
+
+
+def bundle(fragment: str, plain: str) -> dict[str, str]:
+    """An output bundle for a fragment made by this module: our stylesheet and wrapper around it, and
+    `plain` (cut short) for front ends without HTML."""
+    return _bundle([fragment], plain)
+
+
+def _bundle(pieces: Iterable[str], plain: str) -> dict[str, str]:
+    # `tex2jax_ignore`/`mathjax_ignore`: MathJax must not read `$...$` in model output as TeX (the live
+    # view does not either), and typesetting a long reply would hold the browser's main thread.
+    return {
+        "text/html": "".join([_STYLE, '<div class="ling-static tex2jax_ignore mathjax_ignore">', *pieces, "</div>"]),
+        "text/plain": cut_plain(plain),
+    }
