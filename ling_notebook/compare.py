@@ -225,8 +225,6 @@ align-items:start;margin:0 0 10px}
 .ling-static .ling-column{min-width:0;max-height:40em;overflow:auto;padding:6px 8px;
 border:1px solid var(--jp-border-color2,#ddd);border-radius:4px}
 .ling-static .ling-column>.ling-role{margin:0 0 6px}
-.ling-static .ling-compare~.ling-table th:first-child,.ling-static .ling-compare~.ling-table td:first-child{
-text-align:left}
 </style>"""
 
 
