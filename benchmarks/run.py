@@ -24,6 +24,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import _jupyter_ai
 import fig_browser
+import fig_compare
 import fig_kernel
 import fig_lab
 import fig_memory
@@ -46,6 +47,7 @@ FULL = {
     "paint_replies": 20,
     "paint_rounds": 3,
     "end_tokens": [20000, 60000],
+    "compare_repeats": 5,
 }
 QUICK = {
     "latency_runs": 8,
@@ -60,6 +62,7 @@ QUICK = {
     "paint_replies": 20,
     "paint_rounds": 1,
     "end_tokens": [20000],
+    "compare_repeats": 2,
 }
 BROWSER_RATE = 10000.0  # tokens/s fed to the browser harness: about what a flood reaches through the kernel
 CONCURRENT = 20
@@ -68,7 +71,7 @@ CONCURRENT = 20
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="figures to run, e.g. 1,4 (default: all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11", help="figures to run, e.g. 1,4 (default: all)")
     parser.add_argument(
         "--jupyter-ai-venv",
         type=Path,
@@ -125,6 +128,19 @@ def main() -> int:
             return None
 
     try:
+        if 11 in figures:
+            kernel = Kernel(kernel_env(server.url), log=str(BUILD / "kernel-compare.log"))
+            try:
+                setup(kernel, server.url, naive=False)
+                result = attempt(
+                    "figure 11: a comparison of 4 models against 4 plain replies",
+                    lambda: fig_compare.comparison(kernel, 10000, 4, p["compare_repeats"], bars),
+                )
+                if result:
+                    show(result[0])
+                    data["compare"] = result[1]
+            finally:
+                kernel.shutdown()
         if {1, 2, 3, 4} & figures:
             kernel = Kernel(kernel_env(server.url), log=str(BUILD / "kernel.log"))
             jai = None

@@ -4,17 +4,24 @@
  * every reply view in the page shares it.
  */
 import "./widget.css";
-import type { LingModelState, WidgetModel } from "./contract";
+import { CompareView } from "./compare";
+import type { AnyLingModel, CompareModelState, LingModelState, WidgetModel } from "./contract";
 import { LingView } from "./view";
 
 interface RenderProps {
-  model: WidgetModel<LingModelState>;
+  model: AnyLingModel;
   el: HTMLElement;
 }
 
-/** Builds one view of `model` in `el` (anywidget's render contract); the cleanup removes all it registered. */
+/**
+ * Builds one view of `model` in `el` (anywidget's render contract): a comparison when the model has
+ * `columns`, else a reply. The cleanup removes all it registered.
+ */
 export function render({ model, el }: RenderProps): () => void {
-  const view = new LingView(model, el);
+  const columns = (model as WidgetModel<CompareModelState>).get("columns");
+  const view = Array.isArray(columns)
+    ? new CompareView(model as WidgetModel<CompareModelState>, el)
+    : new LingView(model as WidgetModel<LingModelState>, el);
   return () => {
     try {
       view.dispose();

@@ -66,6 +66,41 @@ export type KernelMessage = DeltaMessage | SnapshotMessage | RendererMessage;
 /** View -> kernel. `hello` asks for a snapshot; `stop` cancels the reply; `renderer` asks for the renderer. */
 export type ViewMessage = { type: "hello" } | { type: "stop" } | { type: "renderer" };
 
+/**
+ * Mirrors the synced traitlets of the Python comparison widget (`ling_notebook/compare_widget.py`):
+ * one entry per model, in order, each with the fields of a reply's state. Texts arrive only in messages.
+ */
+export interface CompareModelState {
+  columns: LingModelState[];
+}
+
+/** One column's part of a comparison delta: text to append to column `index`, and its live numbers. */
+export interface ColumnDelta {
+  index: number;
+  content: string;
+  reasoning: string;
+  elapsed: number;
+  ttft: number | null;
+  chunks: number;
+}
+
+/** Kernel -> comparison view: the deltas of every column that has some, in one message per frame. */
+export interface CompareDeltaMessage {
+  type: "delta";
+  seq: number;
+  columns: ColumnDelta[];
+}
+
+/** Kernel -> comparison view: every column's whole text so far, up to and including delta `seq`. */
+export interface CompareSnapshotMessage {
+  type: "snapshot";
+  seq: number;
+  columns: Array<{ text: string; reasoning: string }>;
+}
+
+/** Comparison view -> kernel: `stop` with a column stops that reply; without one, every reply. */
+export type CompareViewMessage = { type: "hello" } | { type: "stop"; column?: number };
+
 type Callback = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The part of anywidget's model object this front end uses (what tests fake). */
@@ -78,3 +113,6 @@ export interface WidgetModel<T> {
 
 export const FINAL_STATUSES: ReadonlySet<string> = new Set(["done", "stopped", "error"]);
 export const ACTIVE_STATUSES: ReadonlySet<string> = new Set(["waiting", "streaming"]);
+
+/** The model of any of our widgets: what the stub and the loader handle without looking inside. */
+export type AnyLingModel = WidgetModel<LingModelState> | WidgetModel<CompareModelState>;

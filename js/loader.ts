@@ -9,11 +9,11 @@
  * before the answer (its reply ended and its widget closed), the next waiting view asks; if no answer comes
  * in RETRY_MS (the kernel was restarted under the asking view), the newest waiting view asks again.
  */
-import type { LingModelState, RendererMessage, WidgetModel } from "./contract";
+import type { AnyLingModel, RendererMessage } from "./contract";
 
 /** What the renderer bundle exports. */
 export interface Renderer {
-  render(props: { model: WidgetModel<LingModelState>; el: HTMLElement }): () => void;
+  render(props: { model: AnyLingModel; el: HTMLElement }): () => void;
 }
 
 export const RETRY_MS = 10_000;
@@ -31,7 +31,7 @@ export interface RendererRequest {
 }
 
 interface Waiter {
-  model: WidgetModel<LingModelState>;
+  model: AnyLingModel;
   onMessage: (msg: unknown) => void;
   resolve: (renderer: Renderer) => void;
   reject: (err: unknown) => void;
@@ -79,7 +79,7 @@ export class PageLoader {
   }
 
   /** The renderer, once the page has it; `model` is this view's way to ask its kernel for it. */
-  request(model: WidgetModel<LingModelState>): RendererRequest {
+  request(model: AnyLingModel): RendererRequest {
     if (this.loaded) return { renderer: this.loaded, cancel: () => undefined };
     let waiter!: Waiter;
     const renderer = new Promise<Renderer>((resolve, reject) => {

@@ -4,19 +4,19 @@
  * then the view shows a one-line note. The view says hello only once it exists, and the kernel answers
  * with a snapshot, so messages sent before the renderer arrived are not lost.
  */
-import type { LingModelState, WidgetModel } from "./contract";
+import type { AnyLingModel } from "./contract";
 import { PageLoader, type RendererRequest } from "./loader";
 
 /** The content hash of the renderer bundle, written in by js/build.mjs. */
 declare const LING_RENDERER_HASH: string;
 
 interface RenderProps {
-  model: WidgetModel<LingModelState>;
+  model: AnyLingModel;
   el: HTMLElement;
 }
 
 /** Shows a view of `model` in `el` once `request` gives the renderer; returns the view's cleanup. */
-export function mount(model: WidgetModel<LingModelState>, el: HTMLElement, request: RendererRequest): () => void {
+export function mount(model: AnyLingModel, el: HTMLElement, request: RendererRequest): () => void {
   const note = el.ownerDocument.createElement("div");
   note.className = "ling-loading";
   note.textContent = "Loading the reply view…";

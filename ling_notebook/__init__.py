@@ -2,8 +2,10 @@
 
     %load_ext ling_notebook        # then %%ling cells
     ling_notebook.stream("...")    # or from code: shows the live widget, returns a Reply
+    ling_notebook.compare("...", models=["a", "b"])   # several models side by side: a Comparison
 """
 
+from .compare import Comparison, compare
 from .config import configure
 from .display import stream
 from .errors import ConfigurationError, LingError, ReplyError
@@ -12,11 +14,13 @@ from .reply import Reply
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
     "ConfigurationError",
     "LingError",
     "Reply",
     "ReplyError",
     "__version__",
+    "compare",
     "configure",
     "load_ipython_extension",
     "stream",

@@ -13,10 +13,7 @@ there that lacks it asks with a `renderer` message (js/loader.ts).
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ import anywidget
 import traitlets
 from IPython.display import display, update_display
 
+from .deltas import DeltaBatcher, Piece
 from .render import reply_bundle
 from .reply import Reply
 
@@ -37,11 +35,24 @@ def renderer_bundle() -> dict[str, str]:
     return {name: (STATIC / f"app.{name}").read_text(encoding="utf-8") for name in ("js", "css")}
 
 
-class ReplyWidget(anywidget.AnyWidget):
+class StubWidget(anywidget.AnyWidget):
+    """The base of every widget of ours: it ships only the stub (no `_css`: the stylesheet comes with the
+    renderer) and answers a page's request for the renderer."""
+
+    _esm = STATIC / "widget.js"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_msg(self._answer_renderer_request)
+
+    def _answer_renderer_request(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "renderer":
+            self.send({"type": "renderer", **renderer_bundle()})
+
+
+class ReplyWidget(StubWidget):
     """A live view of one `Reply`. Create it with `ReplyWidget(reply)`; `show()` displays it and from
     then on follows the reply (catching up on what already arrived)."""
-
-    _esm = STATIC / "widget.js"  # the stub; no `_css`: the stylesheet comes with the renderer
 
     # Mirrored by `LingModelState` in js/contract.ts. The text is not a trait: it goes once, as deltas.
     status = traitlets.Unicode("waiting").tag(sync=True)
@@ -57,21 +68,10 @@ class ReplyWidget(anywidget.AnyWidget):
         super().__init__(model_name=reply.model, status=reply.status, **kwargs)
         self.reply = reply
         self.display_id = uuid.uuid4().hex
-        self._interval = reply.settings.frame_interval
-        # Deltas are queued on the stream thread; a snapshot is asked for on the main or a subshell
-        # thread; the reply can end (`on_end`) on the thread that called `stop()`. This lock guards
-        # everything below and every trait sync, so those threads take turns.
-        self._lock = threading.Lock()
-        self._pending_content: list[str] = []
-        self._pending_reasoning: list[str] = []
-        self._seq = 0
-        # How much of the reply's text and reasoning the views have been given as deltas (sent or
-        # pending). The reply's text grows before its listeners hear of a piece, so a snapshot is this
-        # much of it: exactly what deltas 1..seq carry, never a piece that a later delta brings again.
-        self._given_content = 0
-        self._given_reasoning = 0
-        self._last_flush = 0.0
-        self._flush_scheduled = False
+        # Deltas, snapshots and the end arrive on different threads: the batcher's lock guards them and
+        # every trait sync (see deltas.py).
+        self._batcher = DeltaBatcher([reply], reply.settings.frame_interval, self._send_deltas)
+        self._lock = self._batcher.lock
         self._attached = False
         self.on_msg(self._on_front_end_message)
 
@@ -92,11 +92,9 @@ class ReplyWidget(anywidget.AnyWidget):
             self.reply.stop()
         elif kind == "hello":
             with self._lock:
-                self._flush_locked()
-                self.send({"type": "snapshot", "seq": self._seq, "text": self.reply.text[: self._given_content],
-                           "reasoning": self.reply.reasoning[: self._given_reasoning]})
-        elif kind == "renderer":
-            self.send({"type": "renderer", **renderer_bundle()})
+                self._batcher.flush_locked()
+                text, reasoning = self._batcher.snapshot_locked(0)
+                self.send({"type": "snapshot", "seq": self._batcher.seq, "text": text, "reasoning": reasoning})
 
     # -- the reply's listener interface (runner thread) ----------------------------------------
     def on_status(self, reply: Reply) -> None:
@@ -105,26 +103,11 @@ class ReplyWidget(anywidget.AnyWidget):
             self.status = reply.status
 
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
-        with self._lock:
-            if content:
-                self._pending_content.append(content)
-                self._given_content += len(content)
-            if reasoning:
-                self._pending_reasoning.append(reasoning)
-                self._given_reasoning += len(reasoning)
-            if self._flush_scheduled:
-                return
-            wait = self._last_flush + self._interval - time.perf_counter()
-            if wait <= 0:  # the first delta after a quiet spell goes out at once
-                self._flush_locked()
-            else:
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_later(wait, self._scheduled_flush)  # we are on the stream's loop
+        self._batcher.add(0, content, reasoning)
 
     def on_end(self, reply: Reply) -> None:
-        """The reply ended: on the stream thread, or on the thread that called `stop()`."""
-        with self._lock:
-            self._flush_locked()
+        """The reply ended (on a finishing thread of the runner: building the copy may take a while)."""
+        self._batcher.flush()
         # Every view already has the text from the deltas, and the static copy below replaces them.
         with self._lock, self.hold_sync():
             self.model_name = reply.model
@@ -138,26 +121,16 @@ class ReplyWidget(anywidget.AnyWidget):
         update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
         self.close()  # every view is now the static copy; free the model here and in the browser
 
-    def _scheduled_flush(self) -> None:
-        with self._lock:
-            self._flush_scheduled = False
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        if not (self._pending_content or self._pending_reasoning):
-            return
-        self._seq += 1
-        self._last_flush = time.perf_counter()
+    def _send_deltas(self, seq: int, pieces: list[Piece]) -> None:
         reply = self.reply
+        (piece,) = pieces
         self.send({
             "type": "delta",
-            "seq": self._seq,
-            "content": "".join(self._pending_content),
-            "reasoning": "".join(self._pending_reasoning),
+            "seq": seq,
+            "content": piece.content,
+            "reasoning": piece.reasoning,
             "elapsed": reply.elapsed,
             "ttft": reply.ttft,
             "chunks": reply.chunks,
         })
-        self._pending_content.clear()
-        self._pending_reasoning.clear()
 

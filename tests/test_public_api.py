@@ -9,7 +9,7 @@ def test_all_is_sorted_and_importable():
     assert ling_notebook.__all__ == sorted(ling_notebook.__all__)
     assert all(hasattr(ling_notebook, name) for name in ling_notebook.__all__)
     assert set(ling_notebook.__all__) == {
-        "ConfigurationError", "LingError", "Reply", "ReplyError", "__version__", "configure",
+        "Comparison", "ConfigurationError", "LingError", "Reply", "ReplyError", "__version__", "compare", "configure",
         "load_ipython_extension", "stream",
     }
 
