@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
+import ipywidgets
 import traitlets
 from IPython.display import display, update_display
 
@@ -35,6 +36,21 @@ def renderer_bundle() -> dict[str, str]:
     return {name: (STATIC / f"app.{name}").read_text(encoding="utf-8") for name in ("js", "css")}
 
 
+_layout: ipywidgets.Layout | None = None
+
+
+def shared_layout() -> ipywidgets.Layout:
+    """One `Layout` for all our widgets (created on the kernel's main thread, where widgets are shown).
+
+    Every DOMWidget otherwise opens a Layout model of its own, which costs each reply a comm_open and
+    outlives the reply: closing a widget does not close its layout. Ours never set one.
+    """
+    global _layout
+    if _layout is None or _layout.comm is None:
+        _layout = ipywidgets.Layout()
+    return _layout
+
+
 class StubWidget(anywidget.AnyWidget):
     """The base of every widget of ours: it ships only the stub (no `_css`: the stylesheet comes with the
     renderer) and answers a page's request for the renderer."""
@@ -42,7 +58,7 @@ class StubWidget(anywidget.AnyWidget):
     _esm = STATIC / "widget.js"
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(layout=shared_layout(), **kwargs)
         self.on_msg(self._answer_renderer_request)
 
     def _answer_renderer_request(self, _widget: Any, content: Any, _buffers: Any) -> None:

@@ -112,6 +112,14 @@ def test_a_reply_ships_only_the_stub_and_a_view_that_asks_gets_the_renderer(kern
     wait_ended(kernel, comm)
 
 
+def test_replies_after_the_first_open_one_comm_each(kernel):
+    kernel.run("r = ling_notebook.stream('go', model='test/echo'); r.wait(10)")
+    kernel.messages.clear()
+    kernel.run("r = ling_notebook.stream('go', model='test/echo'); r.wait(10)")
+    opened = [m for m in kernel.messages if m["msg_type"] == "comm_open"]
+    assert [m["content"]["data"]["state"]["_model_name"] for m in opened] == ["AnyModel"]
+
+
 def test_an_error_mid_stream_keeps_the_partial_text(kernel):
     kernel.messages.clear()
     comm = start(kernel, "ling_notebook.stream('go', model='test/error-mid?after=5&rate=0')")
