@@ -22,8 +22,9 @@ comparisons and batch summaries):
   our stylesheet and a wrapper, and cuts `plain` short.
 - `reply_bundle(reply)`: `bundle(reply_html(reply), <the reply's text>)`.
 
-Cost: the static copy is built on the stream thread when a reply ends, so Markdown is parsed and
-sanitized a window of top-level blocks at a time: memory stays near the text and the HTML, whatever
+Cost: the static copy is built when a reply ends (on one of the runner's finishing threads, so
+streams and the kernel go on meanwhile), and Markdown is parsed and sanitized a window of top-level
+blocks at a time: memory stays near the text and the HTML, whatever
 the reply's length, and each window becomes one `ling-chunk` that the browser may skip painting
 while it is off screen (`content-visibility: auto`).
 """
