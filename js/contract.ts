@@ -57,6 +57,8 @@ export interface SnapshotMessage {
  */
 export interface RendererMessage {
   type: "renderer";
+  /** The content hash of js + css, as js/build.mjs writes it into the stub (LING_RENDERER_HASH). */
+  hash: string;
   js: string;
   css: string;
 }

@@ -49,7 +49,9 @@ export async function importFromBlob(source: string): Promise<Renderer> {
 
 function isRendererMessage(msg: unknown): msg is RendererMessage {
   const m = msg as Partial<RendererMessage> | null;
-  return !!m && m.type === "renderer" && typeof m.js === "string" && typeof m.css === "string";
+  return (
+    !!m && m.type === "renderer" && typeof m.hash === "string" && typeof m.js === "string" && typeof m.css === "string"
+  );
 }
 
 export class PageLoader {
@@ -143,6 +145,11 @@ export class PageLoader {
   }
 
   private async load(msg: RendererMessage): Promise<Renderer> {
+    // A kernel with another build of the package (upgraded under a running kernel) must not fill this
+    // build's slot: every later view in the page would get a renderer that does not match its stub.
+    if (msg.hash !== this.hash) {
+      throw new Error(`the kernel sent renderer ${msg.hash}, this view needs ${this.hash}: restart the kernel`);
+    }
     const renderer = await this.importSource(msg.js);
     if (typeof renderer?.render !== "function") throw new Error("the renderer bundle has no render()");
     const id = `ling-notebook-css-${this.hash}`;

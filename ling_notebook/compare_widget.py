@@ -109,7 +109,8 @@ class CompareWidget(StubWidget):
             from .compare import comparison_bundle
 
             update_display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id)
-            self.close()
+            with self._lock:  # a hello or a delta on another thread must not send while the comm closes
+                self.close()
 
     def _sync_column(self, reply: Reply) -> None:
         columns = list(self.columns)

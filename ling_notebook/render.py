@@ -47,6 +47,7 @@ from pygments.token import Comment, Keyword, Literal, Name, Operator, String, _T
 from pygments.token import Generic as GenericToken
 
 from .conversation import Conversation, assistant_content
+from .engine import valid_text
 
 if TYPE_CHECKING:
     from markdown_it.renderer import RendererHTML
@@ -221,7 +222,7 @@ _cleaner = nh3.Cleaner(
 
 def sanitize(fragment: str) -> str:
     """`fragment` with every element, attribute, class and URL outside our allowlist removed."""
-    return _cleaner.clean(fragment)
+    return _cleaner.clean(valid_text(fragment))
 
 
 _LINE_END = re.compile(r"\r\n?|\n")
@@ -407,10 +408,13 @@ def bundle(fragment: str, plain: str) -> dict[str, str]:
     return _bundle([fragment], plain)
 
 
+_OPEN = '<div class="ling-static tex2jax_ignore mathjax_ignore">'
+
+
 def _bundle(pieces: Iterable[str], plain: str) -> dict[str, str]:
     # `tex2jax_ignore`/`mathjax_ignore`: MathJax must not read `$...$` in model output as TeX (the live
     # view does not either), and typesetting a long reply would hold the browser's main thread.
     return {
-        "text/html": "".join([_STYLE, '<div class="ling-static tex2jax_ignore mathjax_ignore">', *pieces, "</div>"]),
-        "text/plain": cut_plain(plain),
+        "text/html": valid_text("".join([_STYLE, _OPEN, *pieces, "</div>"])),
+        "text/plain": valid_text(cut_plain(plain)),
     }

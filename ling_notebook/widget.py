@@ -14,6 +14,7 @@ there that lacks it asks with a `renderer` message (js/loader.ts).
 from __future__ import annotations
 
 import functools
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,11 @@ STATIC = Path(__file__).parent / "static"
 
 @functools.cache
 def renderer_bundle() -> dict[str, str]:
-    """The built renderer (js/app.ts) and its stylesheet, read once per kernel."""
-    return {name: (STATIC / f"app.{name}").read_text(encoding="utf-8") for name in ("js", "css")}
+    """The built renderer (js/app.ts), its stylesheet, and their content hash (as js/build.mjs computes
+    it for the stub, which refuses a renderer of another build), read once per kernel."""
+    files = {name: (STATIC / f"app.{name}").read_bytes() for name in ("js", "css")}
+    digest = hashlib.sha256(files["js"] + files["css"]).hexdigest()[:16]
+    return {"hash": digest, **{name: data.decode("utf-8") for name, data in files.items()}}
 
 
 _layout: ipywidgets.Layout | None = None
@@ -135,7 +139,8 @@ class ReplyWidget(StubWidget):
             self.error = reply.error
             self.status = reply.status
         update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
-        self.close()  # every view is now the static copy; free the model here and in the browser
+        with self._lock:  # a hello or a delta on another thread must not send while the comm closes
+            self.close()  # every view is now the static copy; free the model here and in the browser
 
     def _send_deltas(self, seq: int, pieces: list[Piece]) -> None:
         reply = self.reply

@@ -99,6 +99,13 @@ def reply(text="", *, reasoning="", error=None, status="done", model="ling-offli
                            tokens_per_s=40.0, usage=usage, finish_reason=finish_reason)
 
 
+def test_half_a_surrogate_pair_anywhere_becomes_a_replacement_character():
+    out = render.reply_bundle(reply("a\ud83db `c\udc00`", error="bad \ud83d", model="m\udc00"))
+    for text in out.values():
+        text.encode("utf-8")  # what the kernel does before sending it
+    assert "a\ufffdb" in out["text/html"] and "bad \ufffd" in out["text/html"]
+
+
 # -- hostile input, generated ----------------------------------------------------------------------
 
 PIECES = [

@@ -157,3 +157,34 @@ def test_a_slow_final_copy_holds_up_neither_other_streams_nor_wait_order(model_s
     finally:
         view.release.set()
     assert first.wait(5) == "first"
+
+
+class Recorder(SlowToEnd):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.release.set()
+
+    def on_end(self, reply: Reply) -> None:
+        super().on_end(reply)
+        if self.fail:
+            raise RuntimeError("this view is broken")
+
+
+def test_a_view_failing_at_the_end_is_logged_and_hides_neither_the_others_nor_wait(model_server, caplog):
+    broken, fine = Recorder(fail=True), Recorder()
+    reply = ask(model_server, "test/echo", "hello")
+    reply.add_listener(broken)
+    reply.add_listener(fine)
+    assert reply.start().wait(5) == "hello"
+    assert fine.ending.is_set()
+    assert "failed to show its end" in caplog.text and "this view is broken" in caplog.text
+
+
+def test_half_a_surrogate_pair_is_sent_and_shown_as_a_replacement_character(model_server):
+    from ling_notebook.render import reply_bundle
+
+    # JSON can carry "\ud83d" alone; no UTF-8 encoder (httpx, the kernel, nh3) accepts the str it decodes to.
+    reply = ask(model_server, "test/echo", "a\ud83db").start()
+    assert reply.wait(5) == "a\ufffdb"
+    assert "a\ufffdb" in reply_bundle(reply)["text/html"]

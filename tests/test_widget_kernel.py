@@ -108,6 +108,8 @@ def test_a_reply_ships_only_the_stub_and_a_view_that_asks_gets_the_renderer(kern
     kernel.read_until(lambda: bool(kernel.custom(comm, "renderer")))
     (renderer,) = kernel.custom(comm, "renderer")
     assert "markdown-it" in renderer["js"] and "DOMPurify" in renderer["js"] and ".ling-widget" in renderer["css"]
+    stub = opened["content"]["data"]["state"]["_esm"]
+    assert len(renderer["hash"]) == 16 and f'"{renderer["hash"]}"' in stub  # the stub accepts this build only
     kernel.run("r.stop()")
     wait_ended(kernel, comm)
 

@@ -4,7 +4,7 @@ import { PageLoader, type Renderer } from "../loader";
 import { mount } from "../widget";
 import { FakeModel } from "./fake-model";
 
-const ANSWER = { type: "renderer", js: "the bundle's source", css: ".ling-widget { color: red }" };
+const ANSWER = { type: "renderer", hash: "h1", js: "the bundle's source", css: ".ling-widget { color: red }" };
 
 /** A browser page (or frame): its global object and document, and the bundles it imported. */
 function page(doc: Document = document, options: { fail?: boolean; hash?: string } = {}) {
@@ -115,6 +115,14 @@ describe("the stub loading the renderer", () => {
     const old = PageLoader.of(scope, "old", document);
     expect(PageLoader.of(scope, "old", document)).toBe(old);
     expect(PageLoader.of(scope, "new", document)).not.toBe(old);
+  });
+
+  it("refuses a renderer of another build, and says so", async () => {
+    const { open, imported } = page();
+    const view = open();
+    view.model.message({ ...ANSWER, hash: "h0" });
+    await vi.waitFor(() => expect(view.el.textContent).toContain("could not load its renderer"));
+    expect(imported).toEqual([]);
   });
 
   it("says so when the bundle does not load, and a later view asks again", async () => {
