@@ -7,7 +7,7 @@
  * Every result goes through DOMPurify before it reaches the page.
  */
 import MarkdownIt, { type MarkdownIt as Parser, type Token } from "markdown-it";
-import { highlightCode, MAX_HIGHLIGHT_CHARS } from "./highlight";
+import { highlightCode, MAX_HIGHLIGHT_CHARS, prepareLanguage } from "./highlight";
 import { isSafeUrl, sanitizeToFragment } from "./sanitize";
 
 function createParser(highlight: boolean): Parser {
@@ -23,6 +23,8 @@ function createParser(highlight: boolean): Parser {
     // The first fence of a block may continue a code block cut into parts (Block.code): as with
     // one block, code past MAX_HIGHLIGHT_CHARS is left plain, so a huge code block costs no more
     // highlighting than a 64 kB one, however many parts it is cut into.
+    // A fence shown plain is (part of) an open block: get its language ready for when it closes.
+    if (!highlight) prepareLanguage(tokens[idx].info);
     const before = (env as RenderEnv | undefined)?.codeBefore ?? 0;
     const tooLong = before > 0 && before + tokens[idx].content.length > MAX_HIGHLIGHT_CHARS;
     const plain = tooLong && tokens.findIndex((t) => t.type === "fence") === idx;

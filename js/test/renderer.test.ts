@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
+import hljs from "highlight.js/lib/core";
 import { MAX_HIGHLIGHT_CHARS } from "../highlight";
 import { CHUNK_BLOCKS, MarkdownView, type MarkdownViewOptions } from "../renderer";
 import { CHAT_REPLY, longReply, randomPieces } from "./corpus";
@@ -270,6 +271,18 @@ describe("MarkdownView", () => {
     expect(pres[pres.length - 2].querySelector("[class^=hljs-]")).toBeNull();
     expect(highlighted[highlighted.length - 1]).toBe(pres[pres.length - 1]);
     expect(pres[pres.length - 1].querySelector(".hljs-keyword")?.textContent).toBe("import");
+  });
+
+  it("compiles a language's grammar in a task of its own while its code block is still open", async () => {
+    // hljs marks a compiled grammar; no other test in this file uses SQL.
+    const compiled = () => Boolean((hljs.getLanguage("sql") as { isCompiled?: boolean }).isCompiled);
+    const { frames, el, view } = setup();
+    view.append("```sql\nselect 1\n");
+    frames.frame();
+    expect(el.querySelector(".ling-open pre code")?.textContent).toBe("select 1\n");
+    expect(compiled()).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(compiled()).toBe(true);
   });
 
   it("marks only the last block as the tail of the reply, without touching finished blocks", () => {
