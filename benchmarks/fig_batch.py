@@ -1,4 +1,4 @@
-"""Figure 8: a batch of 1,000 short prompts at concurrency 16, in a real kernel.
+"""Figure 12: a batch of 1,000 short prompts at concurrency 16, in a real kernel.
 
 Against the floor, a hand-written `asyncio.gather` over `AsyncOpenAI` under an `asyncio.Semaphore(16)`
 in a cell (what people write today; it shows nothing). Measured: wall time (bar: within 1.2x),
@@ -72,7 +72,7 @@ def batch(server: ServerProcess, items: int, runs: int, bars: Bars) -> tuple[Tab
     kernel = Kernel(kernel_env(server.url))
     data: dict[str, Any] = {"items": items, "concurrency": CONCURRENCY}
     t = Table(
-        f"8. A batch of {items:,} short prompts at concurrency {CONCURRENCY} (one kernel)",
+        f"12. A batch of {items:,} short prompts at concurrency {CONCURRENCY} (one kernel)",
         ["what", "ling_notebook.batch", "floor: gather + semaphore", "ratio"],
     )
     try:

@@ -6,8 +6,8 @@ interval) on its own clock, each holding the tokens that arrived in that interva
 thread is doing. The reply is the demo model's Markdown (headings, paragraphs, lists, code, tables)
 repeated. Renderers:
 
-- ours: the bundled front end (`ling_notebook/static/widget.js`, or a fresh bundle of js/ when that
-  one is older than the sources);
+- ours: the renderer bundle (`ling_notebook/static/app.js`, which the per-reply stub loads once per
+  page; or a fresh build of js/ when that one is older than the sources);
 - naive: markdown-it (highlight.js for code, as ours) over the whole text, DOMPurify, `innerHTML`,
   on every message.
 
@@ -45,41 +45,20 @@ def launch(playwright: Any) -> Any:
 
 
 def widget_bundle() -> tuple[str, str, str]:
-    """(module URL, CSS URL, note): the shipped bundle when it is current, else a fresh one of js/."""
-    sources = list((ROOT / "js").glob("*.ts")) + list((ROOT / "js").glob("*.css"))
-    shipped = STATIC / "widget.js"
+    """(module URL, CSS URL, note) of the renderer: the shipped bundle when it is current, else a fresh
+    build of js/."""
+    sources = [*(ROOT / "js").glob("*.ts"), *(ROOT / "js").glob("*.css"), ROOT / "js" / "build.mjs"]
+    shipped = STATIC / "app.js"
     newest = max((p.stat().st_mtime for p in sources), default=0)
     if shipped.exists() and shipped.stat().st_mtime >= newest:
-        return (
-            "/ling_notebook/static/widget.js",
-            "/ling_notebook/static/widget.css",
-            "ling_notebook/static/widget.js",
-        )
+        return ("/ling_notebook/static/app.js", "/ling_notebook/static/app.css", "ling_notebook/static/app.js")
     out = BUILD / "widget"
-    subprocess.run(
-        [
-            str(ESBUILD),
-            "js/widget.ts",
-            "js/widget.css",
-            "--bundle",
-            "--minify",
-            "--format=esm",
-            "--target=es2020",
-            f"--outdir={out}",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        check=True,
-        timeout=120,
-    )
+    subprocess.run(["node", "js/build.mjs", str(out)], cwd=ROOT, check=True, timeout=120)
     why = "older than js/" if shipped.exists() else "missing"
     return (
-        "/benchmarks/build/widget/widget.js",
-        "/benchmarks/build/widget/widget.css",
-        (
-            f"a fresh bundle of js/ (ling_notebook/static/widget.js is {why}; "
-            "same esbuild flags as `npm run build`)"
-        ),
+        "/benchmarks/build/widget/app.js",
+        "/benchmarks/build/widget/app.css",
+        f"a fresh build of js/ (ling_notebook/static/app.js is {why}; `node js/build.mjs`)",
     )
 
 

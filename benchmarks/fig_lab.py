@@ -36,7 +36,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _notebook(base_url: str) -> dict[str, Any]:
+def notebook(*sources: str) -> dict[str, Any]:
+    """A notebook (nbformat 4 JSON) with these code cells."""
+
     def cell(source: str) -> dict[str, Any]:
         return {
             "cell_type": "code",
@@ -48,24 +50,31 @@ def _notebook(base_url: str) -> dict[str, Any]:
         }
 
     return {
-        "cells": [
-            cell(
-                f"import ling_notebook\nling_notebook.configure(base_url={base_url!r}, api_key={API_KEY!r})"
-            ),
-            cell(f"r = ling_notebook.stream('go', model={MODEL!r})"),
-        ],
+        "cells": [cell(source) for source in sources],
         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
         "nbformat": 4,
         "nbformat_minor": 5,
     }
 
 
+def configure_cell(server: ServerProcess) -> str:
+    return f"import ling_notebook\nling_notebook.configure(base_url={server.url!r}, api_key={API_KEY!r})"
+
+
 class Lab:
-    def __init__(self, server: ServerProcess) -> None:
+    """JupyterLab on 127.0.0.1 with `NOTEBOOK` (the given notebook, by default the Stop figure's) in its root,
+    and `files` (name -> text) beside it."""
+
+    def __init__(
+        self, server: ServerProcess, nb: dict[str, Any] | None = None, files: dict[str, str] | None = None
+    ) -> None:
         BUILD.mkdir(parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix="lab-", dir=BUILD))
         (self.dir / "root").mkdir()
-        (self.dir / "root" / NOTEBOOK).write_text(json.dumps(_notebook(server.url)))
+        nb = nb or notebook(configure_cell(server), f"r = ling_notebook.stream('go', model={MODEL!r})")
+        (self.dir / "root" / NOTEBOOK).write_text(json.dumps(nb))
+        for name, text in (files or {}).items():
+            (self.dir / "root" / name).write_text(text)
         settings = self.dir / "settings" / "@jupyterlab" / "apputils-extension"
         settings.mkdir(parents=True)
         (settings / "notification.jupyterlab-settings").write_text(

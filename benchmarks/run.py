@@ -1,8 +1,8 @@
 """Measure ling-notebook against its baselines, in one run, on this machine, and print tables of ratios.
 
-    .venv/bin/python benchmarks/run.py            # the full run (about 3.5 minutes on 2 cores)
-    .venv/bin/python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (about 70 s)
-    .venv/bin/python benchmarks/run.py --only 1,5 # some figures only (1-8)
+    .venv/bin/python benchmarks/run.py            # the full run (about 10 minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (about 4 minutes)
+    .venv/bin/python benchmarks/run.py --only 1,5 # some figures only (1-12)
 
 Every stream comes from the built-in server, started here on 127.0.0.1; nothing leaves the machine.
 The tables go to stdout and, with the machine and the raw numbers, to benchmarks/build/ (git-ignored).
@@ -25,9 +25,11 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 import _jupyter_ai
 import fig_batch
 import fig_browser
+import fig_compare
 import fig_kernel
 import fig_lab
 import fig_memory
+import fig_pages
 import fig_stop
 from _approaches import setup
 from _common import BUILD, Bars, ServerProcess, Table, machine, secs
@@ -42,6 +44,11 @@ FULL = {
     "browser_tokens": 100000,
     "memory_tokens": 1000000,
     "concurrent_chars": 8000,
+    "page_replies": 50,
+    "paint_replies": 20,
+    "paint_rounds": 3,
+    "end_tokens": [20000, 60000],
+    "compare_repeats": 5,
     "batch_runs": 3,
 }
 QUICK = {
@@ -53,6 +60,11 @@ QUICK = {
     "browser_tokens": 20000,
     "memory_tokens": 100000,
     "concurrent_chars": 4000,
+    "page_replies": 20,
+    "paint_replies": 20,
+    "paint_rounds": 1,
+    "end_tokens": [20000],
+    "compare_repeats": 2,
     "batch_runs": 1,
 }
 BROWSER_RATE = 10000.0  # tokens/s fed to the browser harness: about what a flood reaches through the kernel
@@ -62,7 +74,7 @@ CONCURRENT = 20
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="figures to run, e.g. 1,4 (default: all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11,12", help="figures to run, e.g. 1,4 (default: all)")
     parser.add_argument(
         "--jupyter-ai-venv",
         type=Path,
@@ -75,7 +87,7 @@ def main() -> int:
         action="store_true",
         help="do not try to pip-install jupyter-ai into its venv when it is missing",
     )
-    parser.add_argument("--no-lab", action="store_true", help="skip the Stop click in JupyterLab")
+    parser.add_argument("--no-lab", action="store_true", help="skip the figures in JupyterLab (4's click, 9, 10)")
     args = parser.parse_args()
     figures = {int(f) for f in args.only.split(",") if f.strip()}
     p = QUICK if args.quick else FULL
@@ -119,6 +131,19 @@ def main() -> int:
             return None
 
     try:
+        if 11 in figures:
+            kernel = Kernel(kernel_env(server.url), log=str(BUILD / "kernel-compare.log"))
+            try:
+                setup(kernel, server.url, naive=False)
+                result = attempt(
+                    "figure 11: a comparison of 4 models against 4 plain replies",
+                    lambda: fig_compare.comparison(kernel, 10000, 4, p["compare_repeats"], bars),
+                )
+                if result:
+                    show(result[0])
+                    data["compare"] = result[1]
+            finally:
+                kernel.shutdown()
         if {1, 2, 3, 4} & figures:
             kernel = Kernel(kernel_env(server.url), log=str(BUILD / "kernel.log"))
             jai = None
@@ -195,14 +220,27 @@ def main() -> int:
                 "figure 7b: concurrent replies at a model's pace",
                 lambda: fig_memory.concurrency(server, CONCURRENT, 2000, 100, bars, number="7b"),
             ),
-            (8, "figure 8: a batch of 1,000 prompts", lambda: fig_batch.batch(server, 1000, p["batch_runs"], bars)),
+            (
+                8,
+                "figure 8: bytes per reply in one page",
+                lambda: fig_pages.reply_bytes(server, p["page_replies"], bars),
+            ),
+            (
+                9,
+                "figure 9: comm_open -> first text on screen in JupyterLab",
+                lambda: fig_pages.first_paint(server, p["paint_replies"], p["paint_rounds"]),
+            ),
+            (10, "figure 10: long tasks in JupyterLab", lambda: fig_pages.end_tasks(server, p["end_tokens"])),
+            (12, "figure 12: a batch of 1,000 prompts", lambda: fig_batch.batch(server, 1000, p["batch_runs"], bars)),
         ):
-            if int(number) not in figures or (number == 7.5 and args.quick):
+            if int(number) not in figures or (number == 7.5 and args.quick) or (number in (9, 10) and args.no_lab):
                 continue
             result = attempt(name, run)
             if result:
                 show(result[0])
                 data[f"figure{number:g}"] = result[1]
+                if number == 10:
+                    fig_pages.end_bars(result[1], bars)
     finally:
         server.stop()
 

@@ -33,6 +33,12 @@ export interface Block {
   cont: boolean;
   /** True when the block starts by re-opening the list items a cut was inside (not new items). */
   reopened: boolean;
+  /**
+   * When the block starts by re-opening a fenced code block that was cut, the characters of that
+   * code block in the blocks before (so that highlighting can stop once the whole is too large);
+   * otherwise 0.
+   */
+  code: number;
 }
 
 export interface SplitterLimits {
@@ -151,6 +157,8 @@ interface Cut {
   rest: number;
   /** The head re-opens list items. */
   reopened: boolean;
+  /** For a cut inside a fence: the fence's first line and the characters of code before the cut. */
+  fence?: { start: number; chars: number };
 }
 
 /**
@@ -165,6 +173,9 @@ export class BlockSplitter {
   private lines: string[] = [];
   private cont = false;
   private reopened = false;
+  /** `Block.code` of the tail's first block, and the tail line of the fence it re-opens. */
+  private code = 0;
+  private codeLine = -1;
   private out: Block[] = [];
 
   constructor(limits: Partial<SplitterLimits> = {}) {
@@ -197,7 +208,7 @@ export class BlockSplitter {
   /** The open block: its complete lines and the unfinished last line, as received. */
   open(): Block {
     const text = this.lines.length ? `${this.lines.join("\n")}\n${this.partial}` : this.partial;
-    return { text, cont: this.cont, reopened: this.reopened };
+    return { text, cont: this.cont, reopened: this.reopened, code: this.code };
   }
 
   /** Cuts off every finished block of the tail, and the open block while it is over the limits. */
@@ -276,10 +287,14 @@ export class BlockSplitter {
     let text = this.lines.slice(0, cut.at).join("\n");
     if (cut.closer !== undefined) text += `\n${cut.closer}`;
     else text = trimBlankLines(text);
-    this.out.push({ text: `${text}\n`, cont: this.cont, reopened: this.reopened });
+    this.out.push({ text: `${text}\n`, cont: this.cont, reopened: this.reopened, code: this.code });
     this.lines = [...cut.head, ...this.lines.slice(cut.rest)];
     this.cont = true;
     this.reopened = cut.reopened;
+    // A fence cut again in its re-opened part adds to the code counted so far.
+    const before = cut.fence && cut.fence.start === this.codeLine ? this.code : 0;
+    this.code = cut.fence ? before + cut.fence.chars : 0;
+    this.codeLine = cut.fence ? cut.head.length - 1 : -1;
   }
 
   /** Emits tail lines [start, end) as a finished block. */
@@ -287,9 +302,11 @@ export class BlockSplitter {
     // A block's lines are those of its token: blank lines between blocks belong to none, but
     // those inside a block stay (an unclosed code block in a list item keeps them, as in the whole).
     const text = this.lines.slice(start, end).join("\n");
-    this.out.push({ text: `${text}\n`, cont: this.cont, reopened: this.reopened });
+    this.out.push({ text: `${text}\n`, cont: this.cont, reopened: this.reopened, code: this.code });
     this.cont = false;
     this.reopened = false;
+    this.code = 0;
+    this.codeLine = -1;
   }
 }
 
@@ -369,6 +386,7 @@ class CutFinder {
           head: [...frame.openers, frame.prefix + opener],
           rest: at,
           reopened: frame.openers.length > 0,
+          fence: { start, chars: this.chars(start + 1, at) },
         });
       }
       case "code_block":
@@ -427,6 +445,13 @@ class CutFinder {
       if (inner) return inner;
     }
     return null;
+  }
+
+  /** The characters of lines [start, end), line endings included. */
+  private chars(start: number, end: number): number {
+    let n = 0;
+    for (let i = start; i < end; i++) n += this.lines[i].length + 1;
+    return n;
   }
 
   /** A cut before line `at`, which the new block starts with (inside re-opened containers). */

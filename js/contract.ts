@@ -51,10 +51,57 @@ export interface SnapshotMessage {
   reasoning: string;
 }
 
-export type KernelMessage = DeltaMessage | SnapshotMessage;
+/**
+ * Kernel -> view: the renderer bundle (js/app.ts, built) and its stylesheet, answering a view's
+ * `renderer` request. A page asks for it once (see loader.ts).
+ */
+export interface RendererMessage {
+  type: "renderer";
+  /** The content hash of js + css, as js/build.mjs writes it into the stub (LING_RENDERER_HASH). */
+  hash: string;
+  js: string;
+  css: string;
+}
 
-/** View -> kernel. `hello` asks for a snapshot; `stop` cancels the reply. */
-export type ViewMessage = { type: "hello" } | { type: "stop" };
+export type KernelMessage = DeltaMessage | SnapshotMessage | RendererMessage;
+
+/** View -> kernel. `hello` asks for a snapshot; `stop` cancels the reply; `renderer` asks for the renderer. */
+export type ViewMessage = { type: "hello" } | { type: "stop" } | { type: "renderer" };
+
+/**
+ * Mirrors the synced traitlets of the Python comparison widget (`ling_notebook/compare_widget.py`):
+ * one entry per model, in order, each with the fields of a reply's state. Texts arrive only in messages.
+ */
+export interface CompareModelState {
+  columns: LingModelState[];
+}
+
+/** One column's part of a comparison delta: text to append to column `index`, and its live numbers. */
+export interface ColumnDelta {
+  index: number;
+  content: string;
+  reasoning: string;
+  elapsed: number;
+  ttft: number | null;
+  chunks: number;
+}
+
+/** Kernel -> comparison view: the deltas of every column that has some, in one message per frame. */
+export interface CompareDeltaMessage {
+  type: "delta";
+  seq: number;
+  columns: ColumnDelta[];
+}
+
+/** Kernel -> comparison view: every column's whole text so far, up to and including delta `seq`. */
+export interface CompareSnapshotMessage {
+  type: "snapshot";
+  seq: number;
+  columns: Array<{ text: string; reasoning: string }>;
+}
+
+/** Comparison view -> kernel: `stop` with a column stops that reply; without one, every reply. */
+export type CompareViewMessage = { type: "hello" } | { type: "stop"; column?: number };
 
 type Callback = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -68,3 +115,6 @@ export interface WidgetModel<T> {
 
 export const FINAL_STATUSES: ReadonlySet<string> = new Set(["done", "stopped", "error"]);
 export const ACTIVE_STATUSES: ReadonlySet<string> = new Set(["waiting", "streaming"]);
+
+/** The model of any of our widgets: what the stub and the loader handle without looking inside. */
+export type AnyLingModel = WidgetModel<LingModelState> | WidgetModel<CompareModelState>;

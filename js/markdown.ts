@@ -7,7 +7,7 @@
  * Every result goes through DOMPurify before it reaches the page.
  */
 import MarkdownIt, { type MarkdownIt as Parser, type Token } from "markdown-it";
-import { highlightCode } from "./highlight";
+import { highlightCode, MAX_HIGHLIGHT_CHARS, prepareLanguage } from "./highlight";
 import { isSafeUrl, sanitizeToFragment } from "./sanitize";
 
 function createParser(highlight: boolean): Parser {
@@ -18,6 +18,18 @@ function createParser(highlight: boolean): Parser {
     highlight: highlight ? (code, lang) => highlightCode(code, lang) : null,
   });
   md.validateLink = isSafeUrl;
+  const fence = md.renderer.rules.fence as NonNullable<typeof md.renderer.rules.fence>;
+  md.renderer.rules.fence = (tokens, idx, options, env, self) => {
+    // The first fence of a block may continue a code block cut into parts (Block.code): as with
+    // one block, code past MAX_HIGHLIGHT_CHARS is left plain, so a huge code block costs no more
+    // highlighting than a 64 kB one, however many parts it is cut into.
+    // A fence shown plain is (part of) an open block: get its language ready for when it closes.
+    if (!highlight) prepareLanguage(tokens[idx].info);
+    const before = (env as RenderEnv | undefined)?.codeBefore ?? 0;
+    const tooLong = before > 0 && before + tokens[idx].content.length > MAX_HIGHLIGHT_CHARS;
+    const plain = tooLong && tokens.findIndex((t) => t.type === "fence") === idx;
+    return fence(tokens, idx, plain ? { ...options, highlight: null } : options, env, self);
+  };
   md.renderer.rules.image = (tokens, idx, options, env, self) => {
     const token = tokens[idx];
     const src = String(token.attrGet("src") ?? "");
@@ -29,12 +41,20 @@ function createParser(highlight: boolean): Parser {
   return md;
 }
 
+/** What a render knows beyond the source: see `renderMarkdown`. */
+type RenderEnv = { codeBefore?: number };
+
 const plainParser = createParser(false);
 const highlightingParser = createParser(true);
 
-/** The HTML for `src`, before sanitizing. With `highlight`, fenced code of known languages is highlighted. */
-export function markdownToHtml(src: string, highlight: boolean): string {
-  return (highlight ? highlightingParser : plainParser).render(src);
+/**
+ * The HTML for `src`, before sanitizing. With `highlight`, fenced code of known languages is
+ * highlighted; `codeBefore` is the length of code in earlier parts of a cut code block that the
+ * first fence of `src` continues (see `Block.code`).
+ */
+export function markdownToHtml(src: string, highlight: boolean, codeBefore = 0): string {
+  const env: RenderEnv = { codeBefore };
+  return (highlight ? highlightingParser : plainParser).render(src, env);
 }
 
 /**
@@ -47,7 +67,7 @@ export function parseBlocks(src: string): Token[] {
   return tokens;
 }
 
-/** Renders Markdown `src` into a sanitized fragment of the current document. */
-export function renderMarkdown(src: string, highlight: boolean): DocumentFragment {
-  return sanitizeToFragment(markdownToHtml(src, highlight));
+/** Renders Markdown `src` into a sanitized fragment of the current document (see `markdownToHtml`). */
+export function renderMarkdown(src: string, highlight: boolean, codeBefore = 0): DocumentFragment {
+  return sanitizeToFragment(markdownToHtml(src, highlight, codeBefore));
 }

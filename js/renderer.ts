@@ -193,6 +193,10 @@ export class MarkdownView {
     }
     // The open block is shown plain (no highlighting) until the reply is final.
     const node = this.blockNode(block, this.final, !this.final);
+    // The last block drops its bottom margin. A class set on the new node rather than a
+    // `:last-child` rule: with one, each new chunk restyled the whole chunk before it (15,000
+    // elements, 60 ms, measured in Chromium on a long highlighted code block).
+    node.classList.add("ling-tail");
     if (this.openEl) this.openEl.replaceWith(node);
     else this.place(node);
     this.openEl = node;
@@ -205,7 +209,7 @@ export class MarkdownView {
     if (block.reopened) node.classList.add("ling-reopened");
     if (open) node.classList.add("ling-open");
     try {
-      node.append(renderMarkdown(block.text, highlight));
+      node.append(renderMarkdown(block.text, highlight, block.code));
     } catch (err) {
       console.error("[ling-notebook] could not render a block; showing it as text", err);
       node.replaceChildren();

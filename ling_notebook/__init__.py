@@ -2,10 +2,12 @@
 
     %load_ext ling_notebook        # then %%ling cells
     ling_notebook.stream("...")    # or from code: shows the live widget, returns a Reply
-    ling_notebook.batch("... {item}", data=items)   # one request per item, with one progress view
+    ling_notebook.compare("...", models=["a", "b"])   # several models side by side: a Comparison
+    ling_notebook.batch("... {item}", data=items)       # one request per item, with one progress view
 """
 
 from .batch import Batch, batch
+from .compare import Comparison, compare
 from .config import configure
 from .display import stream
 from .errors import ConfigurationError, LingError, ReplyError
@@ -15,12 +17,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch",
+    "Comparison",
     "ConfigurationError",
     "LingError",
     "Reply",
     "ReplyError",
     "__version__",
     "batch",
+    "compare",
     "configure",
     "load_ipython_extension",
     "stream",

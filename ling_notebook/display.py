@@ -58,8 +58,8 @@ def start(
     if in_kernel():
         from .widget import ReplyWidget
 
-        # Shown before the request starts: the widget's first message carries the front end (~200 kB),
-        # and serialising it while the stream thread parses the first chunks only delays both.
+        # Shown before the request starts: serialising the widget's comm_open while the stream thread
+        # parses the first chunks only delays both (measured when that message carried 200 kB).
         reply.view = ReplyWidget(reply)
         reply.view.show()
         return reply.start()

@@ -82,6 +82,8 @@ async def stream_events(
     as they are, for servers with extensions (`enable_thinking`, ...). With `stream=False` the
     same events come from one non-streaming response.
     """
+    messages = [{**m, "content": valid_text(m["content"])} if isinstance(m.get("content"), str) else m
+                for m in messages]
     own_client = client is None
     client = client or make_client(settings)
     received = False
@@ -112,9 +114,9 @@ async def stream_events(
                 if delta is not None:
                     reasoning = _reasoning_of(delta)
                     if reasoning:
-                        yield ReasoningDelta(reasoning)
+                        yield ReasoningDelta(valid_text(reasoning))
                     if delta.content:
-                        yield ContentDelta(delta.content)
+                        yield ContentDelta(valid_text(delta.content))
                 if choice.finish_reason:
                     finished = True
                     yield Finished(choice.finish_reason)
@@ -151,9 +153,9 @@ async def _complete(
         message = choice.message
         reasoning = _reasoning_of(message)
         if reasoning:
-            yield ReasoningDelta(reasoning)
+            yield ReasoningDelta(valid_text(reasoning))
         if message.content:
-            yield ContentDelta(message.content)
+            yield ContentDelta(valid_text(message.content))
     if completion.usage is not None:
         u = completion.usage
         yield Usage(u.prompt_tokens or 0, u.completion_tokens or 0, u.total_tokens or 0)
@@ -161,6 +163,17 @@ async def _complete(
         yield Failed(ReplyError("The server's reply had no finish reason: it is incomplete.", kind="incomplete"))
     else:
         yield Finished(choice.finish_reason)
+
+
+def valid_text(text: str) -> str:
+    """`text` with lone surrogates replaced by U+FFFD.
+
+    JSON may carry half of a surrogate pair (`"\\ud83d"`), which Python decodes into a str that no
+    UTF-8 encoder accepts: the kernel could not send it to the browser, nor nh3 sanitize it.
+    """
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _reasoning_of(delta_or_message: Any) -> str | None:

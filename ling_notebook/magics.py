@@ -20,6 +20,8 @@ from IPython.display import display
 
 from . import config, render
 from . import display as show
+from .compare import Comparison, check_models
+from .compare import start as start_comparison
 from .conversation import Conversation
 from .errors import LingError
 from .fill import fill
@@ -50,6 +52,7 @@ class LingMagics(Magics):
         self.conversations: dict[str, Conversation] = {}
         self.current = DEFAULT_CHAT
         self._runs = itertools.count(1)  # keys for runs of cells that come without an id
+        self._comparisons: dict[str, Comparison] = {}  # the last comparison of each cell
         for name in config.OPTIONS:  # values from ipython_config.py arrive before observers exist
             if getattr(self, name) is not None:
                 config.configure(**{name: getattr(self, name)})
@@ -60,7 +63,10 @@ class LingMagics(Magics):
 
     # -- %%ling -----------------------------------------------------------------------------
     @magic_arguments()
-    @argument("-m", "--model", help="Model name (default: the configured model).")
+    @argument("-m", "--model", action="append",
+              help="Model name (default: the configured model). Repeat it (2 to 6 models) to compare models "
+                   "side by side: every model gets the same messages and options at once, and the "
+                   "comparison sends the conversation so far but adds no turn to it.")
     @argument("-s", "--system", help="System prompt; kept for the rest of the conversation.")
     @argument("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2.")
     @argument("--top-p", type=float, help="Nucleus sampling, 0 to 1.")
@@ -85,6 +91,11 @@ class LingMagics(Magics):
         Consecutive cells form one conversation; running a cell again replaces its earlier turn (and
         stops its reply if it is still streaming). Where the front end sends no cell id (nbclient,
         papermill, terminal IPython) every run is a new turn.
+
+        With `-m` repeated (2 to 6 models) the cell is a comparison: the replies stream side by side,
+        each with its own Stop, and a summary table follows when all have ended. It sends the
+        conversation so far but adds no turn to it (which answer would it be?); `-o NAME` binds a
+        `Comparison` (a sequence of replies).
         """
         try:
             self._ask(line, cell)
@@ -96,40 +107,72 @@ class LingMagics(Magics):
             args = parse_argstring(self.ling, line)
         except UsageError as exc:
             raise config.ConfigurationError(f"{exc}. See %%ling? for the options.") from None
-        options = {k: _unquote(v) for k, v in vars(args).items()}
+        options = {k: [_unquote(x) for x in v] if isinstance(v, list) else _unquote(v) for k, v in vars(args).items()}
         params = _request_params(options)
-        prompt = self._fill(cell) if not options["batch"] else ""
-        settings = config.resolve(
-            model=options["model"], base_url=options["base_url"], api_key_env=options["api_key_env"]
-        )
+        models = options["model"] or [None]
+        connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"]}
         if options["batch"]:
-            batch = self._batch(options, cell, params, settings)
+            if len(models) > 1:
+                raise config.ConfigurationError("--batch runs one model: give -m once (or compare without --batch).")
+            batch = self._batch(options, cell, params, config.resolve(model=models[0], **connection))
             if options["output"]:
                 self.shell.user_ns[options["output"]] = batch
             return
+        if len(models) > 1:
+            check_models(models)
+        prompt = self._fill(cell)
+        settings = [config.resolve(model=model, **connection) for model in models]
         if options["chat"]:
             self.current = options["chat"]
         if options["new"]:
             self.conversations.pop(self.current, None)
 
-        if options["no_history"]:
+        if len(settings) > 1:
+            result: Any = self._compare(prompt, settings, options, params)
+        elif options["no_history"]:
             messages = show.build_messages(prompt, options["system"])
-            reply = show.start(messages, settings, stream=not options["no_stream"], params=params)
+            result = show.start(messages, settings[0], stream=not options["no_stream"], params=params)
         else:
             chat = self.conversations.setdefault(self.current, Conversation(self.current))
             if options["system"]:
                 chat.system = options["system"]
             cell_id = self._cell_id()
-            reply = show.start(
+            result = show.start(
                 lambda: chat.messages_before(cell_id, prompt),
-                settings,
+                settings[0],
                 stream=not options["no_stream"],
                 params=params,
                 after=lambda: chat.unfinished_before(cell_id),
             )
-            chat.record(cell_id, prompt, reply)
+            chat.record(cell_id, prompt, result)
         if options["output"]:
-            self.shell.user_ns[options["output"]] = reply
+            self.shell.user_ns[options["output"]] = result
+
+    def _compare(
+        self, prompt: str, settings: list[config.Settings], options: dict[str, Any], params: dict[str, Any]
+    ) -> Comparison:
+        """Every model gets the conversation so far and the prompt; no turn is added (which answer would
+        it be?). Running the cell again stops its earlier comparison if that is still streaming."""
+        stream = not options["no_stream"]
+        if options["no_history"]:
+            messages = show.build_messages(prompt, options["system"])
+            return start_comparison(messages, settings, stream=stream, params=params)
+        chat = self.conversations.setdefault(self.current, Conversation(self.current))
+        if options["system"]:
+            chat.system = options["system"]
+        cell_id = self._cell_id()
+        earlier = self._comparisons.pop(cell_id, None)
+        if earlier is not None:
+            earlier.stop()
+        comparison = start_comparison(
+            lambda: chat.messages_before(cell_id, prompt),
+            settings,
+            stream=stream,
+            params=params,
+            after=lambda: chat.unfinished_before(cell_id),
+        )
+        self._comparisons[cell_id] = comparison
+        return comparison
 
     def _batch(self, options: dict[str, Any], cell: str, params: dict[str, Any], settings: config.Settings) -> Any:
         """`--batch EXPR`: the cell is a template filled per item; no conversation is read or written."""

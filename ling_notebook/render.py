@@ -22,8 +22,9 @@ comparisons and batch summaries):
   our stylesheet and a wrapper, and cuts `plain` short.
 - `reply_bundle(reply)`: `bundle(reply_html(reply), <the reply's text>)`.
 
-Cost: the static copy is built on the stream thread when a reply ends, so Markdown is parsed and
-sanitized a window of top-level blocks at a time: memory stays near the text and the HTML, whatever
+Cost: the static copy is built when a reply ends (on one of the runner's finishing threads, so
+streams and the kernel go on meanwhile), and Markdown is parsed and sanitized a window of top-level
+blocks at a time: memory stays near the text and the HTML, whatever
 the reply's length, and each window becomes one `ling-chunk` that the browser may skip painting
 while it is off screen (`content-visibility: auto`).
 """
@@ -46,6 +47,7 @@ from pygments.token import Comment, Keyword, Literal, Name, Operator, String, _T
 from pygments.token import Generic as GenericToken
 
 from .conversation import Conversation, assistant_content
+from .engine import valid_text
 
 if TYPE_CHECKING:
     from markdown_it.renderer import RendererHTML
@@ -220,7 +222,7 @@ _cleaner = nh3.Cleaner(
 
 def sanitize(fragment: str) -> str:
     """`fragment` with every element, attribute, class and URL outside our allowlist removed."""
-    return _cleaner.clean(fragment)
+    return _cleaner.clean(valid_text(fragment))
 
 
 _LINE_END = re.compile(r"\r\n?|\n")
@@ -406,10 +408,13 @@ def bundle(fragment: str, plain: str) -> dict[str, str]:
     return _bundle([fragment], plain)
 
 
+_OPEN = '<div class="ling-static tex2jax_ignore mathjax_ignore">'
+
+
 def _bundle(pieces: Iterable[str], plain: str) -> dict[str, str]:
     # `tex2jax_ignore`/`mathjax_ignore`: MathJax must not read `$...$` in model output as TeX (the live
     # view does not either), and typesetting a long reply would hold the browser's main thread.
     return {
-        "text/html": "".join([_STYLE, '<div class="ling-static tex2jax_ignore mathjax_ignore">', *pieces, "</div>"]),
-        "text/plain": cut_plain(plain),
+        "text/html": valid_text("".join([_STYLE, _OPEN, *pieces, "</div>"])),
+        "text/plain": valid_text(cut_plain(plain)),
     }

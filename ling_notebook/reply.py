@@ -8,6 +8,7 @@ is safe to read from any thread; `stop()` is safe to call from any thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import weakref
@@ -17,11 +18,15 @@ from contextlib import aclosing
 from typing import Any, Protocol
 
 from . import engine
+from ._secrets import RedactingFilter
 from .config import Settings
 from .errors import ReplyError
 from .runner import Runner, get_runner
 
 ENDED = ("done", "stopped", "error")
+
+log = logging.getLogger("ling_notebook.reply")
+log.addFilter(RedactingFilter())
 
 # Replies started and not yet ended. Added to by the thread that starts a reply, removed from by the
 # thread that ends it (the stream's, or the one calling stop()): every use holds the lock.
@@ -39,7 +44,8 @@ def stop_all() -> int:
 
 
 class Listener(Protocol):
-    """What a view of a reply implements. Called on the runner's thread, except `on_end` after `stop()`."""
+    """What a view of a reply implements. `on_status` and `on_delta` are called on the runner's loop thread,
+    `on_end` once, on one of its finishing threads (see `Runner.finish`)."""
 
     def on_status(self, reply: Reply) -> None: ...
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None: ...
@@ -202,7 +208,7 @@ class Reply:
         if len(self._content) or len(self._reasoning):
             listener.on_delta(self, self.text, self.reasoning)
         if ended:
-            listener.on_end(self)
+            self._runner.finish(self._notify_end, [listener], False)
 
     def start(self) -> Reply:
         """Send the request on the background loop. Returns at once."""
@@ -310,8 +316,16 @@ class Reply:
             listeners = list(self._listeners)
         with _running_lock:
             _running.discard(self)
-        try:
-            for listener in listeners:
+        # Views build their final copy in on_end, which can take seconds for a long reply: not on the
+        # loop (other streams would stall) nor on the thread that called stop() (the kernel's). wait()
+        # returns only after it, so a notebook executed headless saves the final copy.
+        self._runner.finish(self._notify_end, listeners)
+
+    def _notify_end(self, listeners: list[Listener], settle: bool = True) -> None:
+        for listener in listeners:
+            try:
                 listener.on_end(self)
-        finally:  # a failing view must not leave wait() hanging
+            except Exception:  # one failing view must neither hide the others' end nor leave wait() hanging
+                log.exception("A view of the reply from %s failed to show its end", self.model)
+        if settle:
             self._ended.set_result(self.text)

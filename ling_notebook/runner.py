@@ -5,7 +5,12 @@ code, and the Stop click may be delivered on a subshell thread where `task.cance
 thread-safe. On our loop the stream keeps going (and rendering) while other cells run, `wait()` from
 the main thread cannot deadlock, and `Future.cancel()` works from any thread.
 
-The thread starts lazily on first use and is shut down by `weakref.finalize` at exit.
+Ending a reply (building its static copy: about a second for a 60,000-token reply, more for longer
+ones) happens on other threads (`finish`), so it neither holds up other streams on the loop nor the
+kernel thread that clicked Stop. A few threads share it, so one long copy does not hold up the
+end of every other reply.
+
+The threads start lazily on first use and are shut down by `weakref.finalize` at exit.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Coroutine
-from concurrent.futures import Future
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import openai
@@ -33,7 +38,8 @@ class Runner:
         self._clients: dict[tuple[Any, ...], openai.AsyncOpenAI] = {}
         self._thread = threading.Thread(target=self.loop.run_forever, name="ling-notebook-streams", daemon=True)
         self._thread.start()
-        weakref.finalize(self, _shutdown, self.loop, self._thread)
+        self._finisher = ThreadPoolExecutor(4, thread_name_prefix="ling-notebook-finish")
+        weakref.finalize(self, _shutdown, self.loop, self._thread, self._finisher)
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         """Schedule `coro` on the background loop; cancel the returned future to cancel it."""
@@ -41,6 +47,10 @@ class Runner:
 
     def call_soon(self, callback: Any, *args: Any) -> None:
         self.loop.call_soon_threadsafe(callback, *args)
+
+    def finish(self, callback: Callable[..., object], *args: Any) -> None:
+        """Run slow end-of-reply work off the loop and off the caller's thread."""
+        self._finisher.submit(callback, *args)
 
     def client_for(self, settings: Settings) -> openai.AsyncOpenAI:
         """A cached client per connection settings, so connections are reused across replies.
@@ -55,7 +65,8 @@ class Runner:
         return self._clients[key]
 
 
-def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread, finisher: ThreadPoolExecutor) -> None:
+    finisher.shutdown(wait=False)
     if loop.is_closed():
         return
     loop.call_soon_threadsafe(loop.stop)

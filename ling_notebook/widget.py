@@ -5,33 +5,74 @@ custom message per frame interval, and the text is sent once. A view that opens 
 "hello" and gets a snapshot of the text so far. When the reply ends, the output is replaced by a
 static HTML copy (`render.reply_bundle`) so that a saved or exported notebook shows it, and the widget
 is closed.
+
+The widget's own ESM, sent in every reply's comm_open, is a small stub (js/widget.ts). The renderer
+(markdown-it, DOMPurify, highlight.js, the view, its CSS) goes to a browser page once: the first view
+there that lacks it asks with a `renderer` message (js/loader.ts).
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
+import functools
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
 
 import anywidget
+import ipywidgets
 import traitlets
 from IPython.display import display, update_display
 
+from .deltas import DeltaBatcher, Piece
 from .render import reply_bundle
 from .reply import Reply
 
 STATIC = Path(__file__).parent / "static"
 
 
-class ReplyWidget(anywidget.AnyWidget):
-    """A live view of one `Reply`. Create it with `ReplyWidget(reply)`; `show()` displays it and from
-    then on follows the reply (catching up on what already arrived)."""
+@functools.cache
+def renderer_bundle() -> dict[str, str]:
+    """The built renderer (js/app.ts), its stylesheet, and their content hash (as js/build.mjs computes
+    it for the stub, which refuses a renderer of another build), read once per kernel."""
+    files = {name: (STATIC / f"app.{name}").read_bytes() for name in ("js", "css")}
+    digest = hashlib.sha256(files["js"] + files["css"]).hexdigest()[:16]
+    return {"hash": digest, **{name: data.decode("utf-8") for name, data in files.items()}}
+
+
+_layout: ipywidgets.Layout | None = None
+
+
+def shared_layout() -> ipywidgets.Layout:
+    """One `Layout` for all our widgets (created on the kernel's main thread, where widgets are shown).
+
+    Every DOMWidget otherwise opens a Layout model of its own, which costs each reply a comm_open and
+    outlives the reply: closing a widget does not close its layout. Ours never set one.
+    """
+    global _layout
+    if _layout is None or _layout.comm is None:
+        _layout = ipywidgets.Layout()
+    return _layout
+
+
+class StubWidget(anywidget.AnyWidget):
+    """The base of every widget of ours: it ships only the stub (no `_css`: the stylesheet comes with the
+    renderer) and answers a page's request for the renderer."""
 
     _esm = STATIC / "widget.js"
-    _css = STATIC / "widget.css"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(layout=shared_layout(), **kwargs)
+        self.on_msg(self._answer_renderer_request)
+
+    def _answer_renderer_request(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "renderer":
+            self.send({"type": "renderer", **renderer_bundle()})
+
+
+class ReplyWidget(StubWidget):
+    """A live view of one `Reply`. Create it with `ReplyWidget(reply)`; `show()` displays it and from
+    then on follows the reply (catching up on what already arrived)."""
 
     # Mirrored by `LingModelState` in js/contract.ts. The text is not a trait: it goes once, as deltas.
     status = traitlets.Unicode("waiting").tag(sync=True)
@@ -47,21 +88,10 @@ class ReplyWidget(anywidget.AnyWidget):
         super().__init__(model_name=reply.model, status=reply.status, **kwargs)
         self.reply = reply
         self.display_id = uuid.uuid4().hex
-        self._interval = reply.settings.frame_interval
-        # Deltas are queued on the stream thread; a snapshot is asked for on the main or a subshell
-        # thread; the reply can end (`on_end`) on the thread that called `stop()`. This lock guards
-        # everything below and every trait sync, so those threads take turns.
-        self._lock = threading.Lock()
-        self._pending_content: list[str] = []
-        self._pending_reasoning: list[str] = []
-        self._seq = 0
-        # How much of the reply's text and reasoning the views have been given as deltas (sent or
-        # pending). The reply's text grows before its listeners hear of a piece, so a snapshot is this
-        # much of it: exactly what deltas 1..seq carry, never a piece that a later delta brings again.
-        self._given_content = 0
-        self._given_reasoning = 0
-        self._last_flush = 0.0
-        self._flush_scheduled = False
+        # Deltas, snapshots and the end arrive on different threads: the batcher's lock guards them and
+        # every trait sync (see deltas.py).
+        self._batcher = DeltaBatcher([reply], reply.settings.frame_interval, self._send_deltas)
+        self._lock = self._batcher.lock
         self._attached = False
         self.on_msg(self._on_front_end_message)
 
@@ -82,9 +112,9 @@ class ReplyWidget(anywidget.AnyWidget):
             self.reply.stop()
         elif kind == "hello":
             with self._lock:
-                self._flush_locked()
-                self.send({"type": "snapshot", "seq": self._seq, "text": self.reply.text[: self._given_content],
-                           "reasoning": self.reply.reasoning[: self._given_reasoning]})
+                self._batcher.flush_locked()
+                text, reasoning = self._batcher.snapshot_locked(0)
+                self.send({"type": "snapshot", "seq": self._batcher.seq, "text": text, "reasoning": reasoning})
 
     # -- the reply's listener interface (runner thread) ----------------------------------------
     def on_status(self, reply: Reply) -> None:
@@ -93,26 +123,11 @@ class ReplyWidget(anywidget.AnyWidget):
             self.status = reply.status
 
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
-        with self._lock:
-            if content:
-                self._pending_content.append(content)
-                self._given_content += len(content)
-            if reasoning:
-                self._pending_reasoning.append(reasoning)
-                self._given_reasoning += len(reasoning)
-            if self._flush_scheduled:
-                return
-            wait = self._last_flush + self._interval - time.perf_counter()
-            if wait <= 0:  # the first delta after a quiet spell goes out at once
-                self._flush_locked()
-            else:
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_later(wait, self._scheduled_flush)  # we are on the stream's loop
+        self._batcher.add(0, content, reasoning)
 
     def on_end(self, reply: Reply) -> None:
-        """The reply ended: on the stream thread, or on the thread that called `stop()`."""
-        with self._lock:
-            self._flush_locked()
+        """The reply ended (on a finishing thread of the runner: building the copy may take a while)."""
+        self._batcher.flush()
         # Every view already has the text from the deltas, and the static copy below replaces them.
         with self._lock, self.hold_sync():
             self.model_name = reply.model
@@ -124,28 +139,19 @@ class ReplyWidget(anywidget.AnyWidget):
             self.error = reply.error
             self.status = reply.status
         update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
-        self.close()  # every view is now the static copy; free the model here and in the browser
+        with self._lock:  # a hello or a delta on another thread must not send while the comm closes
+            self.close()  # every view is now the static copy; free the model here and in the browser
 
-    def _scheduled_flush(self) -> None:
-        with self._lock:
-            self._flush_scheduled = False
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        if not (self._pending_content or self._pending_reasoning):
-            return
-        self._seq += 1
-        self._last_flush = time.perf_counter()
+    def _send_deltas(self, seq: int, pieces: list[Piece]) -> None:
         reply = self.reply
+        (piece,) = pieces
         self.send({
             "type": "delta",
-            "seq": self._seq,
-            "content": "".join(self._pending_content),
-            "reasoning": "".join(self._pending_reasoning),
+            "seq": seq,
+            "content": piece.content,
+            "reasoning": piece.reasoning,
             "elapsed": reply.elapsed,
             "ttft": reply.ttft,
             "chunks": reply.chunks,
         })
-        self._pending_content.clear()
-        self._pending_reasoning.clear()
 

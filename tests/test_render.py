@@ -99,6 +99,13 @@ def reply(text="", *, reasoning="", error=None, status="done", model="ling-offli
                            tokens_per_s=40.0, usage=usage, finish_reason=finish_reason)
 
 
+def test_half_a_surrogate_pair_anywhere_becomes_a_replacement_character():
+    out = render.reply_bundle(reply("a\ud83db `c\udc00`", error="bad \ud83d", model="m\udc00"))
+    for text in out.values():
+        text.encode("utf-8")  # what the kernel does before sending it
+    assert "a\ufffdb" in out["text/html"] and "bad \ufffd" in out["text/html"]
+
+
 # -- hostile input, generated ----------------------------------------------------------------------
 
 PIECES = [
@@ -143,9 +150,9 @@ def test_history_is_inert(turns, system):
 @given(st.lists(st.lists(markdown, min_size=3, max_size=3), max_size=4))
 def test_tables_of_plain_text_are_inert_and_keep_the_text(rows):
     page = assert_inert(render.table_html(["a", "b", "c"], rows))
-    cells = "".join("".join(row) for row in rows)
-    # What an HTML parser does to any text: line ends become \n, and NUL characters go.
-    assert page.text == "abc" + cells.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    # What an HTML parser does to the text of each cell: line ends become \n, and NUL characters go.
+    cells = "".join(cell.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "") for row in rows for cell in row)
+    assert page.text == "abc" + cells
 
 
 # Windows of blocks render like the whole text at once (reference definitions aside: they apply from

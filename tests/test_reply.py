@@ -125,6 +125,71 @@ def test_stop_all_survives_replies_ending_on_another_thread(model_server, monkey
     assert {reply.status for reply in running} == {"stopped"}
 
 
+class SlowToEnd:
+    """A view whose final copy takes as long as the test wants."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.ending = threading.Event()
+
+    def on_status(self, reply: Reply) -> None:
+        pass
+
+    def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
+        pass
+
+    def on_end(self, reply: Reply) -> None:
+        self.ending.set()
+        self.release.wait(10)
+
+
+def test_a_slow_final_copy_holds_up_neither_other_streams_nor_wait_order(model_server):
+    view = SlowToEnd()
+    first = ask(model_server, "test/echo", "first")
+    first.add_listener(view)
+    first.start()
+    assert view.ending.wait(5), "the first reply never ended"
+    try:
+        second = ask(model_server, "test/echo", "second").start()
+        assert second.wait(5) == "second"  # streamed while the first's copy was still being built
+        with pytest.raises(TimeoutError):
+            first.wait(0.05)  # wait() returns only once the views have their final copy
+    finally:
+        view.release.set()
+    assert first.wait(5) == "first"
+
+
+class Recorder(SlowToEnd):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.release.set()
+
+    def on_end(self, reply: Reply) -> None:
+        super().on_end(reply)
+        if self.fail:
+            raise RuntimeError("this view is broken")
+
+
+def test_a_view_failing_at_the_end_is_logged_and_hides_neither_the_others_nor_wait(model_server, caplog):
+    broken, fine = Recorder(fail=True), Recorder()
+    reply = ask(model_server, "test/echo", "hello")
+    reply.add_listener(broken)
+    reply.add_listener(fine)
+    assert reply.start().wait(5) == "hello"
+    assert fine.ending.is_set()
+    assert "failed to show its end" in caplog.text and "this view is broken" in caplog.text
+
+
+def test_half_a_surrogate_pair_is_sent_and_shown_as_a_replacement_character(model_server):
+    from ling_notebook.render import reply_bundle
+
+    # JSON can carry "\ud83d" alone; no UTF-8 encoder (httpx, the kernel, nh3) accepts the str it decodes to.
+    reply = ask(model_server, "test/echo", "a\ud83db").start()
+    assert reply.wait(5) == "a\ufffdb"
+    assert "a\ufffdb" in reply_bundle(reply)["text/html"]
+
+
 def test_a_reply_stopped_before_its_stream_opened_stays_stopped(model_server, monkeypatch):
     # Stop from another thread ends the reply at once; the stream thread may still be about to
     # report that the stream opened. That late news must not turn "stopped" back into "streaming".

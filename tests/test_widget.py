@@ -64,7 +64,7 @@ def test_a_view_joining_mid_stream_never_shows_a_piece_twice(widget):
     async def stream() -> None:  # on a loop, as the stream thread runs it
         for piece in (" one", " two", " three"):
             reply._on_delta(engine.ContentDelta(piece))
-        await asyncio.sleep(2 * widget._interval)  # let the batched flush go out
+        await asyncio.sleep(2 * widget.reply.settings.frame_interval)  # let the batched flush go out
 
     asyncio.run(stream())
     (snapshot,) = custom(widget, "snapshot")

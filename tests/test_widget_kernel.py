@@ -98,6 +98,30 @@ def test_a_view_that_says_hello_mid_stream_gets_a_snapshot(kernel):
     wait_ended(kernel, comm)
 
 
+def test_a_reply_ships_only_the_stub_and_a_view_that_asks_gets_the_renderer(kernel):
+    kernel.messages.clear()
+    comm = start(kernel, "ling_notebook.stream('go', model='test/stall?after=3&rate=0')")
+    (opened,) = [m for m in kernel.messages if m["msg_type"] == "comm_open" and m["content"]["comm_id"] == comm]
+    # The comm_open carries the small stub, not markdown-it, DOMPurify and highlight.js, and no stylesheet.
+    assert len(json.dumps(opened["content"])) < 6_000 and "_css" not in opened["content"]["data"]["state"]
+    kernel.send_to_widget(comm, {"type": "renderer"})
+    kernel.read_until(lambda: bool(kernel.custom(comm, "renderer")))
+    (renderer,) = kernel.custom(comm, "renderer")
+    assert "markdown-it" in renderer["js"] and "DOMPurify" in renderer["js"] and ".ling-widget" in renderer["css"]
+    stub = opened["content"]["data"]["state"]["_esm"]
+    assert len(renderer["hash"]) == 16 and f'"{renderer["hash"]}"' in stub  # the stub accepts this build only
+    kernel.run("r.stop()")
+    wait_ended(kernel, comm)
+
+
+def test_replies_after_the_first_open_one_comm_each(kernel):
+    kernel.run("r = ling_notebook.stream('go', model='test/echo'); r.wait(10)")
+    kernel.messages.clear()
+    kernel.run("r = ling_notebook.stream('go', model='test/echo'); r.wait(10)")
+    opened = [m for m in kernel.messages if m["msg_type"] == "comm_open"]
+    assert [m["content"]["data"]["state"]["_model_name"] for m in opened] == ["AnyModel"]
+
+
 def test_an_error_mid_stream_keeps_the_partial_text(kernel):
     kernel.messages.clear()
     comm = start(kernel, "ling_notebook.stream('go', model='test/error-mid?after=5&rate=0')")

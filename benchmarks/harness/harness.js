@@ -1,6 +1,6 @@
-// Drives one renderer (ours: the bundled widget.js; or the naive baseline) through anywidget's
-// render({ model, el }) contract with a fake model, and feeds it the kernel's delta messages from a
-// Web Worker at the kernel's frame interval. Records long tasks (PerformanceObserver), the time of
+// Drives one renderer (ours: the bundled app.js, which the per-reply stub loads; or the naive baseline)
+// through anywidget's render({ model, el }) contract with a fake model, and feeds it the kernel's delta
+// messages from a Web Worker at the kernel's frame interval. Records long tasks (PerformanceObserver), the time of
 // every message handler and animation-frame callback, and when the final text is on screen.
 const params = new URLSearchParams(location.search);
 const bench = { longtasks: [], handlers: [], frames: [], errors: [] };

@@ -76,7 +76,7 @@ describe("BlockSplitter", () => {
     const s = new BlockSplitter();
     expect(s.append("Hello wor")).toEqual([]);
     expect(s.open().text).toBe("Hello wor");
-    expect(s.append("ld\n\n```py\nx = ")).toEqual([{ text: "Hello world\n", cont: false, reopened: false }]);
+    expect(s.append("ld\n\n```py\nx = ")).toEqual([{ text: "Hello world\n", cont: false, reopened: false, code: 0 }]);
     expect(s.open().text).toBe("```py\nx = ");
     expect(s.append("1\n")).toEqual([]);
     expect(s.open().text).toBe("```py\nx = 1\n");
@@ -172,6 +172,37 @@ describe("BlockSplitter limits", () => {
     }
     expect(code).toEqual(lines);
     expect(blocks.slice(1).every((b) => b.cont)).toBe(true);
+  });
+
+  it("tells each part of a cut code block how much of its code came before, also in a list item", () => {
+    const lines = Array.from({ length: 45 }, (_, i) => `print(${i})`);
+    for (const [open, indent, close] of [["```python", "", "```"], ["- Run:\n\n  ```python", "  ", "  ```"]]) {
+      const code = lines.map((l) => `${indent}${l}\n`).join("");
+      const blocks = split(randomPieces(`${open}\n${code}${close}\n\nAfter.\n`, 3, 20), limits);
+      const parts = blocks.slice(0, -1);
+      expect(parts.length).toBeGreaterThan(3);
+      let before = 0;
+      for (const part of parts) {
+        expect(part.code).toBe(before);
+        // The code lines of this part: those between its (re-)opening fence and its closing one
+        // (a list item may first be cut before its fence).
+        const body = part.text.split("\n");
+        const fence = body.findIndex((l) => l.trim() === "```python");
+        const closer = body.map((l) => l.trim()).lastIndexOf("```");
+        if (fence >= 0) before += body.slice(fence + 1, closer).join("\n").length + 1;
+      }
+      expect(before).toBe(code.length);
+      expect(blocks[blocks.length - 1]).toEqual({ text: "After.\n", cont: false, reopened: false, code: 0 });
+    }
+  });
+
+  it("counts code anew for each code block, and not for a cut list", () => {
+    const fence = (n: number) => `\`\`\`\n${"x = 1\n".repeat(n)}\`\`\`\n\n`;
+    const items = Array.from({ length: 35 }, (_, i) => `- item ${i}`).join("\n");
+    const blocks = split(`${fence(45)}${fence(45)}${items}\n`, limits);
+    const starts = blocks.filter((b) => !b.cont);
+    expect(starts.map((b) => b.code)).toEqual([0, 0, 0]);
+    expect(blocks.filter((b) => b.text.startsWith("- item")).every((b) => b.code === 0)).toBe(true);
   });
 
   it("cuts a long table and repeats its header in each part", () => {

@@ -14,16 +14,17 @@ export const INITIAL_STATE: LingModelState = {
 };
 
 /** Stands in for anywidget's model: traits, change events, custom messages both ways. */
-export class FakeModel implements WidgetModel<LingModelState> {
-  state: LingModelState;
+export class FakeModel<T extends object = LingModelState> implements WidgetModel<T> {
+  state: T;
   readonly sent: unknown[] = [];
   private readonly handlers = new Map<string, Set<Callback>>();
 
-  constructor(state: Partial<LingModelState> = {}) {
-    this.state = { ...INITIAL_STATE, ...state };
+  /** A reply widget's model by default; `initial` gives another widget's traits. */
+  constructor(state: Partial<NoInfer<T>> = {}, initial: T = INITIAL_STATE as T) {
+    this.state = { ...initial, ...state };
   }
 
-  get<K extends keyof LingModelState>(key: K): LingModelState[K] {
+  get<K extends keyof T>(key: K): T[K] {
     return this.state[key];
   }
 
@@ -43,9 +44,9 @@ export class FakeModel implements WidgetModel<LingModelState> {
   }
 
   /** Like a kernel state update: every trait changes first, then the change events fire. */
-  set(patch: Partial<LingModelState>): void {
+  set(patch: Partial<T>): void {
     Object.assign(this.state, patch);
-    for (const key of Object.keys(patch)) this.fire(`change:${key}`, this, patch[key as keyof LingModelState]);
+    for (const key of Object.keys(patch)) this.fire(`change:${key}`, this, patch[key as keyof T]);
   }
 
   /** A custom message from the kernel. */

@@ -1,4 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
+import hljs from "highlight.js/lib/core";
+import { MAX_HIGHLIGHT_CHARS } from "../highlight";
 import { CHUNK_BLOCKS, MarkdownView, type MarkdownViewOptions } from "../renderer";
 import { CHAT_REPLY, longReply, randomPieces } from "./corpus";
 import { ManualFrames } from "./frames";
@@ -9,9 +11,9 @@ vi.mock("../markdown", async (importOriginal) => {
   const real = await importOriginal<typeof import("../markdown")>();
   return {
     ...real,
-    renderMarkdown(src: string, highlight: boolean) {
+    renderMarkdown(src: string, highlight: boolean, codeBefore?: number) {
       rendered.chars += src.length;
-      return real.renderMarkdown(src, highlight);
+      return real.renderMarkdown(src, highlight, codeBefore);
     },
     parseBlocks(src: string) {
       rendered.parsed += src.length;
@@ -245,6 +247,56 @@ describe("MarkdownView", () => {
     expect(parts.slice(1).every((p) => p.classList.contains("ling-cont"))).toBe(true);
     expect(el.querySelectorAll("pre")).toHaveLength(parts.length);
     expect([...el.querySelectorAll("pre")].map((p) => p.textContent).join("")).toBe("x++;\n".repeat(12));
+  });
+
+  it("highlights a code block cut into parts in its first 64 kB only, and the next code block again", () => {
+    const { frames, el, view } = setup();
+    const code = Array.from({ length: 3000 }, (_, i) => `    total_${i} = total + compute(${i})\n`).join("");
+    const text = `- The loop:\n\n  \`\`\`python\n${code.replace(/^/gm, "  ")}  \`\`\`\n\n\`\`\`python\nimport os\n\`\`\`\n`;
+    for (const piece of randomPieces(text, 4, 4000)) {
+      view.append(piece);
+      frames.frame();
+    }
+    view.setFinal(true);
+    frames.drain();
+    const pres = [...el.querySelectorAll("pre")];
+    expect(pres.length).toBeGreaterThan(6);
+    expect(pres.map((p) => p.textContent).join("")).toBe(`${code}import os\n`);
+    const highlighted = pres.filter((p) => p.querySelector("[class^=hljs-]"));
+    // The first parts are highlighted, as a 64 kB block would be; the rest of the 110 kB is plain.
+    expect(highlighted[0]).toBe(pres[0]);
+    const chars = highlighted.slice(0, -1).reduce((n, p) => n + (p.textContent?.length ?? 0), 0);
+    expect(chars).toBeGreaterThan(MAX_HIGHLIGHT_CHARS / 2);
+    expect(chars).toBeLessThanOrEqual(MAX_HIGHLIGHT_CHARS);
+    expect(pres[pres.length - 2].querySelector("[class^=hljs-]")).toBeNull();
+    expect(highlighted[highlighted.length - 1]).toBe(pres[pres.length - 1]);
+    expect(pres[pres.length - 1].querySelector(".hljs-keyword")?.textContent).toBe("import");
+  });
+
+  it("compiles a language's grammar in a task of its own while its code block is still open", async () => {
+    // hljs marks a compiled grammar; no other test in this file uses SQL.
+    const compiled = () => Boolean((hljs.getLanguage("sql") as { isCompiled?: boolean }).isCompiled);
+    const { frames, el, view } = setup();
+    view.append("```sql\nselect 1\n");
+    frames.frame();
+    expect(el.querySelector(".ling-open pre code")?.textContent).toBe("select 1\n");
+    expect(compiled()).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(compiled()).toBe(true);
+  });
+
+  it("marks only the last block as the tail of the reply, without touching finished blocks", () => {
+    const { frames, el, view, blocks } = setup();
+    for (const piece of randomPieces(CHAT_REPLY, 5, 40)) {
+      view.append(piece);
+      frames.frame();
+      const tails = [...el.querySelectorAll(".ling-tail")];
+      expect(tails.length).toBeLessThanOrEqual(1);
+      if (tails.length) expect(tails[0]).toBe(blocks()[blocks().length - 1]);
+    }
+    view.setFinal(true);
+    frames.drain();
+    expect([...el.querySelectorAll(".ling-tail")]).toEqual([blocks()[blocks().length - 1]]);
   });
 
   it("does nothing after dispose", () => {

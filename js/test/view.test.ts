@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { DeltaMessage, LingModelState } from "../contract";
 import { LingView } from "../view";
-import widget from "../widget";
+import app from "../app";
 import { FakeModel } from "./fake-model";
 import { ManualFrames } from "./frames";
 
@@ -376,12 +376,12 @@ describe("cleanup", () => {
   });
 });
 
-describe("the anywidget entry point", () => {
+describe("the renderer bundle's entry point", () => {
   it("renders a view and returns its cleanup", async () => {
     const model = new FakeModel({ status: "streaming" });
     const el = document.createElement("div");
     document.body.append(el);
-    const cleanup = widget.render({ model, el });
+    const cleanup = app.render({ model, el });
     expect(model.sent).toEqual([{ type: "hello" }]);
     model.message(delta(1, "Hello **there**"));
     await vi.waitFor(() => expect(el.querySelector(".ling-body strong")?.textContent).toBe("there"));

@@ -1,4 +1,8 @@
-"""Fixtures for the browser tests: one JupyterLab server and one headless Chromium for the session.
+"""Fixtures for the browser tests: one Jupyter server and one headless Chromium per module.
+
+The server serves JupyterLab and Notebook 7. Tests run in JupyterLab; a test marked with
+`@pytest.mark.parametrize("front_end", FRONT_ENDS, indirect=True)` runs in both, its `notebook` fixture
+opening the notebook in each.
 
 JupyterLab's kernels get `LING_BASE_URL` pointing at the in-process built-in model server
 (`model_server` from tests/conftest.py) and a fake `LING_API_KEY`, so every reply comes from it and
@@ -11,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from lab_driver import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FAKE_KEY, Lab, Notebook, run_lab
+from lab_driver import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FAKE_KEY, LAB, Lab, Notebook, run_lab
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 expect.set_options(timeout=20_000)
@@ -61,10 +65,18 @@ def page(browser: Browser, lab: Lab) -> Iterator[Page]:
 
 
 @pytest.fixture
-def notebook(page: Page, lab: Lab, request: pytest.FixtureRequest) -> Callable[..., Notebook]:
-    """`notebook(*cell_sources)`: write a notebook named after the test, open it, return a `Notebook`."""
+def front_end(request: pytest.FixtureRequest) -> str:
+    """The front end the test drives: JupyterLab unless the test is parametrized over FRONT_ENDS."""
+    return getattr(request, "param", LAB)
+
+
+@pytest.fixture
+def notebook(page: Page, lab: Lab, front_end: str, request: pytest.FixtureRequest) -> Callable[..., Notebook]:
+    """`notebook(*cell_sources)`: write a notebook named after the test (and its front end), open it in that
+    front end, return a `Notebook`."""
 
     def make(*sources: str) -> Notebook:
-        return Notebook(page, lab, request.node.name.removeprefix("test_")).write(*sources).open()
+        name = request.node.originalname.removeprefix("test_") + ("" if front_end == LAB else f"-{front_end}")
+        return Notebook(page, lab, name, front_end).write(*sources).open()
 
     return make

@@ -1,8 +1,11 @@
-"""Driving JupyterLab for the browser tests: start a server, open a notebook, run cells, read outputs.
+"""Driving JupyterLab and Notebook 7 for the browser tests: start a server, open a notebook, run cells,
+read outputs.
 
-`Lab` is a JupyterLab server run as a subprocess on a free loopback port with its own config, data,
-runtime, settings and workspace directories. `Notebook` is one notebook open in a page at its own
-workspace URL (so JupyterLab restores nothing from an earlier test), its cells addressed by index.
+`Lab` is a Jupyter server run as a subprocess on a free loopback port with its own config, data, runtime,
+settings and workspace directories; it serves both front ends: JupyterLab at `/lab/...` and Notebook 7
+(the `notebook` package) at `/notebooks/<path>`, both with the app exposed as `window.jupyterapp`.
+`Notebook` is one notebook open in a page, its cells addressed by index: in JupyterLab at its own
+workspace URL (so JupyterLab restores nothing from an earlier test), in Notebook 7 alone in its page.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync",
 ]
 FAKE_KEY = "sk-browser-test-0000-not-a-real-key"
+LAB, NOTEBOOK7 = "lab", "notebook7"
+FRONT_ENDS = (LAB, NOTEBOOK7)
 # The visible notebook only: JupyterLab keeps other documents in the DOM, hidden.
 NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 _DIRS = ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "IPYTHONDIR",
@@ -88,7 +93,8 @@ def run_lab(base: Path, env: dict[str, str]) -> Iterator[Lab]:
     args = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True", "--allow-root",
+        "--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True", "--allow-root",
     ]
     log = base / "jupyterlab.log"
     with log.open("wb") as out:
@@ -117,10 +123,10 @@ def run_lab(base: Path, env: dict[str, str]) -> Iterator[Lab]:
 
 
 class Notebook:
-    """One notebook open in the page, at its own workspace; cells are addressed by index."""
+    """One notebook open in the page (in `front_end`: LAB or NOTEBOOK7); cells are addressed by index."""
 
-    def __init__(self, page: Page, lab: Lab, name: str) -> None:
-        self.page, self.lab, self.name = page, lab, name
+    def __init__(self, page: Page, lab: Lab, name: str, front_end: str = LAB) -> None:
+        self.page, self.lab, self.name, self.front_end = page, lab, name, front_end
         self.path = lab.root / f"{name}.ipynb"
         self.panel = page.locator(NOTEBOOK)
 
@@ -131,9 +137,13 @@ class Notebook:
         return self
 
     def open(self, workspace: str | None = None) -> Notebook:
-        """Load the notebook at its own workspace URL and wait until its kernel is connected and idle."""
-        workspace = workspace or self.name
-        self.page.goto(f"{self.lab.url}/lab/workspaces/{workspace}/tree/{self.path.name}?token={self.lab.token}")
+        """Load the notebook (in JupyterLab at its own workspace URL) and wait until its kernel is connected
+        and idle."""
+        if self.front_end == NOTEBOOK7:
+            self.page.goto(f"{self.lab.url}/notebooks/{self.path.name}?token={self.lab.token}")
+        else:
+            workspace = workspace or self.name
+            self.page.goto(f"{self.lab.url}/lab/workspaces/{workspace}/tree/{self.path.name}?token={self.lab.token}")
         self.wait_for_kernel()
         return self
 
@@ -192,7 +202,7 @@ class Notebook:
         expect(self.prompt(index)).to_have_text(re.compile(r"\[\d+\]"))
 
     def screenshot(self, artifacts: Path, scenario: str) -> Path:
-        path = artifacts / f"{scenario}.png"
+        path = artifacts / f"{scenario}{'' if self.front_end == LAB else '-' + self.front_end}.png"
         self.page.screenshot(path=str(path))
         return path
 

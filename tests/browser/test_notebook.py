@@ -1,5 +1,6 @@
 """What a person sees in JupyterLab while a reply streams, when it ends, after Stop, on errors, after a
-reload and in an nbconvert export, checked in headless Chromium against the built-in model server.
+reload and in an nbconvert export, checked in headless Chromium against the built-in model server. The
+streaming, Stop, hostile-output, reload and two-views scenarios run in Notebook 7 too.
 
 While a reply streams, its output is the live widget (`.ling-widget`); when it ends, the kernel
 replaces it with a static HTML copy made by ling_notebook.render (`.ling-static`).
@@ -12,12 +13,14 @@ import re
 import time
 
 import pytest
-from lab_driver import FAKE_KEY, jupyter
+from lab_driver import FAKE_KEY, FRONT_ENDS, jupyter
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
 LOAD = "%load_ext ling_notebook"
+# The scenarios that also run in Notebook 7.
+both_front_ends = pytest.mark.parametrize("front_end", FRONT_ENDS, indirect=True)
 
 # Installed on a cell before it runs: notes, on every DOM change, what the live view shows, so a test
 # can assert on states that last only a few frames (a code block highlighted just before the end).
@@ -60,6 +63,7 @@ def seen(nb, index: int) -> dict:
     return nb.cell(index).evaluate("(cell) => cell.__lingSeen")
 
 
+@both_front_ends
 def test_offline_demo_streams_rendered_markdown(notebook, artifacts):
     nb = notebook(LOAD, "%%ling -m ling-offline-demo?rate=60\nTell me about spring gardens")
     nb.run_and_wait(0)
@@ -114,6 +118,7 @@ def test_offline_demo_streams_rendered_markdown(notebook, artifacts):
     nb.screenshot(artifacts, "01-demo-done")
 
 
+@both_front_ends
 def test_stop_keeps_the_words_and_closes_the_connection(notebook, artifacts, model_server):
     prompt = "stop scenario 4f2a"
     nb = notebook(LOAD, f"%%ling -m test/stall?after=5&rate=0\n{prompt}")
@@ -149,7 +154,7 @@ def test_stop_keeps_the_words_and_closes_the_connection(notebook, artifacts, mod
     report = (f"stop latency: test clicks -> server sees EOF {(eof - clicked) * 1000:.0f} ms; "
               f"browser click event -> server sees EOF {(eof - click_event) * 1000:.0f} ms\n")
     print(report, end="")
-    (artifacts / "stop-latency.txt").write_text(report)
+    (artifacts / f"stop-latency-{nb.front_end}.txt").write_text(report)
     nb.screenshot(artifacts, "02-stop")
 
 
@@ -163,6 +168,7 @@ HOSTILE = (  # one paragraph each, so every one is parsed as what it tries to be
 )
 
 
+@both_front_ends
 def test_hostile_model_output_never_runs(notebook, artifacts):
     nb = notebook(LOAD, f"%%ling -m test/echo?rate=30\n{HOSTILE}")
     nb.run_and_wait(0)
@@ -233,6 +239,7 @@ def test_errors_are_explained_and_partial_text_stays(notebook, artifacts):
     nb.screenshot(artifacts, "04-errors")
 
 
+@both_front_ends
 def test_a_saved_reply_survives_a_reload_and_an_export(notebook, artifacts, lab, tmp_path):
     nb = notebook(LOAD, "%%ling -m test/echo\nPersistence check: <script>window.__pwned=7</script> keep me")
     nb.run_and_wait(0)
@@ -257,6 +264,47 @@ def test_a_saved_reply_survives_a_reload_and_an_export(notebook, artifacts, lab,
     assert "window.__pwned=7" in html and "<script>window.__pwned" not in html
 
 
+# Installed before the page's own scripts: counts the `renderer` requests the page sends to kernels.
+COUNT_RENDERER_REQUESTS = """(() => {
+    window.__rendererRequests = 0;
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+        const text = typeof data === 'string' ? data : new TextDecoder().decode(data);
+        if (text.includes('"type":"renderer"')) window.__rendererRequests += 1;
+        return send.call(this, data);
+    };
+})()"""
+
+
+@both_front_ends
+def test_after_a_reload_mid_stream_the_page_loads_the_renderer_once_and_both_views_catch_up(notebook, artifacts):
+    nb = notebook(LOAD, "%%ling --no-history -m test/trickle?tokens=600&rate=20\nfirst",
+                  "%%ling --no-history -m test/trickle?tokens=600&rate=20\nsecond")
+    nb.run_and_wait(0)
+    nb.run(1)
+    nb.run(2)
+    expect(nb.body(1)).to_contain_text("w3")
+    expect(nb.body(2)).to_contain_text("w3")
+    nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    deadline = time.monotonic() + 20
+    while "widget-view" not in nb.path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the save is asynchronous and has no event the test can wait on
+    nb.page.add_init_script(COUNT_RENDERER_REQUESTS)
+    nb.page.reload()
+    nb.wait_for_kernel()
+    # Both views come back from the kernel at once, before the page has a renderer: one request serves both,
+    # and each catches up on what streamed meanwhile (its hello brings a snapshot) and goes on.
+    for index in (1, 2):
+        expect(nb.widget(index)).to_have_attribute("data-status", "streaming")
+        expect(nb.body(index)).to_contain_text(re.compile(r"^\s*w1 w2 w3"))
+    before = len(nb.body(1).inner_text())
+    nb.page.wait_for_function("([cell, before]) => cell.querySelector('.ling-body').innerText.length > before",
+                              arg=[nb.cell(1).element_handle(), before])
+    assert nb.page.evaluate("() => window.__rendererRequests") == 1
+    nb.screenshot(artifacts, "08-reloaded-mid-stream")
+
+
+@both_front_ends
 def test_a_second_view_opened_mid_stream_shows_the_same_text(notebook, artifacts):
     nb = notebook(
         'import ling_notebook\nr = ling_notebook.stream("go", model="test/trickle?tokens=120&rate=30")',

@@ -1,0 +1,34 @@
+/**
+ * The renderer bundle (built to ling_notebook/static/app.js and app.css): markdown-it, DOMPurify,
+ * highlight.js, the view and its stylesheet. A page loads it once, through the stub in widget.ts, and
+ * every reply view in the page shares it.
+ */
+import "./widget.css";
+import { CompareView } from "./compare";
+import type { AnyLingModel, CompareModelState, LingModelState, WidgetModel } from "./contract";
+import { LingView } from "./view";
+
+interface RenderProps {
+  model: AnyLingModel;
+  el: HTMLElement;
+}
+
+/**
+ * Builds one view of `model` in `el` (anywidget's render contract): a comparison when the model has
+ * `columns`, else a reply. The cleanup removes all it registered.
+ */
+export function render({ model, el }: RenderProps): () => void {
+  const columns = (model as WidgetModel<CompareModelState>).get("columns");
+  const view = Array.isArray(columns)
+    ? new CompareView(model as WidgetModel<CompareModelState>, el)
+    : new LingView(model as WidgetModel<LingModelState>, el);
+  return () => {
+    try {
+      view.dispose();
+    } catch (err) {
+      console.error("[ling-notebook] cleanup failed", err);
+    }
+  };
+}
+
+export default { render };

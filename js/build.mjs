@@ -1,0 +1,22 @@
+// Builds the front end into ling_notebook/static/ (`npm run build`), or the folder given as argument:
+//   app.js, app.css  the renderer bundle (js/app.ts), sent to a page once, on request
+//   widget.js        the stub every reply ships as its anywidget ESM (js/widget.ts); it carries the
+//                    renderer's content hash, so a page never reuses a renderer from another build.
+//   batch.js, batch.css  the batch progress view (js/batch.ts): small, no Markdown, its own ESM
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { build } from "esbuild";
+
+const outdir = process.argv[2] ?? "ling_notebook/static";
+const common = { bundle: true, minify: true, format: "esm", target: "es2020", logLevel: "warning" };
+
+await build({ ...common, entryPoints: { app: "js/app.ts" }, outdir });
+const hash = createHash("sha256");
+for (const name of ["app.js", "app.css"]) hash.update(await readFile(`${outdir}/${name}`));
+await build({
+  ...common,
+  entryPoints: { widget: "js/widget.ts" },
+  outdir,
+  define: { LING_RENDERER_HASH: JSON.stringify(hash.digest("hex").slice(0, 16)) },
+});
+await build({ ...common, entryPoints: ["js/batch.ts", "js/batch.css"], outdir });

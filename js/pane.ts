@@ -1,0 +1,384 @@
+/**
+ * The display of one reply: the status line, the Stop and Copy buttons, the reasoning section, the
+ * live Markdown body, the notes and the error banner. The reply view shows one pane; the comparison
+ * view shows one per column.
+ *
+ * Owns: what each part says for a reply's state and live numbers, the pane's own "stopping" state,
+ * its ticking elapsed time, and its cleanup. It knows nothing of widget models or messages: its owner
+ * gives it the state (`setState`), the live numbers (`live`) and the text (`append`, `replace`).
+ */
+import { ACTIVE_STATUSES, FINAL_STATUSES, type LingModelState, type Status, type Usage } from "./contract";
+import { MarkdownView, type MarkdownViewOptions } from "./renderer";
+
+/** What the status line says for each state; "stopping" exists only in the view. */
+const STATE_LABELS: Record<Status | "stopping", string> = {
+  waiting: "waiting…",
+  streaming: "streaming",
+  stopping: "stopping…",
+  done: "done",
+  stopped: "stopped",
+  error: "error",
+};
+
+const COPY_FEEDBACK_MS = 1500;
+const TICK_MS = 500;
+
+/** The numbers a delta carries about its reply. */
+export interface LiveNumbers {
+  seq: number;
+  elapsed: number;
+  ttft: number | null;
+  chunks: number;
+}
+
+interface LiveStats extends LiveNumbers {
+  /** When these stats arrived, to let the elapsed time run on between messages. */
+  at: number;
+}
+
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  parent?: HTMLElement,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  parent?.append(node);
+  return node;
+}
+
+/** Shows or hides `node`, touching the DOM only on a change (this runs for every message). */
+export function show(node: HTMLElement, visible: boolean): void {
+  if (node.hidden === visible) node.hidden = !visible;
+}
+
+/** Sets the text of a status-line part, hiding the part while it is empty. */
+function setText(node: HTMLElement, text: string): void {
+  if (node.textContent !== text) node.textContent = text;
+  show(node, text !== "");
+}
+
+export function isNumber(x: unknown): x is number {
+  return typeof x === "number" && Number.isFinite(x);
+}
+
+function seconds(x: number): string {
+  return x < 10 ? `${x.toFixed(2)} s` : x < 100 ? `${x.toFixed(1)} s` : `${Math.round(x)} s`;
+}
+
+export function logError(what: string, err: unknown): void {
+  console.error(`[ling-notebook] ${what}`, err);
+}
+
+/** A button that keeps Enter/Space away from the notebook's keyboard shortcuts. */
+export function button(className: string, label: string, aria: string, parent: HTMLElement): HTMLButtonElement {
+  const node = el("button", className, parent);
+  node.type = "button";
+  node.textContent = label;
+  node.setAttribute("aria-label", aria);
+  node.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") event.stopPropagation();
+  });
+  return node;
+}
+
+/** Copies `text` to the clipboard; falls back to a hidden textarea where the API is missing or refused. */
+export async function copyText(text: string): Promise<boolean> {
+  try {
+    if (navigator.clipboard?.writeText) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch {
+    // Refused (no permission, insecure context): try the old way.
+  }
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  const focused = document.activeElement as HTMLElement | null;
+  document.body.append(area);
+  try {
+    area.focus();
+    area.select();
+    return document.execCommand("copy");
+  } catch {
+    return false;
+  } finally {
+    area.remove();
+    focused?.focus();
+  }
+}
+
+export interface PaneOptions {
+  /** Passed to both Markdown views (tests use it to control frames). */
+  markdown?: MarkdownViewOptions;
+  now?: () => number;
+  /** Stop was clicked (the pane already shows "stopping"): tell the kernel. */
+  onStop?: () => void;
+  /** The Stop button's accessible label. */
+  stopLabel?: string;
+}
+
+export class ReplyPane {
+  readonly root: HTMLDivElement;
+  private readonly now: () => number;
+  private readonly onStopClick: () => void;
+  private readonly body: MarkdownView;
+  private readonly thoughts: MarkdownView;
+
+  private readonly modelEl: HTMLSpanElement;
+  private readonly stateEl: HTMLSpanElement;
+  private readonly ttftEl: HTMLSpanElement;
+  private readonly rateEl: HTMLSpanElement;
+  private readonly elapsedEl: HTMLSpanElement;
+  private readonly usageEl: HTMLSpanElement;
+  private readonly finishEl: HTMLSpanElement;
+  private readonly stopButton: HTMLButtonElement;
+  private readonly copyButton: HTMLButtonElement;
+  private readonly reasoningEl: HTMLDetailsElement;
+  private readonly lengthNote: HTMLDivElement;
+  private readonly errorEl: HTMLDivElement;
+
+  private state: LingModelState;
+  /** Stop was clicked here and the kernel has not ended the reply yet. */
+  private stopping = false;
+  /** Some text (a delta or a snapshot) has been shown. */
+  private streamed = false;
+  private liveStats: LiveStats | null = null;
+  private ticker: ReturnType<typeof setInterval> | null = null;
+  private copyTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Whether the reasoning section is open by our choice; a user's toggle overrides it. */
+  private reasoningAutoOpen = false;
+  private reasoningTouched = false;
+  private disposed = false;
+
+  constructor(host: HTMLElement, state: LingModelState, options: PaneOptions = {}) {
+    this.state = state;
+    this.now = options.now ?? (() => performance.now());
+    this.onStopClick = options.onStop ?? (() => {});
+
+    this.root = el("div", "ling-widget");
+    const header = el("div", "ling-status", this.root);
+    this.modelEl = el("span", "ling-model", header);
+    this.stateEl = el("span", "ling-state", header);
+    this.stateEl.setAttribute("role", "status");
+    const stats = el("span", "ling-stats", header);
+    this.ttftEl = el("span", "ling-ttft", stats);
+    this.ttftEl.title = "Time to first token";
+    this.rateEl = el("span", "ling-rate", stats);
+    this.rateEl.title = "Tokens per second";
+    this.elapsedEl = el("span", "ling-elapsed", stats);
+    this.elapsedEl.title = "Elapsed time";
+    this.usageEl = el("span", "ling-usage", header);
+    this.usageEl.title = "Tokens used, as the server reports them: prompt (in) and completion (out)";
+    this.finishEl = el("span", "ling-finish", header);
+    this.finishEl.title = "Why the reply ended";
+    const actions = el("span", "ling-actions", header);
+    this.stopButton = button("ling-stop", "Stop", options.stopLabel ?? "Stop generating this reply", actions);
+    this.copyButton = button("ling-copy", "Copy", "Copy the reply as Markdown", actions);
+
+    this.reasoningEl = el("details", "ling-reasoning", this.root);
+    const summary = el("summary", "ling-reasoning-summary", this.reasoningEl);
+    summary.textContent = "Reasoning";
+    const thoughtsEl = el("div", "ling-reasoning-body", this.reasoningEl);
+    const bodyEl = el("div", "ling-body", this.root);
+    this.lengthNote = el("div", "ling-note ling-length", this.root);
+    this.errorEl = el("div", "ling-error", this.root);
+    this.errorEl.setAttribute("role", "alert");
+
+    this.body = new MarkdownView(bodyEl, options.markdown);
+    this.thoughts = new MarkdownView(thoughtsEl, options.markdown);
+
+    this.stopButton.addEventListener("click", () => {
+      if (this.requestStop()) this.onStopClick();
+    });
+    this.copyButton.addEventListener("click", () => void this.onCopy());
+    this.reasoningEl.addEventListener("toggle", () => {
+      if (this.reasoningEl.open !== this.reasoningAutoOpen) this.reasoningTouched = true;
+    });
+
+    if (this.isFinal()) this.setFinal();
+    host.append(this.root);
+    this.refresh();
+  }
+
+  /** True while the reply runs and Stop was not clicked here. */
+  get active(): boolean {
+    return !this.stopping && ACTIVE_STATUSES.has(this.state.status);
+  }
+
+  /** The Markdown this pane shows (or is about to show). */
+  get text(): string {
+    return this.body.text;
+  }
+
+  /**
+   * Text is taken while the reply runs and Stop was not clicked here; a pane that opened after the end
+   * still takes the snapshot that answers its hello.
+   */
+  accepting(): boolean {
+    return !this.stopping && (!this.isFinal() || !this.streamed);
+  }
+
+  setState(state: LingModelState): void {
+    this.state = state;
+    if (this.isFinal()) this.setFinal();
+    this.refresh();
+  }
+
+  /** The numbers of a delta: the live TTFT, rate and elapsed time until the final ones arrive. */
+  live(numbers: LiveNumbers): void {
+    if (!isNumber(numbers.elapsed) || (this.liveStats && numbers.seq <= this.liveStats.seq)) return;
+    this.liveStats = {
+      seq: numbers.seq,
+      elapsed: numbers.elapsed,
+      ttft: isNumber(numbers.ttft) ? numbers.ttft : null,
+      chunks: isNumber(numbers.chunks) ? numbers.chunks : 0,
+      at: this.now(),
+    };
+    if (this.ticker === null && this.accepting()) {
+      this.ticker = setInterval(() => this.refreshStats(), TICK_MS);
+    }
+  }
+
+  append(content: string, reasoning: string): void {
+    this.streamed = true;
+    if (content) this.body.append(String(content));
+    if (reasoning) this.thoughts.append(String(reasoning));
+  }
+
+  replace(text: string, reasoning: string): void {
+    this.streamed = true;
+    this.body.setText(String(text ?? ""));
+    this.thoughts.setText(String(reasoning ?? ""));
+  }
+
+  /** Shows "stopping" and takes no more text; false when the reply is not running or already stopping. */
+  requestStop(): boolean {
+    if (this.stopping || !ACTIVE_STATUSES.has(this.state.status)) return false;
+    this.stopping = true;
+    this.stopTicker();
+    this.refresh();
+    return true;
+  }
+
+  /** Renders all received text now (tests). */
+  flush(): void {
+    this.body.flush();
+    this.thoughts.flush();
+  }
+
+  /** Removes every timer and the pane's element. Never throws. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    try {
+      this.stopTicker();
+      if (this.copyTimer !== null) clearTimeout(this.copyTimer);
+      this.body.dispose();
+      this.thoughts.dispose();
+      this.root.remove();
+    } catch (err) {
+      logError("cleanup failed", err);
+    }
+  }
+
+  private isFinal(): boolean {
+    return FINAL_STATUSES.has(this.state.status);
+  }
+
+  private setFinal(): void {
+    this.stopTicker();
+    this.body.setFinal(true);
+    this.thoughts.setFinal(true);
+  }
+
+  private async onCopy(): Promise<void> {
+    const ok = await copyText(this.body.text);
+    if (this.disposed) return;
+    this.copyButton.textContent = ok ? "Copied" : "Copy failed";
+    if (this.copyTimer !== null) clearTimeout(this.copyTimer);
+    this.copyTimer = setTimeout(() => {
+      this.copyTimer = null;
+      this.copyButton.textContent = "Copy";
+    }, COPY_FEEDBACK_MS);
+  }
+
+  private stopTicker(): void {
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+  }
+
+  /** Brings every part except the Markdown in line with the state. */
+  refresh(): void {
+    const status = this.state.status;
+    const state = this.stopping && !this.isFinal() ? "stopping" : status;
+    if (this.root.dataset.status !== state) this.root.dataset.status = state;
+    setText(this.stateEl, STATE_LABELS[state] ?? String(state));
+    setText(this.modelEl, String(this.state.model_name ?? ""));
+
+    show(this.stopButton, ACTIVE_STATUSES.has(status));
+    if (this.stopButton.disabled !== this.stopping) this.stopButton.disabled = this.stopping;
+    const stopLabel = this.stopping ? "Stopping…" : "Stop";
+    if (this.stopButton.textContent !== stopLabel) this.stopButton.textContent = stopLabel;
+    show(this.copyButton, this.body.text !== "");
+
+    this.refreshStats();
+    const usage = this.state.usage;
+    setText(this.usageEl, usage ? usageText(usage) : "");
+    const finish = this.state.finish_reason;
+    setText(this.finishEl, finish ? `finish: ${finish}` : "");
+    setText(
+      this.lengthNote,
+      finish === "length" ? "The reply was cut off: it reached the token limit (max tokens)." : "",
+    );
+    setText(this.errorEl, String(this.state.error ?? ""));
+    this.refreshReasoning();
+  }
+
+  private refreshStats(): void {
+    const live = this.liveStats;
+    const final = this.isFinal();
+    const ttft = pick(final, this.state.ttft, live?.ttft);
+    let elapsed: number | null = null;
+    let rate: number | null = null;
+    if (live) {
+      elapsed = live.elapsed;
+      if (this.ticker !== null) elapsed += (this.now() - live.at) / 1000;
+      const generating = elapsed - (live.ttft ?? elapsed);
+      if (live.chunks > 0 && generating > 0.05) rate = live.chunks / generating;
+    }
+    elapsed = pick(final, this.state.elapsed, elapsed);
+    rate = pick(final, this.state.tokens_per_s, rate);
+    setText(this.ttftEl, ttft !== null ? `TTFT ${seconds(ttft)}` : "");
+    setText(this.rateEl, rate !== null ? `${rate.toFixed(1)} tok/s` : "");
+    setText(this.elapsedEl, elapsed !== null ? seconds(elapsed) : "");
+  }
+
+  private refreshReasoning(): void {
+    const has = this.thoughts.text !== "";
+    show(this.reasoningEl, has);
+    // Open while the model is only thinking, so the thinking shows; closed once the reply starts.
+    this.reasoningAutoOpen = has && this.body.text === "";
+    if (!this.reasoningTouched && this.reasoningEl.open !== this.reasoningAutoOpen) {
+      this.reasoningEl.open = this.reasoningAutoOpen;
+    }
+  }
+}
+
+/** The trait once the reply has ended (when the kernel set it), else the live value. */
+function pick(final: boolean, trait: number | null | undefined, live: number | null | undefined): number | null {
+  if (final && isNumber(trait)) return trait;
+  if (isNumber(live)) return live;
+  return isNumber(trait) ? trait : null;
+}
+
+function usageText(usage: Usage): string {
+  const { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total } = usage;
+  if (!isNumber(total)) return "";
+  const n = (x: number) => x.toLocaleString("en-US");
+  if (!isNumber(prompt) || !isNumber(completion)) return `${n(total)} tokens`;
+  return `${n(total)} tokens (${n(prompt)} in, ${n(completion)} out)`;
+}
