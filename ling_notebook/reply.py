@@ -212,7 +212,7 @@ class Reply:
 
     def start(self) -> Reply:
         """Send the request on the background loop. Returns at once."""
-        if not self._started:
+        if not self._started and not self.ended:
             self._started = True
             with _running_lock:
                 _running.add(self)
@@ -225,6 +225,8 @@ class Reply:
         task = self._task
         if task is not None and not self.ended:
             task.cancel()
+        elif not self._started:  # the view is shown before the request starts: a Stop there means never send
+            self._end("stopped")
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the reply ends and return `text`. Interrupting the kernel stops the reply."""

@@ -217,3 +217,12 @@ def test_start_after_the_end_sends_nothing_again(model_server):
     reply.start()
     settle()
     assert reply.status == "done" and len(model_server.requests) == 1
+
+
+def test_a_reply_stopped_before_it_starts_is_never_sent(model_server):
+    model_server.clear()
+    reply = ask(model_server, "test/echo", "never")
+    reply.stop()
+    assert reply.start().wait(5) == "" and reply.status == "stopped"
+    settle()
+    assert not [r for r in model_server.requests if r.path.endswith("/chat/completions")]
