@@ -246,8 +246,10 @@ def end_tasks(server: ServerProcess, sizes: list[int], rate: float = 2000.0) -> 
                                 const body = output.querySelector('.ling-body');
                                 if (r.lastTextAt === null && body && body.textContent.includes(sentinel))
                                   r.lastTextAt = performance.now();
+                                // textContent, not innerText: the copy's off-screen chunks are not
+                                // rendered (content-visibility), so innerText never holds the last words.
                                 if (r.shownAt === null && !output.querySelector('.ling-widget')
-                                    && output.innerText.includes(sentinel)) r.shownAt = performance.now();
+                                    && output.textContent.includes(sentinel)) r.shownAt = performance.now();
                               }).observe(output, { subtree: true, childList: true, characterData: true });
                             }""",
                             [output, sentinel],
