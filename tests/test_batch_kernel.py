@@ -47,7 +47,8 @@ def test_results_come_in_input_order_exactly_and_never_more_than_concurrency_req
     assert kernel.value("[b.status, b.counts, b.errors]") == [
         "done", {"done": 30, "failed": 0, "running": 0, "queued": 0, "stopped": 0}, {}]
     records = chats(server)
-    assert len(records) == 30 and peak_open(records) == 4
+    # Never more than the limit; more than one at a time (how many overlap depends on the machine's load).
+    assert len(records) == 30 and 1 < peak_open(records) <= 4
     ends = [r.finished_at for r in sorted(records, key=lambda r: r.started_at)]
     assert ends != sorted(ends), "replies should have ended out of order for this test to mean something"
     assert all(r.body["messages"] == [{"role": "user", "content": r.body["messages"][-1]["content"]}]
