@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Union
@@ -165,13 +166,18 @@ async def _complete(
         yield Finished(choice.finish_reason)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def valid_text(text: str) -> str:
     """`text` with lone surrogates replaced by U+FFFD.
 
     JSON may carry half of a surrogate pair (`"\\ud83d"`), which Python decodes into a str that no
     UTF-8 encoder accepts: the kernel could not send it to the browser, nor nh3 sanitize it.
     """
-    if text.isascii():
+    # Both checks read without copying (isascii is a flag): most text has no surrogates and is returned
+    # as is, not copied twice over (UTF-16 bytes, then a new str) for a long reply.
+    if text.isascii() or _SURROGATE.search(text) is None:
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 

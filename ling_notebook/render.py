@@ -255,25 +255,26 @@ def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
                 if i == cut:
                     end = match.end()
                     break
-        html_text = _md.renderer.render(tokens, _md.options, env)
+        # Wrapped before sanitizing, and each big string dropped as soon as the next exists: a window
+        # of HTML is then at most twice in memory here (not the rendered, sanitized and wrapped copies
+        # held at once by this generator, its consumer and the join).
+        html_text = f'<div class="ling-chunk">{_md.renderer.render(tokens, _md.options, env)}</div>'
         del tokens
-        yield sanitize(html_text)
+        clean = sanitize(html_text)
+        del html_text
+        yield clean
+        del clean
         start, size = end, window
 
 
 def markdown_html(text: str) -> str:
     """Sanitized HTML for Markdown `text`, in `ling-chunk` divs (one per window of blocks)."""
-    return "".join(_markdown_pieces(text))
-
-
-def _markdown_pieces(text: str) -> Iterator[str]:
-    for chunk in _windows(text):
-        yield f'<div class="ling-chunk">{chunk}</div>'
+    return "".join(_windows(text))
 
 
 def text_html(text: str, cls: str = "ling-text") -> str:
     """A paragraph of plain `text`, escaped; line breaks are kept by the stylesheet."""
-    return f'<p class="{cls}">{html.escape(text)}</p>'
+    return f'<p class="{cls}">{valid_text(html.escape(text))}</p>'
 
 
 def table_html(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -311,11 +312,11 @@ def _reply_pieces(reply: Reply) -> Iterator[str]:
     # Pieces, joined once by the caller: a long reply's HTML then exists in memory about twice at most.
     if reply.reasoning:
         yield '<details class="ling-reasoning"><summary>Reasoning</summary>'
-        yield from _markdown_pieces(reply.reasoning)
+        yield from _windows(reply.reasoning)
         yield "</details>"
     if reply.text:
         yield '<div class="ling-body">'
-        yield from _markdown_pieces(reply.text)
+        yield from _windows(reply.text)
         yield "</div>"
     if reply.error:
         yield text_html(f"Error: {reply.error}", "ling-error")
@@ -405,7 +406,7 @@ def cut_plain(text: str, limit: int = PLAIN_LIMIT) -> str:
 def bundle(fragment: str, plain: str) -> dict[str, str]:
     """An output bundle for a fragment made by this module: our stylesheet and wrapper around it, and
     `plain` (cut short) for front ends without HTML."""
-    return _bundle([fragment], plain)
+    return _bundle([valid_text(fragment)], plain)
 
 
 _OPEN = '<div class="ling-static tex2jax_ignore mathjax_ignore">'
@@ -415,6 +416,8 @@ def _bundle(pieces: Iterable[str], plain: str) -> dict[str, str]:
     # `tex2jax_ignore`/`mathjax_ignore`: MathJax must not read `$...$` in model output as TeX (the live
     # view does not either), and typesetting a long reply would hold the browser's main thread.
     return {
-        "text/html": valid_text("".join([_STYLE, _OPEN, *pieces, "</div>"])),
+        # Every piece is valid text already (sanitized, or escaped by `text_html`, or checked by `bundle`):
+        # no pass over the whole, which would copy a long reply's HTML again.
+        "text/html": "".join([_STYLE, _OPEN, *pieces, "</div>"]),
         "text/plain": valid_text(cut_plain(plain)),
     }
