@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import time
 from typing import Any, Callable
 
 from jupyter_client.manager import start_new_kernel
+
+
+def magics_kernel(server_url: str, key: str) -> Kernel:
+    """A kernel with `%load_ext ling_notebook` done, talking to the built-in server (default model `test/echo`)."""
+    env = {**os.environ, "LING_BASE_URL": server_url, "LING_API_KEY": key, "LING_MODEL": "test/echo"}
+    kernel = Kernel(env=env)
+    kernel.run("%load_ext ling_notebook\nimport ling_notebook")
+    return kernel
 
 
 class Kernel:

@@ -3,10 +3,8 @@ server's records: what each model was sent, what every column shows, Stop per co
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from kernel_client import Kernel
+from kernel_client import Kernel, magics_kernel
 from test_magics import _execute_with_cell_id
 
 KEY = "sk-compare-test-5c3e-secret"
@@ -15,9 +13,7 @@ ENDED = ("done", "stopped", "error")
 
 @pytest.fixture(scope="module")
 def kernel(model_server):
-    env = {**os.environ, "LING_BASE_URL": model_server.url, "LING_API_KEY": KEY, "LING_MODEL": "test/echo"}
-    k = Kernel(env=env)
-    k.run("%load_ext ling_notebook\nimport ling_notebook")
+    k = magics_kernel(model_server.url, KEY)
     yield k
     k.shutdown()
 

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
-from kernel_client import Kernel
+from kernel_client import Kernel, magics_kernel
 
 KEY = "sk-magic-test-4e2a-secret"
 
 
 @pytest.fixture(scope="module")
 def kernel(model_server):
-    env = {**os.environ, "LING_BASE_URL": model_server.url, "LING_API_KEY": KEY, "LING_MODEL": "test/echo"}
-    k = Kernel(env=env)
-    k.run("%load_ext ling_notebook\nimport ling_notebook")
+    k = magics_kernel(model_server.url, KEY)
     yield k
     k.shutdown()
 

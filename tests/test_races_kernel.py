@@ -3,11 +3,9 @@ and cells without ids under nbclient. Each test is a way one reply could break o
 
 from __future__ import annotations
 
-import os
-
 import nbformat
 import pytest
-from kernel_client import Kernel
+from kernel_client import Kernel, magics_kernel
 from nbclient import NotebookClient
 
 KEY = "sk-races-test-91ab-secret"
@@ -15,9 +13,7 @@ KEY = "sk-races-test-91ab-secret"
 
 @pytest.fixture(scope="module")
 def kernel(model_server):
-    env = {**os.environ, "LING_BASE_URL": model_server.url, "LING_API_KEY": KEY, "LING_MODEL": "test/echo"}
-    k = Kernel(env=env)
-    k.run("%load_ext ling_notebook\nimport ling_notebook")
+    k = magics_kernel(model_server.url, KEY)
     yield k
     k.shutdown()
 
