@@ -57,7 +57,10 @@ class CompareWidget(StubWidget):
         self._batcher = DeltaBatcher(replies, replies[0].settings.frame_interval, self._send_deltas)
         self._lock = self._batcher.lock
         self._attached = False
-        self._finished = False
+        # Columns whose end this widget has heard of: the last one brings the static copy. Not
+        # `comparison.ended`: ends are told on several threads, and every reply may have ended before
+        # the first is told, so the copy would come (and the widget close) before the other columns sync.
+        self._told_ended: set[int] = set()
         self.on_msg(self._on_front_end_message)
 
     def show(self) -> None:
@@ -103,8 +106,9 @@ class CompareWidget(StubWidget):
         self._batcher.flush()
         with self._lock:
             self._sync_column(reply)
-            last = self.comparison.ended and not self._finished
-            self._finished = self._finished or last
+            before = len(self._told_ended)
+            self._told_ended.add(self._index[id(reply)])
+            last = before < len(self._told_ended) == len(self.comparison.replies)
         if last:  # the copy replaces every view, which already had all the text as deltas
             from .compare import comparison_bundle
 
