@@ -1,5 +1,6 @@
 """Shared pytest fixtures."""
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,13 @@ def model_server() -> Iterator[ModelServer]:
     tokens/s (``ling-offline-demo?rate=N`` to change it). Call ``clear()`` before reading its records."""
     with ModelServer(port=0, rate=1000.0) as server:
         yield server
+
+
+# The unit tests need neither a kernel nor a browser; `./dev oldest` runs only them, on the oldest releases
+# pyproject.toml allows, where the Jupyter test tools are not installed.
+JUPYTER_TESTS = ["*_kernel.py", "test_magics.py", "test_notebooks.py", "test_demo.py", "browser/*"]
+if os.environ.get("LING_TESTS") == "unit":
+    collect_ignore_glob = JUPYTER_TESTS
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -168,12 +168,63 @@ def test_connection_refused_is_explained():
     assert KEY not in error.message
 
 
-def test_a_key_echoed_by_the_server_is_redacted(model_server):
-    import openai
+class EchoingServer:
+    """A server that answers every request with the error `message` it is given: as an HTTP status, or as
+    an error event inside a 200 stream. The errors reach the test from the `openai` client itself."""
 
-    s = settings(model_server, "x")
-    exc = openai.APIError(f"Incorrect API key provided: {KEY}", request=None, body=None)  # type: ignore[arg-type]
-    assert KEY not in engine.translate_error(exc, s).message
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        echo = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["content-length"]))
+                body = json.dumps({"error": {"message": echo.message, "type": "invalid_request_error"}})
+                if echo.status == 200:
+                    body = f"data: {body}\n\n"
+                self.send_response(echo.status)
+                self.send_header("content-type", "text/event-stream" if echo.status == 200 else "application/json")
+                self.send_header("content-length", str(len(body.encode())))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.status, self.message = 401, ""
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def error_for(self, s: config.Settings) -> ReplyError:
+        async def run():
+            return [e async for e in engine.stream_events([{"role": "user", "content": "hi"}], s)]
+
+        (failed,) = [e for e in asyncio.run(run()) if isinstance(e, engine.Failed)]
+        return failed.error
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def echoing_server():
+    server = EchoingServer()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("status", [401, 200])
+def test_a_key_echoed_by_the_server_is_redacted(echoing_server, status):
+    s = config.resolve(base_url=echoing_server.url, model="x", api_key=KEY, max_retries=0)
+    echoing_server.status, echoing_server.message = status, f"Incorrect API key provided: {KEY}"
+    error = echoing_server.error_for(s)
+    assert error.kind == ("auth" if status == 401 else "stream")
+    assert "Incorrect API key provided: ***" in error.message and KEY not in error.message
 
 
 def test_cancelling_closes_the_connection_at_once(model_server):
@@ -225,11 +276,11 @@ def test_an_error_caused_by_a_bad_key_never_carries_it(model_server, bad_key):
     assert [text for text in shown if leaked(text, bad_key)] == []
 
 
-def test_a_key_echoed_by_the_server_in_any_form_is_redacted(model_server):
-    import openai
-
+@pytest.mark.parametrize("status", [401, 200])
+def test_a_key_echoed_by_the_server_in_any_form_is_redacted(echoing_server, status):
     key = 'sk-echo/7+"q=z'  # characters that repr, JSON and percent-encoding each escape differently
-    s = config.resolve(base_url=model_server.url, model="x", api_key=key)
+    s = config.resolve(base_url=echoing_server.url, model="x", api_key=key, max_retries=0)
+    echoing_server.status = status
     for echoed in forms(key):
-        exc = openai.APIError(f"Incorrect API key provided: {echoed}", request=None, body=None)  # type: ignore[arg-type]
-        assert leaked(engine.translate_error(exc, s).message, key) == [], echoed
+        echoing_server.message = f"Incorrect API key provided: {echoed}"
+        assert leaked(echoing_server.error_for(s).message, key) == [], echoed
