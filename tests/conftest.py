@@ -18,7 +18,7 @@ def model_server() -> Iterator[ModelServer]:
 
 # The unit tests need neither a kernel nor a browser; `./dev oldest` runs only them, on the oldest releases
 # pyproject.toml allows, where the Jupyter test tools are not installed.
-JUPYTER_TESTS = ["*_kernel.py", "test_magics.py", "test_notebooks.py", "test_demo.py", "browser/*"]
+JUPYTER_TESTS = ["*_kernel.py", "test_magics.py", "test_notebooks.py", "test_demo.py", "browser"]
 if os.environ.get("LING_TESTS") == "unit":
     collect_ignore_glob = JUPYTER_TESTS
 
