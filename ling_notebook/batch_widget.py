@@ -20,6 +20,7 @@ from IPython.display import display, update_display
 
 from . import render
 from .batch import progress_line
+from .widget import shared_layout
 
 if TYPE_CHECKING:
     from .batch import Batch
@@ -44,6 +45,9 @@ class BatchWidget(anywidget.AnyWidget):
 
     # Mirrored by `BatchModelState` in js/batch.ts: the whole `Batch.progress()` snapshot.
     progress = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(layout=shared_layout(), **kwargs)  # not a Layout comm per run, left open after it
 
 
 class BatchView:
