@@ -323,8 +323,9 @@ class Reply:
     def _on_task_done(self, task: Future[None]) -> None:
         if task.cancelled():
             self._end("stopped")
-        elif task.exception() is not None:
-            self._end("error", ReplyError(f"ling-notebook failed unexpectedly: {task.exception()!r}", kind="internal"))
+        elif (failure := task.exception()) is not None:  # a bug of ours or a view's: its traceback is the clue
+            log.error("ling-notebook failed while streaming the reply from %s", self.model, exc_info=failure)
+            self._end("error", ReplyError(f"ling-notebook failed unexpectedly: {failure!r}", kind="internal"))
         # The finished future keeps the loop's task (and its callbacks) alive; an ended reply needs neither,
         # and a batch holds a thousand of them.
         self._task = None

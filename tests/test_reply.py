@@ -234,11 +234,12 @@ class FailsWhenTheStreamOpens(Recorder):
         raise RuntimeError("this view is broken")
 
 
-def test_a_view_failing_when_the_stream_opens_leaves_no_connection_open(model_server):
+def test_a_view_failing_when_the_stream_opens_leaves_no_connection_open(model_server, caplog):
     model_server.clear()
     reply = ask(model_server, STALL)
     reply.add_listener(FailsWhenTheStreamOpens())
     assert reply.start().wait(5) == "" and reply.status == "error"
+    assert "this view is broken" in reply.error and "Traceback" in caplog.text
     record = model_server.wait_for(lambda r: r.disconnected_at is not None)
     assert record.model == STALL
 
