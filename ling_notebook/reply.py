@@ -129,7 +129,7 @@ class Reply:
         # Set once, by `_end`, and never cancelled: each waiter waits on a future of its own (`_waiter`).
         self._ended: Future[str] = Future()
         # Guards the end against start(), stop() and each piece. Reentrant: a listener may stop the reply
-        # from on_delta, on the stream's thread.
+        # from on_delta, on the stream's thread (the reply then ends there, with that piece).
         self._end_lock = threading.RLock()
         self._task: Future[None] | None = None  # while the request runs; dropped once it has ended
         self._started = False  # start() was called, or stop() came first and the reply is never sent
