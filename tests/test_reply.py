@@ -345,3 +345,15 @@ def test_anything_escaping_the_end_of_a_reply_is_logged_and_wait_still_returns(m
     assert reply.start().wait(5) == "hello"
     until(lambda: "this view took its thread down" in caplog.text, "the error was logged")
     assert "failed while ending a reply" in caplog.text
+
+
+class StopsAtTheFirstPiece(Recorder):
+    def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
+        reply.stop()
+
+
+def test_a_view_may_stop_the_reply_as_a_piece_arrives(model_server):
+    reply = ask(model_server, STALL)
+    reply.add_listener(StopsAtTheFirstPiece())
+    assert reply.start().wait(5) == " w1" and reply.status == "stopped"
+    assert ask(model_server, "test/echo", "the stream thread goes on").start().wait(5) == "the stream thread goes on"
