@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -20,11 +19,11 @@ from IPython.display import display, update_display
 
 from . import render
 from .batch import progress_line
+from .widget import shared_layout, static_text
 
 if TYPE_CHECKING:
     from .batch import Batch
 
-STATIC = Path(__file__).parent / "static"
 SUMMARY_ROWS = 10  # items shown in the summary's table
 PROMPT_CHARS = 100
 ANSWER_CHARS = 240
@@ -39,11 +38,14 @@ _SUMMARY_STYLE = """<style>
 class BatchWidget(anywidget.AnyWidget):
     """The live progress view of one run of a batch. Its front end is js/batch.ts."""
 
-    _esm = STATIC / "batch.js"
-    _css = STATIC / "batch.css"
+    _esm = static_text("batch.js")
+    _css = static_text("batch.css")
 
     # Mirrored by `BatchModelState` in js/batch.ts: the whole `Batch.progress()` snapshot.
     progress = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(layout=shared_layout(), **kwargs)  # not a Layout comm per run, left open after it
 
 
 class BatchView:

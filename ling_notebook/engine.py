@@ -101,8 +101,10 @@ async def stream_events(
             stream_options={"include_usage": True},
             **_split_params(client, params),
         )
-        yield Started(settings.model)
-        async with response:  # closing the response is what tells the server to stop
+        # Owned from here on: closing the response is what tells the server to stop, and the consumer may
+        # close this generator at any yield, the first one included.
+        async with response:
+            yield Started(settings.model)
             async for chunk in response:
                 received = True
                 usage = getattr(chunk, "usage", None)

@@ -52,7 +52,7 @@ class LingMagics(Magics):
         self.conversations: dict[str, Conversation] = {}
         self.current = DEFAULT_CHAT
         self._runs = itertools.count(1)  # keys for runs of cells that come without an id
-        self._comparisons: dict[str, Comparison] = {}  # the last comparison of each cell
+        self._comparisons: dict[str, Comparison] = {}  # the last comparison of each cell, while it runs
         for name in config.OPTIONS:  # values from ipython_config.py arrive before observers exist
             if getattr(self, name) is not None:
                 config.configure(**{name: getattr(self, name)})
@@ -171,7 +171,11 @@ class LingMagics(Magics):
             params=params,
             after=lambda: chat.unfinished_before(cell_id),
         )
-        self._comparisons[cell_id] = comparison
+        # Kept only to stop it when its cell runs again: not without a cell id (no run comes again by that
+        # key), nor once it has ended (nothing left to stop); a comparison holds all its replies' text.
+        self._comparisons = {key: c for key, c in self._comparisons.items() if not c.ended}
+        if not cell_id.startswith("run:"):
+            self._comparisons[cell_id] = comparison
         return comparison
 
     def _batch(self, options: dict[str, Any], cell: str, params: dict[str, Any], settings: config.Settings) -> Any:

@@ -45,7 +45,9 @@ def stop_all() -> int:
 
 class Listener(Protocol):
     """What a view of a reply implements. `on_status` and `on_delta` are called on the runner's loop thread,
-    `on_end` once, on one of its finishing threads (see `Runner.finish`)."""
+    `on_end` once, on a finishing thread (see `Runner.finish`) that the reply's `wait()` waits for.
+
+    `on_delta` runs while the reply's end waits (so no piece comes after `on_end`): keep it quick."""
 
     def on_status(self, reply: Reply) -> None: ...
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None: ...
@@ -126,9 +128,12 @@ class Reply:
         self._listeners: list[Listener] = []
         # Set once, by `_end`, and never cancelled: each waiter waits on a future of its own (`_waiter`).
         self._ended: Future[str] = Future()
-        self._end_lock = threading.Lock()
+        # Guards the end against start(), stop() and each piece. Reentrant: a listener may stop the reply
+        # from on_delta, on the stream's thread (the reply then ends there, with that piece).
+        self._end_lock = threading.RLock()
         self._task: Future[None] | None = None  # while the request runs; dropped once it has ended
-        self._started = False
+        self._started = False  # start() was called, or stop() came first and the reply is never sent
+        self._stop_asked = False
         self.view: Any = None  # the widget showing this reply, when there is one
 
     # -- reading -----------------------------------------------------------------------------
@@ -212,20 +217,32 @@ class Reply:
 
     def start(self) -> Reply:
         """Send the request on the background loop. Returns at once."""
-        if not self._started and not self.ended:
+        with self._end_lock:
+            if self._started or self.ended:
+                return self
             self._started = True
             with _running_lock:
                 _running.add(self)
-            self._task = self._runner.submit(self._run())
-            self._task.add_done_callback(self._on_task_done)
+        task = self._runner.submit(self._run())
+        # A stop() since the lines above found no task to cancel and left its request in `_stop_asked`;
+        # one from now on finds the task.
+        with self._end_lock:
+            self._task = task
+            stop_asked = self._stop_asked
+        if stop_asked:
+            task.cancel()
+        task.add_done_callback(self._on_task_done)  # at once if done: it ends the reply
         return self
 
     def stop(self) -> None:
         """Cancel the request: the HTTP connection closes at once; `text` keeps what arrived."""
-        task = self._task
-        if task is not None and not self.ended:
-            task.cancel()
-        elif not self._started:  # the view is shown before the request starts: a Stop there means never send
+        with self._end_lock:
+            task, never_started = self._task, not self._started
+            self._started = True  # a start() from now on sends nothing
+            self._stop_asked = True  # for a start() under way that has no task yet
+        if task is not None:
+            task.cancel()  # its done callback ends the reply (nothing, if it has ended already)
+        elif never_started:  # the view is shown before the request starts: a Stop there means never send
             self._end("stopped")
 
     def wait(self, timeout: float | None = None) -> str:
@@ -285,25 +302,30 @@ class Reply:
         self._end(outcome, error)
 
     def _on_delta(self, event: engine.ContentDelta | engine.ReasoningDelta) -> None:
-        if self.ended:  # stopped from another thread; the task is being cancelled
-            return
-        if self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
-        self.chunks += 1
-        if isinstance(event, engine.ContentDelta):
-            self._content.append(event.text)
-            content, reasoning = event.text, ""
-        else:
-            self._reasoning.append(event.text)
-            content, reasoning = "", event.text
-        for listener in self._listeners:
-            listener.on_delta(self, content, reasoning)
+        # Under the end lock: stop() on another thread ends the reply (and settles its copy and wait())
+        # either before this piece, which is then dropped, or after it and after its listeners heard of
+        # it, so no piece is added to an ended reply, nor told to a view after its end.
+        with self._end_lock:
+            if self.ended:  # stopped from another thread; the task is being cancelled
+                return
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            self.chunks += 1
+            if isinstance(event, engine.ContentDelta):
+                self._content.append(event.text)
+                content, reasoning = event.text, ""
+            else:
+                self._reasoning.append(event.text)
+                content, reasoning = "", event.text
+            for listener in self._listeners:
+                listener.on_delta(self, content, reasoning)
 
     def _on_task_done(self, task: Future[None]) -> None:
         if task.cancelled():
             self._end("stopped")
-        elif task.exception() is not None:
-            self._end("error", ReplyError(f"ling-notebook failed unexpectedly: {task.exception()!r}", kind="internal"))
+        elif (failure := task.exception()) is not None:  # a bug of ours or a view's: its traceback is the clue
+            log.error("ling-notebook failed while streaming the reply from %s", self.model, exc_info=failure)
+            self._end("error", ReplyError(f"ling-notebook failed unexpectedly: {failure!r}", kind="internal"))
         # The finished future keeps the loop's task (and its callbacks) alive; an ended reply needs neither,
         # and a batch holds a thousand of them.
         self._task = None
@@ -318,16 +340,22 @@ class Reply:
             listeners = list(self._listeners)
         with _running_lock:
             _running.discard(self)
+        if not listeners:  # nothing to wait for (a batch item): settled here, behind nobody's copy
+            self._ended.set_result(self.text)
+            return
         # Views build their final copy in on_end, which can take seconds for a long reply: not on the
-        # loop (other streams would stall) nor on the thread that called stop() (the kernel's). wait()
-        # returns only after it, so a notebook executed headless saves the final copy.
+        # loop (other streams would stall), nor on the thread that called stop() (the kernel's), nor
+        # behind other replies' copies (see runner.py). wait() returns only after this reply's own views
+        # have published theirs, so a notebook executed headless saves the final copy.
         self._runner.finish(self._notify_end, listeners)
 
     def _notify_end(self, listeners: list[Listener], settle: bool = True) -> None:
-        for listener in listeners:
-            try:
-                listener.on_end(self)
-            except Exception:  # one failing view must neither hide the others' end nor leave wait() hanging
-                log.exception("A view of the reply from %s failed to show its end", self.model)
-        if settle:
-            self._ended.set_result(self.text)
+        try:
+            for listener in listeners:
+                try:
+                    listener.on_end(self)
+                except Exception:  # one failing view must neither hide the others' end nor leave wait() hanging
+                    log.exception("A view of the reply from %s failed to show its end", self.model)
+        finally:  # whatever escaped (the runner logs it), wait() must not hang
+            if settle:
+                self._ended.set_result(self.text)

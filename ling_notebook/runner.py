@@ -5,29 +5,37 @@ code, and the Stop click may be delivered on a subshell thread where `task.cance
 thread-safe. On our loop the stream keeps going (and rendering) while other cells run, `wait()` from
 the main thread cannot deadlock, and `Future.cancel()` works from any thread.
 
-Ending a reply (building its static copy: about a second for a 60,000-token reply, more for longer
-ones) happens on other threads (`finish`), so it neither holds up other streams on the loop nor the
-kernel thread that clicked Stop. A few threads share it, so one long copy does not hold up the
-end of every other reply.
+The end of a reply with views (each view building its static copy: about a second for a 60,000-token
+reply, more for longer or hostile ones) runs on a thread of its own (`finish`), so it holds up neither
+other streams on the loop, nor the kernel thread that clicked Stop, nor the end of any other reply:
+nothing is queued behind a copy. Who waits on what: a reply's `wait()` (and the next turn of its
+conversation, and a batch counting it) waits for its own views' final copies only; a reply without
+views is settled where it ends. Many copies at once share the CPU, but none waits for another to finish.
 
-The threads start lazily on first use and are shut down by `weakref.finalize` at exit.
+The loop's thread starts lazily on first use and is stopped by `weakref.finalize` at exit; finishing
+threads are daemons (a copy still being built when the interpreter exits is of no use to anyone).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import openai
 
+from ._secrets import RedactingFilter
 from .config import Settings
 from .engine import make_client
 
 T = TypeVar("T")
+
+log = logging.getLogger("ling_notebook.runner")
+log.addFilter(RedactingFilter())
 
 
 class Runner:
@@ -38,8 +46,7 @@ class Runner:
         self._clients: dict[tuple[Any, ...], openai.AsyncOpenAI] = {}
         self._thread = threading.Thread(target=self.loop.run_forever, name="ling-notebook-streams", daemon=True)
         self._thread.start()
-        self._finisher = ThreadPoolExecutor(4, thread_name_prefix="ling-notebook-finish")
-        weakref.finalize(self, _shutdown, self.loop, self._thread, self._finisher)
+        weakref.finalize(self, _shutdown, self.loop, self._thread)
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         """Schedule `coro` on the background loop; cancel the returned future to cancel it."""
@@ -49,8 +56,12 @@ class Runner:
         self.loop.call_soon_threadsafe(callback, *args)
 
     def finish(self, callback: Callable[..., object], *args: Any) -> None:
-        """Run slow end-of-reply work off the loop and off the caller's thread."""
-        self._finisher.submit(callback, *args)
+        """Run slow end-of-reply work off the loop and off the caller's thread, on a thread of its own.
+
+        Not a pool: a bounded one queues a reply's end behind other replies' copies. Any exception is
+        logged; nobody else would see it. The callback settles what waits on it itself (in a `finally`).
+        """
+        threading.Thread(target=_logged, args=(callback, *args), name="ling-notebook-finish", daemon=True).start()
 
     def client_for(self, settings: Settings) -> openai.AsyncOpenAI:
         """A cached client per connection settings, so connections are reused across replies.
@@ -65,8 +76,14 @@ class Runner:
         return self._clients[key]
 
 
-def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread, finisher: ThreadPoolExecutor) -> None:
-    finisher.shutdown(wait=False)
+def _logged(callback: Callable[..., object], *args: Any) -> None:
+    try:
+        callback(*args)
+    except BaseException:  # the thread's end: nothing above would report it, and `threading` would not redact
+        log.exception("ling-notebook failed while ending a reply")
+
+
+def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
     if loop.is_closed():
         return
     loop.call_soon_threadsafe(loop.stop)

@@ -40,6 +40,15 @@ def renderer_bundle() -> dict[str, str]:
     return {"hash": digest, **{name: data.decode("utf-8") for name, data in files.items()}}
 
 
+def static_text(name: str) -> traitlets.Unicode:
+    """A synced trait holding the text of a built file, for `_esm` and `_css`.
+
+    Not the path: anywidget turns a path into a `FileContents` whose `changed` signal holds every instance
+    for good (manzt/anywidget#929), and with each widget its reply or comparison and all their text.
+    """
+    return traitlets.Unicode((STATIC / name).read_text(encoding="utf-8")).tag(sync=True)
+
+
 _layout: ipywidgets.Layout | None = None
 
 
@@ -59,7 +68,7 @@ class StubWidget(anywidget.AnyWidget):
     """The base of every widget of ours: it ships only the stub (no `_css`: the stylesheet comes with the
     renderer) and answers a page's request for the renderer."""
 
-    _esm = STATIC / "widget.js"
+    _esm = static_text("widget.js")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(layout=shared_layout(), **kwargs)

@@ -181,3 +181,14 @@ def test_retry_after_the_end_puts_a_live_view_back_in_the_same_output(kernel, se
     updates = kernel.displays()
     assert len({d["transient"]["display_id"] for d in updates}) == 1
     assert "text/html" in updates[-1]["data"] and "2 done" in updates[-1]["data"]["text/html"]
+
+
+def test_runs_of_a_batch_leave_no_model_of_their_own_open(kernel, server):
+    kernel.run("ling_notebook.batch(['first'], model='test/echo').wait(10)")  # our shared Layout exists now
+    kernel.messages.clear()
+    kernel.run("b = ling_notebook.batch(['fail 1', 'ok'], model='test/picky?status=400&fails=1', retries=0)\n"
+               "b.wait(30)\nb.retry().wait(30)")
+    opened = [m["content"] for m in kernel.messages if m["msg_type"] == "comm_open"]
+    assert [c["data"]["state"]["_model_name"] for c in opened] == ["AnyModel", "AnyModel"]  # one per run
+    closed = {m["content"]["comm_id"] for m in kernel.messages if m["msg_type"] == "comm_close"}
+    assert {c["comm_id"] for c in opened} <= closed  # each closed at the end of its run

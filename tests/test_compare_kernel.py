@@ -190,3 +190,11 @@ def test_the_static_copy_shows_every_column_side_by_side_and_the_summary(kernel,
         "test/echo", "test/http-404", "test/length?tokens=5"]
     assert "<th>TTFT</th>" in table and "<td>length</td>" in table and "<td>error</td>" in table
     assert update["data"]["text/plain"].startswith("=== test/echo ===\n<img src=x onerror=alert(1)> hello")
+
+
+def test_a_comparison_run_without_a_cell_id_is_not_kept_after_it_ends(kernel, server):
+    run_cell(kernel, "%%ling -m test/echo -m test/echo -o kept\nremember nothing")
+    kernel.run("import gc, time, weakref\nassert kept.wait(10) == ['remember nothing'] * 2\nkept = weakref.ref(kept)")
+    # wait() returns as the last finishing thread settles it; that thread lets go of the replies right after
+    kernel.run("for _ in range(50):\n    gc.collect()\n    if kept() is None:\n        break\n    time.sleep(0.01)")
+    assert kernel.value("kept() is None")

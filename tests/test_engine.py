@@ -250,6 +250,25 @@ def test_cancelling_closes_the_connection_at_once(model_server):
     assert record.disconnected_at - cancelled_at < 1.0  # the benchmark measures it precisely
 
 
+def test_closing_the_events_at_the_first_one_closes_the_connection(model_server):
+    """A consumer may stop at any event, the first (the stream opened) included: the response is closed."""
+    s = settings(model_server, "test/stall?after=2&rate=0")
+    model_server.clear()
+
+    async def run() -> None:
+        client = engine.make_client(s)  # a shared client, as the runner's: closing it would hide the leak
+        events = engine.stream_events([{"role": "user", "content": "hi"}], s, client=client)
+        assert isinstance(await anext(events), engine.Started)
+        await events.aclose()
+        try:
+            record = await asyncio.to_thread(model_server.wait_for, lambda r: r.disconnected_at is not None)
+            assert record.model == "test/stall?after=2&rate=0"
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
 # --- a bad key never shows in the error it causes ---------------------------------------------------------
 
 

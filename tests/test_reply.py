@@ -11,7 +11,8 @@ from concurrent.futures import Future
 import pytest
 
 from ling_notebook import config, engine
-from ling_notebook.reply import Reply, stop_all
+from ling_notebook.batch import Batch
+from ling_notebook.reply import Reply, TextBuffer, stop_all
 from ling_notebook.runner import get_runner
 
 KEY = "sk-reply-test-5c3d-secret"
@@ -226,3 +227,133 @@ def test_a_reply_stopped_before_it_starts_is_never_sent(model_server):
     assert reply.start().wait(5) == "" and reply.status == "stopped"
     settle()
     assert not [r for r in model_server.requests if r.path.endswith("/chat/completions")]
+
+
+class FailsWhenTheStreamOpens(Recorder):
+    def on_status(self, reply: Reply) -> None:
+        raise RuntimeError("this view is broken")
+
+
+def test_a_view_failing_when_the_stream_opens_leaves_no_connection_open(model_server, caplog):
+    model_server.clear()
+    reply = ask(model_server, STALL)
+    reply.add_listener(FailsWhenTheStreamOpens())
+    assert reply.start().wait(5) == "" and reply.status == "error"
+    assert "this view is broken" in reply.error and "Traceback" in caplog.text
+    record = model_server.wait_for(lambda r: r.disconnected_at is not None)
+    assert record.model == STALL
+
+
+class _WatchedLock:
+    """A reply's end lock that tells when a thread had to wait for it."""
+
+    def __init__(self, lock) -> None:
+        self._lock = lock
+        self.waited = threading.Event()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.waited.set()
+            self._lock.acquire()
+
+    def __exit__(self, *_exc) -> None:
+        self._lock.release()
+
+
+def test_a_piece_arriving_as_stop_ends_the_reply_is_in_both_wait_and_text_or_in_neither(model_server, monkeypatch):
+    async def two_pieces(*_args, **_kwargs):
+        for event in (engine.Started("m"), engine.ContentDelta(" one"), engine.ContentDelta(" two"),
+                      engine.Finished("stop")):
+            yield event
+
+    appending, go = threading.Event(), threading.Event()
+
+    class Gated(TextBuffer):
+        """The stream thread, between checking that the reply is still open and adding the piece."""
+
+        def append(self, piece: str) -> None:
+            if piece == " two":
+                appending.set()
+                go.wait(5)
+            super().append(piece)
+
+    monkeypatch.setattr(engine, "stream_events", two_pieces)
+    reply = ask(model_server, "test/echo")
+    reply._content = Gated()
+    reply._end_lock = lock = _WatchedLock(reply._end_lock)
+    reply.start()
+    assert appending.wait(5)
+    threading.Thread(target=reply.stop).start()  # the user's Stop, on the kernel's thread
+    until(lambda: reply._ended.done() or lock.waited.is_set(), "the Stop ended the reply or waits for the piece")
+    go.set()
+    assert reply.wait(5) == " one two"
+    settle()
+    assert reply.text == " one two"
+
+
+def test_a_stop_while_start_hands_the_request_over_is_not_lost(model_server, monkeypatch):
+    model_server.clear()
+    runner = get_runner()
+    reply = ask(model_server, "test/echo?rate=20", "a few words, slowly", runner=runner)
+    submit = runner.submit
+
+    def stop_first(coro):  # started, and no task to cancel yet
+        reply.stop()
+        return submit(coro)
+
+    monkeypatch.setattr(runner, "submit", stop_first)
+    reply.start()
+    monkeypatch.undo()
+    assert reply.wait(5) == "" and reply.status == "stopped"
+    settle()
+    assert all(r.disconnected_at is not None for r in model_server.requests if r.path.endswith("/chat/completions"))
+
+
+def test_slow_final_copies_of_other_replies_hold_up_no_end(model_server):
+    views = [SlowToEnd() for _ in range(5)]
+    try:
+        for view in views:
+            reply = ask(model_server, "test/echo", "slow")
+            reply.add_listener(view)
+            reply.start()
+        for view in views[:4]:
+            assert view.ending.wait(5), "a reply never ended"
+        assert ask(model_server, "test/echo", "no view").start().wait(5) == "no view"
+        items = Batch([[{"role": "user", "content": "item"}]] * 3, settings(model_server, "test/echo"))
+        assert items.start().wait(5) == ["item"] * 3
+        quick = Recorder()
+        reply = ask(model_server, "test/echo", "a quick view")
+        reply.add_listener(quick)
+        assert reply.start().wait(5) == "a quick view" and quick.ending.is_set()
+    finally:
+        for view in views:
+            view.release.set()
+
+
+class Fatal(BaseException):
+    """Not an Exception: what no `except Exception` around a view catches."""
+
+
+class DiesAtTheEnd(Recorder):
+    def on_end(self, reply: Reply) -> None:
+        raise Fatal("this view took its thread down")
+
+
+def test_anything_escaping_the_end_of_a_reply_is_logged_and_wait_still_returns(model_server, caplog):
+    reply = ask(model_server, "test/echo", "hello")
+    reply.add_listener(DiesAtTheEnd())
+    assert reply.start().wait(5) == "hello"
+    until(lambda: "this view took its thread down" in caplog.text, "the error was logged")
+    assert "failed while ending a reply" in caplog.text
+
+
+class StopsAtTheFirstPiece(Recorder):
+    def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
+        reply.stop()
+
+
+def test_a_view_may_stop_the_reply_as_a_piece_arrives(model_server):
+    reply = ask(model_server, STALL)
+    reply.add_listener(StopsAtTheFirstPiece())
+    assert reply.start().wait(5) == " w1" and reply.status == "stopped"
+    assert ask(model_server, "test/echo", "the stream thread goes on").start().wait(5) == "the stream thread goes on"

@@ -90,3 +90,17 @@ def test_a_stop_on_another_thread_during_a_status_update_still_reaches_the_views
     assert ended.wait(5)
     states = [m["state"] for m in widget.sent if m["method"] == "update"]
     assert states and states[-1].get("status") == "stopped"
+
+
+
+def test_a_closed_view_lets_its_reply_go():
+    import gc
+    import weakref
+
+    settings = config.resolve(base_url="http://127.0.0.1:9/v1", api_key="sk-widget-test")
+    view = ReplyWidget(Reply([{"role": "user", "content": "go"}], settings, runner=_Here()))
+    reply = weakref.ref(view.reply)
+    view.close()
+    del view
+    gc.collect()
+    assert reply() is None  # a reply holds all its text: nothing class-wide may keep its view
