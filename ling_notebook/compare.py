@@ -134,7 +134,7 @@ def start(
     if callable(messages):
         messages = _once(messages)  # every model gets the very same list, built when the first is sent
     replies = [Reply(messages, s, stream=stream, params=dict(params or {}), after=after) for s in settings]
-    comparison = Comparison(replies, [s.model for s in settings])
+    comparison = Comparison(replies, [reply.model for reply in replies])  # as the replies show them
     if in_kernel():
         from .compare_widget import CompareWidget
 

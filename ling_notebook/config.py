@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +40,8 @@ _configured: dict[str, Any] = {}
 
 @dataclass(frozen=True)
 class Settings:
-    """Effective settings for one request. The key is kept out of `repr`."""
+    """Effective settings for one request. Every credential is kept out of `repr`, and out of every
+    message: the settings make each one known to `_secrets.redact` when they are made."""
 
     base_url: str
     model: str
@@ -53,8 +54,31 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.api_key != NO_KEY:  # however these settings were made, their key is redacted from now on
+        # However these settings were made, the credentials they carry are redacted from now on.
+        if self.api_key != NO_KEY:
             _secrets.remember(self.api_key)
+        _secrets.remember_url(self.base_url)
+        if self.client is not None:
+            _secrets.remember_url(str(self.client.base_url))
+            _secrets.remember_values(_headers_set_on(self.client))
+            _secrets.remember_values(self.client.default_query)
+
+    @property
+    def shown_url(self) -> str:
+        """The base URL as messages and views show it: without the credentials a URL may carry."""
+        return _secrets.shown_url(self.base_url)
+
+    def __repr__(self) -> str:
+        # Written out because the generated one would show the URL as it is.
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr} | {"base_url": self.shown_url}
+        return _secrets.redact(f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})")
+
+
+def _headers_set_on(client: Any) -> Any:
+    """The headers a user gave their client. `default_headers` adds the SDK's own ("python", the OS name):
+    masking those in every message would hide more than it protects, so the user's are read apart."""
+    custom = getattr(client, "_custom_headers", None)
+    return client.default_headers if custom is None else custom
 
 
 def configure(**options: Any) -> None:
@@ -91,7 +115,8 @@ def resolve(**explicit: Any) -> Settings:
 def describe() -> list[tuple[str, str, str]]:
     """(setting, effective value, where it came from), for `%ling config`. The key only as set / not set."""
     values, sources, api_key, key_source = _merge({})
-    rows = [(name, str(values[name]), sources[name]) for name in OPTIONS]
+    values["base_url"] = _secrets.shown_url(values["base_url"])
+    rows = [(name, _secrets.redact(str(values[name])), sources[name]) for name in OPTIONS]
     rows.append(("api_key", "set" if api_key else "not set", key_source if api_key else f"set {key_source}"))
     return rows
 
@@ -115,6 +140,7 @@ def _merge(explicit: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], st
         api_key, key_source = client.api_key, "the client you passed"
     else:
         api_key, key_source = _find_key(explicit, values)
+    _secrets.remember(api_key)  # known before any Settings is made: `describe` shows values next to it
     sources["api_key"] = key_source if api_key else "not set"
     return values, sources, api_key, key_source
 
@@ -154,34 +180,43 @@ def _missing_key_message(values: dict[str, Any]) -> str:
     else:
         where = "Set the environment variable LING_API_KEY (or ANT_LING_API_KEY)"
     return (
-        f"No API key found for {values['base_url']}. {where} to your key, "
+        f"No API key found for {_secrets.shown_url(values['base_url'])}. {where} to your key, "
         "for example with os.environ['LING_API_KEY'] = '...' in a cell, or pass api_key=... "
         "Keep the key itself out of the notebook."
     )
 
 
 def validate(name: str, value: Any) -> Any:
-    """Validate and convert one setting, with a message that says what is expected."""
+    """Validate and convert one setting, with a message that says what is expected.
+
+    A refused value is not quoted back: it may be a key pasted into the wrong setting, or a URL with
+    credentials in it. Only what was parsed (a number) is.
+    """
     if name in ("timeout", "frame_interval"):
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ConfigurationError(f"{name} must be a number of seconds, not {value!r}.") from None
+            raise ConfigurationError(f"{name} must be a number of seconds, such as {OPTIONS[name][0]}.") from None
         if not number > 0:
-            raise ConfigurationError(f"{name} must be more than 0 seconds, not {value!r}.")
+            raise ConfigurationError(f"{name} must be more than 0 seconds, not {number:g}.")
         return number
     if name == "max_retries":
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise ConfigurationError(f"max_retries must be a whole number, not {value!r}.") from None
+            raise ConfigurationError("max_retries must be a whole number, such as 2.") from None
         if number < 0:
-            raise ConfigurationError(f"max_retries must be 0 or more, not {value!r}.")
+            raise ConfigurationError(f"max_retries must be 0 or more, not {number}.")
         return number
     if name == "base_url":
         url = str(value).strip().rstrip("/")
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            raise ConfigurationError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, not {value!r}.")
+        try:
+            parts = urlsplit(url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # a malformed host or port
+            valid = False
+        if not valid:
+            raise ConfigurationError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}.")
         return url
     if name == "api_key":
         value = clean_key(value, "configure(api_key=...)")
