@@ -56,6 +56,7 @@ class ProgressView(Protocol):
     def restart(self, batch: Batch) -> None: ...
 
 
+@config.keeps_secrets_out_of_tracebacks
 def batch(
     prompts: Any,
     *,

@@ -89,6 +89,7 @@ class Comparison(Sequence[Reply]):
             display(comparison_bundle(self), raw=True)
 
 
+@config.keeps_secrets_out_of_tracebacks
 def compare(
     prompt_or_messages: str | list[dict[str, Any]],
     models: Sequence[str],

@@ -7,14 +7,17 @@ environment variables > built-in defaults. `resolve()` returns the effective `Se
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from . import _secrets
-from .errors import ConfigurationError
+from .errors import ConfigurationError, LingError
 
 DEFAULT_BASE_URL = "https://api.ant-ling.com/v1"
 DEFAULT_MODEL = "Ling-2.6-flash"
@@ -81,6 +84,34 @@ def _headers_set_on(client: Any) -> Any:
     return client.default_headers if custom is None else custom
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def keeps_secrets_out_of_tracebacks(function: Callable[P, R]) -> Callable[P, R]:
+    """For the public functions that take settings: an error of ours leaves them with a traceback that holds
+    no local variable of theirs or of what they called.
+
+    A refused key is held by every frame it passed through (`options`, `explicit`, `value`), and
+    `%xmode Verbose`, like any traceback printed with its locals, would show it. Those frames are done
+    by then, so their locals are cleared, and the error leaves from here afresh, once the keyword
+    arguments (a dict made for this call) are cleared too.
+    """
+
+    @functools.wraps(function)
+    def called(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except LingError as exc:
+            error = exc
+        traceback.clear_frames(error.__traceback__)
+        kwargs.clear()
+        raise error.with_traceback(None)
+
+    return called
+
+
+@keeps_secrets_out_of_tracebacks
 def configure(**options: Any) -> None:
     """Set session-wide settings (what `%config LingMagics.<name>` also sets).
 
