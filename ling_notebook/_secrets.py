@@ -8,7 +8,8 @@ Each is removed by `redact` from every message a user can see: `LingError` runs 
 printer only ever show such messages. Where a URL is shown, it is shown by `shown_url`.
 `redact` also catches the forms a key takes inside other text: `repr` and bytes `repr` escapes,
 JSON escapes, percent-encoding, and those applied twice (a repr inside a repr).
-Loggers of ours carry `RedactingFilter`, which does the same for log records.
+Loggers of ours carry `RedactingFilter`, which does the same for log records, and so do those of the
+HTTP stack (the SDK logs each request's options and headers, the HTTP client its URL).
 """
 
 from __future__ import annotations
@@ -98,6 +99,15 @@ def _escapes(text: str) -> list[str]:
         quote(text),
         quote_plus(text),
     ]
+
+
+def redact_logs_of(*packages: str) -> None:
+    """Give `RedactingFilter` to every logger of `packages` that exists: a logger's filters see only the
+    records logged on it, not those its children pass up."""
+    for name in list(logging.Logger.manager.loggerDict):
+        logger = logging.getLogger(name)
+        if name.split(".")[0].startswith(packages) and not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 class RedactingFilter(logging.Filter):

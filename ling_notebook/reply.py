@@ -18,7 +18,7 @@ from contextlib import aclosing
 from typing import Any, Protocol
 
 from . import engine
-from ._secrets import RedactingFilter, redact, remember_values
+from ._secrets import redact, redact_logs_of, remember_values
 from .config import Settings
 from .errors import ReplyError
 from .runner import Runner, get_runner
@@ -26,7 +26,7 @@ from .runner import Runner, get_runner
 ENDED = ("done", "stopped", "error")
 
 log = logging.getLogger("ling_notebook.reply")
-log.addFilter(RedactingFilter())
+redact_logs_of("ling_notebook", "openai", "httpx", "httpcore")  # imported by now, with their loggers
 
 # Replies started and not yet ended. Added to by the thread that starts a reply, removed from by the
 # thread that ends it (the stream's, or the one calling stop()): every use holds the lock.
