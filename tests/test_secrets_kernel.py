@@ -80,6 +80,7 @@ def test_no_secret_shows_anywhere(model_server, tmp_path, key, url_has_credentia
             runs = [execute(kernel, code) for code in CELLS]
             notebook = saved_notebook(kernel, runs)
             iopub = [json.dumps(m, default=str) for m in kernel.history]
+            errors = [m["content"] for m in kernel.history if m["msg_type"] == "error"]
         finally:
             kernel.shutdown()
     shown = "\n".join(iopub)
@@ -95,5 +96,7 @@ def test_no_secret_shows_anywhere(model_server, tmp_path, key, url_has_credentia
     elif key == TRAILING:  # the stripped key was sent: the server answered 401, and the error says where to look
         assert "rejected the API key (HTTP 401" in shown and "Check the key in LING_API_KEY" in shown
         assert model_server.wait_for(lambda r: r.model == "test/http-401").carried_key(key.strip())
-    else:  # refused before anything was sent, naming the variable
+    else:  # refused before anything was sent, naming the variable, in one line (no traceback, however verbose)
         assert "The API key in the environment variable LING_API_KEY contains a line break" in shown
+        assert errors and all(len(error["traceback"]) == 1 for error in errors)
+        assert errors[0]["traceback"][0].startswith("ConfigurationError: The API key in the environment variable")
