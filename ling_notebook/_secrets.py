@@ -1,11 +1,15 @@
-"""Redaction: the one function that removes the API keys this process knows from text a user can see.
+"""Redaction: the one function that removes the secrets this process knows from text a user can see.
 
-Every key this process is given (`Settings` remembers it when it is made) is removed by `redact`
-from every message a user can see: `LingError` runs its message through `redact`, so no error of
-ours can carry a key, and the reply's `error`, the widget and the terminal printer only ever show
-such messages. `redact` also catches the forms a key takes inside other text: `repr` and bytes
-`repr` escapes, JSON escapes, percent-encoding, and those applied twice (a repr inside a repr).
-Loggers of ours carry `RedactingFilter`, which does the same for log records.
+Secrets are API keys and every other credential a request can carry: the user name, password and
+query values of a URL (`remember_url`), and the values of headers and query fields a user adds
+(`remember_values`). `Settings` remembers its own when it is made, a reply those of its request.
+Each is removed by `redact` from every message a user can see: `LingError` runs its message through
+`redact`, so no error of ours can carry a key, and the reply's `error`, the widget and the terminal
+printer only ever show such messages. Where a URL is shown, it is shown by `shown_url`.
+`redact` also catches the forms a key takes inside other text: `repr` and bytes `repr` escapes,
+JSON escapes, percent-encoding, and those applied twice (a repr inside a repr).
+Loggers of ours carry `RedactingFilter`, which does the same for log records, and so do those of the
+HTTP stack (the SDK logs each request's options and headers, the HTTP client its URL).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import json
 import logging
 import re
 import threading
-from urllib.parse import quote, quote_plus
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 # Shorter "keys" are placeholders (or typos); removing them would mangle every message.
 _MIN_LENGTH = 4
@@ -37,6 +43,32 @@ def remember(key: str | None) -> None:
         forms = sorted({form for known in _known for form in _forms(known)}, key=len, reverse=True)
         # Case-insensitive: percent-encoding may use either case, and masking a near-copy costs nothing.
         _pattern = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE)
+
+
+def remember_url(url: str) -> None:
+    """Add the credentials a URL may carry: its user name and password, and every query value
+    (gateways take keys there, `?api-key=...`; no query value is known to be harmless)."""
+    parts = urlsplit(url)
+    for secret in (parts.username, parts.password, *(value for _, value in parse_qsl(parts.query, True))):
+        remember(secret)
+
+
+def remember_values(fields: Any) -> None:
+    """Add every value of headers or query fields a user set (an `Authorization`, an `api-key`, ...)."""
+    if not isinstance(fields, Mapping):
+        return
+    for value in fields.values():
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if isinstance(value, str):  # not the SDK's markers (`Omit()`) that remove a header
+            remember(value)
+
+
+def shown_url(url: str) -> str:
+    """`url` as a user may see it: no user name or password, every query value masked, no fragment."""
+    parts = urlsplit(url)
+    query = urlencode([(name, MASK) for name, _ in parse_qsl(parts.query, True)], safe=MASK)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, query, ""))
 
 
 def redact(text: str) -> str:
@@ -67,6 +99,15 @@ def _escapes(text: str) -> list[str]:
         quote(text),
         quote_plus(text),
     ]
+
+
+def redact_logs_of(*packages: str) -> None:
+    """Give `RedactingFilter` to every logger of `packages` that exists: a logger's filters see only the
+    records logged on it, not those its children pass up."""
+    for name in list(logging.Logger.manager.loggerDict):
+        logger = logging.getLogger(name)
+        if name.split(".")[0].startswith(packages) and not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 class RedactingFilter(logging.Filter):

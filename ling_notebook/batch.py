@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from typing import Any, Protocol
 
 from . import config
+from ._secrets import redact
 from .display import build_messages, in_kernel
 from .errors import ConfigurationError
 from .fill import fill_template, template
@@ -55,6 +56,7 @@ class ProgressView(Protocol):
     def restart(self, batch: Batch) -> None: ...
 
 
+@config.keeps_secrets_out_of_tracebacks
 def batch(
     prompts: Any,
     *,
@@ -408,7 +410,7 @@ class Batch:
         return {
             "status": self.status,
             "stopping": self._stopping and self._running,
-            "model": self.settings.model,
+            "model": redact(self.settings.model),  # a key pasted as the model name is sent, never shown
             "total": len(self),
             "counts": counts,
             "tokens": tokens,

@@ -110,7 +110,7 @@ def summary_bundle(batch: Batch) -> dict[str, str]:
     progress = batch.progress()
     counts = progress["counts"]
     usage = progress["usage"]
-    title = f"Batch of {len(batch)} · {batch.settings.model} · {batch.status}"
+    title = f"Batch of {len(batch)} · {progress['model']} · {batch.status}"
     numbers = [f"{counts['done']} done"]
     numbers += [f"{counts[state]} {state}" for state in ("failed", "stopped") if counts[state]]
     if counts["queued"]:

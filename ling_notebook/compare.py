@@ -89,6 +89,7 @@ class Comparison(Sequence[Reply]):
             display(comparison_bundle(self), raw=True)
 
 
+@config.keeps_secrets_out_of_tracebacks
 def compare(
     prompt_or_messages: str | list[dict[str, Any]],
     models: Sequence[str],
@@ -134,7 +135,7 @@ def start(
     if callable(messages):
         messages = _once(messages)  # every model gets the very same list, built when the first is sent
     replies = [Reply(messages, s, stream=stream, params=dict(params or {}), after=after) for s in settings]
-    comparison = Comparison(replies, [s.model for s in settings])
+    comparison = Comparison(replies, [reply.model for reply in replies])  # as the replies show them
     if in_kernel():
         from .compare_widget import CompareWidget
 

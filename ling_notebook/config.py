@@ -7,14 +7,17 @@ environment variables > built-in defaults. `resolve()` returns the effective `Se
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
-from dataclasses import dataclass, field
-from typing import Any
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from . import _secrets
-from .errors import ConfigurationError
+from .errors import ConfigurationError, LingError
 
 DEFAULT_BASE_URL = "https://api.ant-ling.com/v1"
 DEFAULT_MODEL = "Ling-2.6-flash"
@@ -40,7 +43,8 @@ _configured: dict[str, Any] = {}
 
 @dataclass(frozen=True)
 class Settings:
-    """Effective settings for one request. The key is kept out of `repr`."""
+    """Effective settings for one request. Every credential is kept out of `repr`, and out of every
+    message: the settings make each one known to `_secrets.redact` when they are made."""
 
     base_url: str
     model: str
@@ -53,10 +57,61 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.api_key != NO_KEY:  # however these settings were made, their key is redacted from now on
+        # However these settings were made, the credentials they carry are redacted from now on.
+        if self.api_key != NO_KEY:
             _secrets.remember(self.api_key)
+        _secrets.remember_url(self.base_url)
+        if self.client is not None:
+            _secrets.remember_url(str(self.client.base_url))
+            _secrets.remember_values(_headers_set_on(self.client))
+            _secrets.remember_values(self.client.default_query)
+
+    @property
+    def shown_url(self) -> str:
+        """The base URL as messages and views show it: without the credentials a URL may carry."""
+        return _secrets.shown_url(self.base_url)
+
+    def __repr__(self) -> str:
+        # Written out because the generated one would show the URL as it is.
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr} | {"base_url": self.shown_url}
+        return _secrets.redact(f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})")
 
 
+def _headers_set_on(client: Any) -> Any:
+    """The headers a user gave their client. `default_headers` adds the SDK's own ("python", the OS name):
+    masking those in every message would hide more than it protects, so the user's are read apart."""
+    custom = getattr(client, "_custom_headers", None)
+    return client.default_headers if custom is None else custom
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def keeps_secrets_out_of_tracebacks(function: Callable[P, R]) -> Callable[P, R]:
+    """For the public functions that take settings: an error of ours leaves them with a traceback that holds
+    no local variable of theirs or of what they called.
+
+    A refused key is held by every frame it passed through (`options`, `explicit`, `value`), and
+    `%xmode Verbose`, like any traceback printed with its locals, would show it. Those frames are done
+    by then, so their locals are cleared, and the error leaves from here afresh, once the keyword
+    arguments (a dict made for this call) are cleared too.
+    """
+
+    @functools.wraps(function)
+    def called(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except LingError as exc:
+            error = exc
+        traceback.clear_frames(error.__traceback__)
+        kwargs.clear()
+        raise error.with_traceback(None)
+
+    return called
+
+
+@keeps_secrets_out_of_tracebacks
 def configure(**options: Any) -> None:
     """Set session-wide settings (what `%config LingMagics.<name>` also sets).
 
@@ -91,7 +146,8 @@ def resolve(**explicit: Any) -> Settings:
 def describe() -> list[tuple[str, str, str]]:
     """(setting, effective value, where it came from), for `%ling config`. The key only as set / not set."""
     values, sources, api_key, key_source = _merge({})
-    rows = [(name, str(values[name]), sources[name]) for name in OPTIONS]
+    values["base_url"] = _secrets.shown_url(values["base_url"])
+    rows = [(name, _secrets.redact(str(values[name])), sources[name]) for name in OPTIONS]
     rows.append(("api_key", "set" if api_key else "not set", key_source if api_key else f"set {key_source}"))
     return rows
 
@@ -115,6 +171,7 @@ def _merge(explicit: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], st
         api_key, key_source = client.api_key, "the client you passed"
     else:
         api_key, key_source = _find_key(explicit, values)
+    _secrets.remember(api_key)  # known before any Settings is made: `describe` shows values next to it
     sources["api_key"] = key_source if api_key else "not set"
     return values, sources, api_key, key_source
 
@@ -154,34 +211,43 @@ def _missing_key_message(values: dict[str, Any]) -> str:
     else:
         where = "Set the environment variable LING_API_KEY (or ANT_LING_API_KEY)"
     return (
-        f"No API key found for {values['base_url']}. {where} to your key, "
+        f"No API key found for {_secrets.shown_url(values['base_url'])}. {where} to your key, "
         "for example with os.environ['LING_API_KEY'] = '...' in a cell, or pass api_key=... "
         "Keep the key itself out of the notebook."
     )
 
 
 def validate(name: str, value: Any) -> Any:
-    """Validate and convert one setting, with a message that says what is expected."""
+    """Validate and convert one setting, with a message that says what is expected.
+
+    A refused value is not quoted back: it may be a key pasted into the wrong setting, or a URL with
+    credentials in it. Only what was parsed (a number) is.
+    """
     if name in ("timeout", "frame_interval"):
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ConfigurationError(f"{name} must be a number of seconds, not {value!r}.") from None
+            raise ConfigurationError(f"{name} must be a number of seconds, such as {OPTIONS[name][0]}.") from None
         if not number > 0:
-            raise ConfigurationError(f"{name} must be more than 0 seconds, not {value!r}.")
+            raise ConfigurationError(f"{name} must be more than 0 seconds, not {number:g}.")
         return number
     if name == "max_retries":
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise ConfigurationError(f"max_retries must be a whole number, not {value!r}.") from None
+            raise ConfigurationError("max_retries must be a whole number, such as 2.") from None
         if number < 0:
-            raise ConfigurationError(f"max_retries must be 0 or more, not {value!r}.")
+            raise ConfigurationError(f"max_retries must be 0 or more, not {number}.")
         return number
     if name == "base_url":
         url = str(value).strip().rstrip("/")
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            raise ConfigurationError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, not {value!r}.")
+        try:
+            parts = urlsplit(url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # a malformed host or port
+            valid = False
+        if not valid:
+            raise ConfigurationError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}.")
         return url
     if name == "api_key":
         value = clean_key(value, "configure(api_key=...)")

@@ -13,6 +13,7 @@ from . import config
 from .reply import Reply
 
 
+@config.keeps_secrets_out_of_tracebacks
 def stream(
     prompt_or_messages: str | list[dict[str, Any]],
     *,

@@ -3,6 +3,8 @@
 Knows nothing of Jupyter. `stream_events` is an async generator; cancelling the task that consumes
 it (or closing it) closes the HTTP response at once, so the server sees EOF. Failures never raise
 out of the generator: they arrive as a final `Failed` event, after whatever text did arrive.
+Every string a server sends (text, model name, finish reason, error message) passes `valid_text`
+here, before anything else sees it.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ async def stream_events(
                 received = True
                 usage = getattr(chunk, "usage", None)
                 if usage is not None:
-                    yield Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0, usage.total_tokens or 0)
+                    yield _usage(usage)
                 choice = _first_choice(chunk.choices)
                 if choice is None:
                     continue
@@ -122,7 +124,7 @@ async def stream_events(
                         yield ContentDelta(valid_text(delta.content))
                 if choice.finish_reason:
                     finished = True
-                    yield Finished(choice.finish_reason)
+                    yield Finished(valid_text(choice.finish_reason))
         if not finished:
             yield Failed(
                 ReplyError(
@@ -150,7 +152,7 @@ async def _complete(
     completion = await client.chat.completions.create(
         model=settings.model, messages=messages, stream=False, **_split_params(client, params)  # type: ignore[arg-type]
     )
-    yield Started(completion.model or settings.model)
+    yield Started(valid_text(completion.model or settings.model))
     choice = _first_choice(completion.choices)
     if choice is not None:
         message = choice.message
@@ -160,28 +162,37 @@ async def _complete(
         if message.content:
             yield ContentDelta(valid_text(message.content))
     if completion.usage is not None:
-        u = completion.usage
-        yield Usage(u.prompt_tokens or 0, u.completion_tokens or 0, u.total_tokens or 0)
+        yield _usage(completion.usage)
     if choice is None or not choice.finish_reason:
         yield Failed(ReplyError("The server's reply had no finish reason: it is incomplete.", kind="incomplete"))
     else:
-        yield Finished(choice.finish_reason)
+        yield Finished(valid_text(choice.finish_reason))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def valid_text(text: str) -> str:
-    """`text` with lone surrogates replaced by U+FFFD.
+def valid_text(text: object) -> str:
+    """`text` as a str every layer can encode: lone surrogates replaced by U+FFFD.
 
+    The one cleaning step for strings from a server (and for prompts, which the HTTP layer must encode).
     JSON may carry half of a surrogate pair (`"\\ud83d"`), which Python decodes into a str that no
-    UTF-8 encoder accepts: the kernel could not send it to the browser, nor nh3 sanitize it.
+    UTF-8 encoder accepts: the kernel could not send it to the browser, nor nh3 sanitize it. The SDK
+    does not check types, so a server may also send a number or a list where a string belongs.
     """
+    if not isinstance(text, str):
+        text = str(text)
     # Both checks read without copying (isascii is a flag): most text has no surrogates and is returned
     # as is, not copied twice over (UTF-16 bytes, then a new str) for a long reply.
     if text.isascii() or _SURROGATE.search(text) is None:
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _usage(usage: Any) -> Usage:
+    """The token counts; a count that is not a whole number (the SDK does not check) counts as 0."""
+    counts = (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+    return Usage(*(n if isinstance(n, int) else 0 for n in counts))
 
 
 def _reasoning_of(delta_or_message: Any) -> str | None:
@@ -220,9 +231,10 @@ def translate_error(exc: openai.OpenAIError, settings: Settings, *, received: bo
     """Turn an `openai` exception into a `ReplyError` whose message says what to do next.
 
     The key is not removed here: `ReplyError` redacts every message (the settings remembered the key).
+    The URL is quoted without the credentials it may carry; the server's words pass `valid_text`.
     """
-    url, model = settings.base_url, settings.model
-    detail = _server_message(exc).rstrip(". ")  # our sentences add their own
+    url, model = settings.shown_url, settings.model
+    detail = valid_text(_server_message(exc)).rstrip(". ")  # our sentences add their own
     retries = settings.max_retries
     tried = f"after {retries} {'retry' if retries == 1 else 'retries'}" if retries else "(retries are off)"
     if isinstance(exc, openai.APIStatusError):
@@ -263,7 +275,7 @@ def translate_error(exc: openai.OpenAIError, settings: Settings, *, received: bo
                 f"The connection to {url} was lost mid-reply: the reply is incomplete. Run the cell again.",
                 kind="connection",
             )
-        cause = str(exc.__cause__ or exc)
+        cause = valid_text(exc.__cause__ or exc)
         return ReplyError(
             f"Could not connect to {url} ({cause}), {tried}. Check the base URL (LING_BASE_URL), "
             "that the server is running, and any proxy settings.",
@@ -273,7 +285,7 @@ def translate_error(exc: openai.OpenAIError, settings: Settings, *, received: bo
         return ReplyError(
             f"The server reported an error mid-stream: {detail}. The reply is incomplete.", kind="stream"
         )
-    return ReplyError(f"The openai client failed: {exc}", kind="connection")
+    return ReplyError(f"The openai client failed: {valid_text(exc)}", kind="connection")
 
 
 def _server_message(exc: openai.OpenAIError) -> str:

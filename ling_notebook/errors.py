@@ -27,6 +27,11 @@ class LingError(Exception):
     def __repr__(self) -> str:
         return redact(super().__repr__())
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows the error when a cell raises it: one line, as it shows its own `UsageError`.
+        The message says what to do next; the frames below it are ours, not the user's code."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class ConfigurationError(LingError):
     """Settings are missing or invalid; nothing was sent."""

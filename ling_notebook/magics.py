@@ -284,19 +284,19 @@ class LingMagics(Magics):
     def _models(self, rest: list[str]) -> None:
         import openai
 
+        from .engine import translate_error, valid_text
+
         settings = config.resolve()
         client = openai.OpenAI(
             api_key=settings.api_key, base_url=settings.base_url, timeout=settings.timeout, max_retries=1
         )
         try:
-            names = sorted(model.id for model in client.models.list())
+            names = sorted(valid_text(model.id) for model in client.models.list())
         except openai.OpenAIError as exc:
-            from .engine import translate_error
-
             raise translate_error(exc, settings) from None
         finally:
             client.close()
-        print(f"{len(names)} model(s) at {settings.base_url}:\n" + "\n".join(f"  {n}" for n in names))
+        print(f"{len(names)} model(s) at {settings.shown_url}:\n" + "\n".join(f"  {n}" for n in names))
 
     def _stop(self, rest: list[str]) -> None:
         from .batch import stop_all as stop_batches

@@ -18,7 +18,7 @@ from contextlib import aclosing
 from typing import Any, Protocol
 
 from . import engine
-from ._secrets import RedactingFilter
+from ._secrets import redact, redact_logs_of, remember_values
 from .config import Settings
 from .errors import ReplyError
 from .runner import Runner, get_runner
@@ -26,7 +26,7 @@ from .runner import Runner, get_runner
 ENDED = ("done", "stopped", "error")
 
 log = logging.getLogger("ling_notebook.reply")
-log.addFilter(RedactingFilter())
+redact_logs_of("ling_notebook", "openai", "httpx", "httpcore")  # imported by now, with their loggers
 
 # Replies started and not yet ended. Added to by the thread that starts a reply, removed from by the
 # thread that ends it (the stream's, or the one calling stop()): every use holds the lock.
@@ -110,7 +110,7 @@ class Reply:
         """
         self._messages = messages
         self.settings = settings
-        self.model: str = settings.model
+        self.model = settings.model
         self.status = "waiting"
         self.finish_reason: str | None = None
         self.usage: engine.Usage | None = None
@@ -121,6 +121,8 @@ class Reply:
         self.ended_at: float | None = None
         self._stream = stream
         self._params = params or {}
+        for credentials in ("extra_headers", "extra_query"):  # sent with the request: redacted like its key
+            remember_values(self._params.get(credentials))
         self._after = after
         self._runner = runner or get_runner()
         self._content = TextBuffer()
@@ -137,6 +139,17 @@ class Reply:
         self.view: Any = None  # the widget showing this reply, when there is one
 
     # -- reading -----------------------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        """The model's name (as the server reported it, once it has)."""
+        return self._model
+
+    @model.setter
+    def model(self, name: str) -> None:
+        # Every view (status line, static copy, comparison headers, logs) reads the name here, so a key
+        # pasted as the model name is masked once for all of them; the request still sends it as given.
+        self._model = redact(name)
+
     @property
     def text(self) -> str:
         """The content received so far; complete once the reply has ended."""
