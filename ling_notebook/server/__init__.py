@@ -4,7 +4,7 @@ A small HTTP server on loopback (tornado, on its own event loop in a daemon thre
 ``POST /v1/chat/completions`` (SSE stream or plain JSON) and ``GET /v1/models`` like the OpenAI and
 Ant Ling APIs, and keeps a record of every request it received. It knows nothing of Jupyter or of
 the client side of this package. Its parts: `scenarios` (what each model sends; pure code),
-`records` (the request log, credentials redacted), `handlers` (tornado: the protocol and who may
+`records` (the bounded request log, header values masked), `handlers` (tornado: the protocol and who may
 call), `serve` (`ModelServer` and `run`).
 
 Models (parameters go in the model name after ``?``, e.g. ``test/flood?tokens=500&rate=0``):
