@@ -167,7 +167,7 @@ def test_models_lists_the_demo_and_the_scenarios(server: ModelServer) -> None:
     body = json.loads(payload)
     ids = [model["id"] for model in body["data"]]
     assert response.status == 200 and body["object"] == "list"
-    assert ids[0] == DEMO_MODEL and {"test/echo", "test/stall", "test/http-429"} <= set(ids)
+    assert ids[0] == DEMO_MODEL and {"Ling-2.6-flash", "test/echo", "test/stall", "test/http-429"} <= set(ids)
     assert all(m["object"] == "model" and m["owned_by"] == "ling-notebook" for m in body["data"])
 
 

@@ -42,6 +42,13 @@ def test_ctrl_c_stops_the_stream_and_keeps_the_text(model_server):
     assert model_server.wait_for(lambda r: r.disconnected_at is not None).model.startswith("test/stall")
 
 
+def test_pointing_the_base_url_at_the_built_in_server_is_enough(model_server):
+    # No model configured: the default model's name is sent, and the demo answers in its place.
+    script = "import ling_notebook\nr = ling_notebook.stream('Hi there')\nprint('STATUS', r.status)"
+    out, err = run_python(script, model_server).communicate(timeout=60)
+    assert out.startswith("*Offline demo model, answering for `Ling-2.6-flash`") and "STATUS done" in out, err
+
+
 def test_errors_go_to_stderr(model_server):
     script = "import ling_notebook\nling_notebook.stream('go', model='test/http-404')"
     out, err = run_python(script, model_server).communicate(timeout=60)
