@@ -29,6 +29,7 @@ from .errors import ConfigurationError
 from .fill import fill_template, template
 from .reply import Reply
 from .runner import Runner, get_runner
+from .terminal import printable
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress updates (browser and terminal)
 RUNNING_SHOWN = 8  # running items whose last line the progress view shows
@@ -491,14 +492,15 @@ class TerminalProgress:
         if not self._tty and now - self._last < 1 and progress["status"] == "running":
             return
         self._last = now
-        sys.stderr.write(("\r\033[K" if self._tty else "") + progress_line(progress) + ("" if self._tty else "\n"))
+        line = printable(progress_line(progress))
+        sys.stderr.write(("\r\033[K" if self._tty else "") + line + ("" if self._tty else "\n"))
         sys.stderr.flush()
 
     def finish(self, batch: Batch) -> None:
         if self._tty:
             sys.stderr.write("\n")
         for position, message in list(batch.errors.items())[:3]:
-            sys.stderr.write(f"ling-notebook: item {batch.label(position)}: {message}\n")
+            sys.stderr.write(printable(f"ling-notebook: item {batch.label(position)}: {message}") + "\n")
         sys.stderr.flush()
 
     def restart(self, batch: Batch) -> None:

@@ -34,8 +34,9 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "serve",
         help="run the offline demo model on an OpenAI-compatible server",
         description="Serve the OpenAI chat-completions protocol on this machine: the offline demo model "
-        "'ling-offline-demo' (no API key, no network) and the 'test/<scenario>' models for testing "
-        "notebooks offline. Point a client at the printed URL (LING_BASE_URL).",
+        "'ling-offline-demo' (no API key, no network; it also answers to the default model name "
+        "'Ling-2.6-flash') and the 'test/<scenario>' models for testing notebooks offline. Point a client "
+        "at the printed URL (LING_BASE_URL).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="loopback address (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8765, help="0 picks a free port (default: %(default)s)")

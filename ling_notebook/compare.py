@@ -17,6 +17,7 @@ from typing import Any, overload
 from . import config
 from .display import build_messages, in_kernel
 from .reply import Reply
+from .terminal import printable
 
 MIN_MODELS, MAX_MODELS = 2, 6
 
@@ -150,7 +151,7 @@ def start(
         print("\n[stopped]", file=sys.stderr)  # wait() has already stopped them all
         for reply in replies:  # let each record its end before it is printed
             reply._ended.result(5)
-    print(terminal_text(comparison))
+    print(printable(terminal_text(comparison)))
     return comparison
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import config
 from .reply import Reply
+from .terminal import printable
 
 
 @config.keeps_secrets_out_of_tracebacks
@@ -83,7 +84,8 @@ def in_kernel() -> bool:
 
 
 class TerminalPrinter:
-    """Prints tokens to stdout as they arrive; reasoning dimmed when stdout is a terminal."""
+    """Prints tokens to stdout as they arrive, cleaned of control characters (`terminal.printable`);
+    reasoning dimmed when stdout is a terminal."""
 
     def __init__(self) -> None:
         self._dim = sys.stdout.isatty()
@@ -93,6 +95,7 @@ class TerminalPrinter:
         pass
 
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
+        content, reasoning = printable(content), printable(reasoning)
         if reasoning:
             if self._dim and not self._in_reasoning:
                 sys.stdout.write("\033[2m")
@@ -111,4 +114,4 @@ class TerminalPrinter:
         sys.stdout.write("\n")
         sys.stdout.flush()
         if reply.error:
-            print(f"ling-notebook: {reply.error}", file=sys.stderr)
+            print(f"ling-notebook: {printable(reply.error)}", file=sys.stderr)

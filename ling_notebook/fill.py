@@ -1,7 +1,8 @@
 """`{expr}` filling for prompts: fields are filled from the user's variables, except in Markdown code.
 
 Pasted code, JSON and LaTeX are full of braces, so braces inside inline code spans, fenced code blocks
-and indented code blocks stay exactly as written (`{{` there too). Elsewhere `{expr}` is filled and
+(their info string included, as in ```` ```{python} ````) and indented code blocks stay exactly as written
+(`{{` there too). Elsewhere `{expr}` is filled and
 `{{` / `}}` stand for one brace, as in `str.format`.
 
 Where the code is comes from a real CommonMark parser (markdown-it-py), never from rules of our own:
@@ -67,7 +68,7 @@ def _braces_in_code(prompt: str, braces: list[int]) -> set[int]:
     code: list[str] = []
     for token in _parser.parse("".join(marked)):
         if token.type in _CODE_BLOCKS:
-            code.append(token.content)
+            code.append(token.info + token.content)  # a fence's info string (```{python}) is code too
         elif token.type == "inline":
             code.extend(child.content for child in token.children or () if child.type == "code_inline")
     in_code = set("".join(code))

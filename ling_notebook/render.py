@@ -48,6 +48,7 @@ from pygments.token import Generic as GenericToken
 
 from .conversation import Conversation, assistant_content
 from .engine import valid_text
+from .terminal import printable
 
 if TYPE_CHECKING:
     from markdown_it.renderer import RendererHTML
@@ -419,5 +420,5 @@ def _bundle(pieces: Iterable[str], plain: str) -> dict[str, str]:
         # Every piece is valid text already (sanitized, or escaped by `text_html`, or checked by `bundle`):
         # no pass over the whole, which would copy a long reply's HTML again.
         "text/html": "".join([_STYLE, _OPEN, *pieces, "</div>"]),
-        "text/plain": valid_text(cut_plain(plain)),
+        "text/plain": printable(valid_text(cut_plain(plain))),
     }

@@ -38,6 +38,8 @@ def test_latex_in_a_fence_stays(magics):
     "```\r\n{i} with CRLF\r\n```\r\n",
     "```\nnever closed {i}\n",  # an open fence runs to the end
     "`` code with a ` and {i} ``",
+    "```{python}\n{i} in a fence whose info string has braces\n```\n",  # Quarto / R Markdown style
+    "~~~ {.python title='{name}'}\nprint({i})\n~~~\n",
 ])
 def test_every_kind_of_code_stays(magics, code):
     assert magics._fill(f"{{name}} asks:\n\n{code}") == f"Ada asks:\n\n{code}".strip()

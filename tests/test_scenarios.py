@@ -41,6 +41,8 @@ def words(n: int, prefix: str = "w", key: str = "content") -> list[tuple[str, st
     ("test/trickle", ("trickle", {"tokens": 50, "rate": 20})),
     ("test/echo", ("echo", {"rate": 1000})),
     ("test/http-418", ("http-418", {})),
+    ("Ling-2.6-flash", ("", {})),  # what %%ling sends when no model is configured
+    ("Ling-2.6-flash?rate=0", ("", {"rate": 0.0})),
 ])
 def test_model_names_parse_into_a_scenario_and_its_parameters(name, parsed):
     assert parse_model(name) == parsed
@@ -60,6 +62,14 @@ def test_bad_model_names_are_refused_like_the_real_api(name, status, param):
 def test_the_demo_model_is_listed_first_then_every_scenario():
     names = model_names()
     assert names[0] == DEMO_MODEL and "test/utf8" in names and "test/http-503" in names
+    assert "Ling-2.6-flash" in names
+
+
+def test_the_demo_answering_for_the_default_model_says_it_is_the_demo():
+    pieces, ending = sent("Ling-2.6-flash")
+    text = "".join(text for _, text in pieces)
+    assert text.startswith("*Offline demo model, answering for `Ling-2.6-flash` — no API key, no network.*")
+    assert "| model | `ling-offline-demo` |" in text and ending == "stop"
 
 
 def test_the_demo_reply_is_labelled_deterministic_markdown_about_the_prompt():

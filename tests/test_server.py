@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +18,8 @@ import pytest
 
 import ling_notebook
 from ling_notebook import cli
-from ling_notebook.server import DEMO_MODEL, ModelServer, RequestRecord
+from ling_notebook.server import DEMO_MODEL, ModelServer, RequestRecord, serve
+from ling_notebook.server.records import MAX_KEPT_BODY
 
 USER = "Please write a poem about spring"
 FAST_DEMO = f"{DEMO_MODEL}?rate=0"
@@ -165,7 +167,7 @@ def test_models_lists_the_demo_and_the_scenarios(server: ModelServer) -> None:
     body = json.loads(payload)
     ids = [model["id"] for model in body["data"]]
     assert response.status == 200 and body["object"] == "list"
-    assert ids[0] == DEMO_MODEL and {"test/echo", "test/stall", "test/http-429"} <= set(ids)
+    assert ids[0] == DEMO_MODEL and {"Ling-2.6-flash", "test/echo", "test/stall", "test/http-429"} <= set(ids)
     assert all(m["object"] == "model" and m["owned_by"] == "ling-notebook" for m in body["data"])
 
 
@@ -339,7 +341,8 @@ def test_records_say_what_the_request_carried(server: ModelServer) -> None:
     assert (record.method, record.path, record.model, record.stream) == (
         "POST", "/v1/chat/completions", "test/trickle?tokens=3", True)
     assert record.messages == [{"role": "user", "content": USER}] and record.body is not None
-    assert record.body["temperature"] == 0.2 and record.headers["x-trace"] == "t1"
+    assert record.body["temperature"] == 0.2 and record.body_size == len(json.dumps(record.body))
+    assert record.headers["content-type"] == "application/json" and record.headers["x-trace"] == "***"
     assert record.completed and record.chunks_sent == 5 and record.disconnected_at is None
     assert record.started_at <= (record.first_byte_at or 0) <= (record.finished_at or 0)
     assert [r.id for r in server.requests] == [record.id]
@@ -374,6 +377,74 @@ def test_records_never_hold_a_credential_not_even_in_repr(server: ModelServer) -
     held = [repr(record), str(record), json.dumps(record.to_dict()), repr(server.requests), repr(record.headers)]
     assert not [text for text in held if key in text]
     assert record.carried_key(key) and not record.carried_key("sk-some-other-key")
+
+
+@pytest.mark.parametrize("name, value, shown", [
+    ("Api-Key", "sk-azure-style", "***"),
+    ("X-Goog-Api-Key", "AIza-secret", "***"),
+    ("Ocp-Apim-Subscription-Key", "gateway-secret", "***"),
+    ("X-Custom-Token", "Bearer hidden-in-a-custom-header", "***"),
+    ("Authorization", "sk-without-a-scheme", "***"),
+    ("Authorization", "Token abc123", "***"),
+    ("Referer", "http://127.0.0.1/?api-key=in-a-query", "***"),
+])
+def test_records_mask_every_header_but_a_short_list_of_harmless_ones(server: ModelServer, name: str, value: str,
+                                                                     shown: str) -> None:
+    post(server, chat("test/trickle?tokens=1"), headers={name: value, "User-Agent": "probe/1.0"})
+    record = server.wait_for(lambda r: r.completed)
+    assert record.headers[name.lower()] == shown
+    assert record.headers["user-agent"] == "probe/1.0" and record.headers["content-type"] == "application/json"
+    _, payload = request(server, "GET", "/_ling/requests")
+    held = [repr(record), json.dumps(record.to_dict()), payload.decode()]
+    assert not [text for text in held if value.split()[-1] in text]
+
+
+def test_a_large_body_is_answered_but_not_kept(server: ModelServer) -> None:
+    body = chat("test/trickle?tokens=2&rate=0", "x" * MAX_KEPT_BODY)
+    response, payload = post(server, body)
+    assert response.status == 200 and content(events(payload)) == words(2)
+    record = server.wait_for(lambda r: r.completed)
+    assert record.body is None and record.messages == [] and record.body_size == len(json.dumps(body))
+    assert record.model == "test/trickle?tokens=2&rate=0"
+
+
+def test_retries_of_a_large_request_are_counted_as_retries(server: ModelServer) -> None:
+    body = chat("test/flaky?rate=0", "x" * MAX_KEPT_BODY)
+    assert [post(server, body)[0].status for _ in range(2)] == [429, 200]
+
+
+def test_records_keep_only_the_newest(server: ModelServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ling_notebook.server.records.MAX_RECORDS", 3)
+    for n in range(5):
+        post(server, chat(f"test/trickle?tokens={n + 1}"))
+    assert [r.model for r in server.requests] == [f"test/trickle?tokens={n}" for n in (3, 4, 5)]
+
+
+def raw_exchange(server: ModelServer, head: bytes) -> bytes:
+    """Send `head` on a new connection; everything the server sends until it closes the connection."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(head)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def test_a_body_over_the_size_limit_is_refused_before_it_is_read(server: ModelServer) -> None:
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 20000000\r\n\r\n")
+    assert raw_exchange(server, head).startswith(b"HTTP/1.1 400 ")
+    assert server.requests == []
+
+
+def test_a_client_that_stalls_in_its_body_or_sends_nothing_is_disconnected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serve, "LIMITS", {**serve.LIMITS, "body_timeout": 0.2, "idle_connection_timeout": 0.2})
+    with ModelServer() as quick:
+        head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{\"model\"")
+        assert raw_exchange(quick, head) == b""
+        assert raw_exchange(quick, b"") == b""
+        assert quick.requests == []
 
 
 # --- who may call: loopback Host and Origin, JSON posts, no CORS ------------------------------------------------

@@ -4,13 +4,14 @@ A small HTTP server on loopback (tornado, on its own event loop in a daemon thre
 ``POST /v1/chat/completions`` (SSE stream or plain JSON) and ``GET /v1/models`` like the OpenAI and
 Ant Ling APIs, and keeps a record of every request it received. It knows nothing of Jupyter or of
 the client side of this package. Its parts: `scenarios` (what each model sends; pure code),
-`records` (the request log, credentials redacted), `handlers` (tornado: the protocol and who may
+`records` (the bounded request log, header values masked), `handlers` (tornado: the protocol and who may
 call), `serve` (`ModelServer` and `run`).
 
 Models (parameters go in the model name after ``?``, e.g. ``test/flood?tokens=500&rate=0``):
 
 - ``ling-offline-demo``: deterministic Markdown about the last user message, at the server's rate
-  (``?rate=N`` overrides it; ``rate=0`` or ``inf`` means as fast as possible).
+  (``?rate=N`` overrides it; ``rate=0`` or ``inf`` means as fast as possible). It also answers to
+  ``Ling-2.6-flash`` (the client's default model, `scenarios.DEMO_ALIASES`), saying so in its answer.
 - ``test/<scenario>`` (``rate`` defaults to 1000 pieces/s; generic content is ``" w1"``, ``" w2"``, ...):
   ``echo`` (the last user message back, in 4-character pieces), ``trickle`` (tokens=50, rate=20),
   ``flood`` (tokens=10000, rate=0), ``length`` / ``content-filter`` (tokens=10, that finish reason),

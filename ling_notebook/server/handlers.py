@@ -26,7 +26,7 @@ from tornado.web import Application, HTTPError, RequestHandler
 
 from .._secrets import RedactingFilter
 from ..config import is_loopback
-from .records import RequestRecord
+from .records import RequestRecord, attempt_digest
 from .scenarios import HTTP_ERRORS, MID_STREAM_ERROR, ApiError, Plan, model_names, plan_request, text_of
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ log = logging.getLogger("ling_notebook.server")
 log.addFilter(RedactingFilter())
 _STALL_LIMIT = 600.0  # seconds a stalled stream waits for its client before giving up
 _MODELS_CREATED = 1767225600  # fixed so /v1/models is deterministic
+_MODEL_KEPT = 1000  # characters of the model name a record keeps (records are bounded, see `records`)
 
 
 def _dumps(data: object) -> str:
@@ -94,7 +95,8 @@ class _Handler(RequestHandler):
         self.body = body if isinstance(body, dict) else None
         if self.recorded:
             self.record = self.server._records.add(self.request.method or "", self.request.path,
-                                                   list(self.request.headers.get_all()), self.body)
+                                                   list(self.request.headers.get_all()), self.body,
+                                                   len(self.request.body))
 
     def note(self, **changes: Any) -> None:
         if self.record is not None:
@@ -193,16 +195,17 @@ class _ChatCompletions(_Handler):
         if body is None:
             raise ApiError(400, "We could not parse the JSON body of your request: send a JSON object.")
         model, messages = body.get("model"), body.get("messages")
-        self.note(model=model if isinstance(model, str) else None, stream=bool(body.get("stream")),
-                  messages=messages if isinstance(messages, list) else [])
+        kept = self.record is not None and self.record.body is not None
+        self.note(model=model[:_MODEL_KEPT] if isinstance(model, str) else None, stream=bool(body.get("stream")),
+                  messages=messages if isinstance(messages, list) and kept else [],
+                  attempt_sha256=attempt_digest(model, messages))
         return plan_request(body, self.server.rate, self.earlier_attempts), str(model)
 
     def earlier_attempts(self) -> int:
         """How many earlier requests carried the same model and messages as this one."""
-        assert self.body is not None
-        same, me = (self.body.get("model"), self.body.get("messages")), self.record.id if self.record else None
-        return sum(1 for r in self.server.requests
-                   if r.id != me and r.body is not None and (r.body.get("model"), r.body.get("messages")) == same)
+        assert self.record is not None
+        me, same = self.record.id, self.record.attempt_sha256
+        return sum(1 for r in self.server.requests if r.id != me and r.attempt_sha256 == same)
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the client leaves."""

@@ -14,7 +14,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..config import DEFAULT_MODEL
+
 DEMO_MODEL = "ling-offline-demo"
+# Other names the demo answers to: what `%%ling` sends when no model is configured, so pointing
+# LING_BASE_URL at `ling-notebook serve` is enough. Each answer says it comes from the offline demo.
+DEMO_ALIASES = (DEFAULT_MODEL,)
 
 # Scenario name -> default parameters (and `rate`, 1000 unless given); the keys are the parameters it accepts.
 SCENARIOS: dict[str, dict[str, float]] = {
@@ -95,8 +100,8 @@ class Plan:
 
 
 def model_names() -> list[str]:
-    """What ``GET /v1/models`` lists: the demo first, then every scenario."""
-    return [DEMO_MODEL, *(f"test/{s}" for s in SCENARIOS), *(f"test/http-{n}" for n in HTTP_ERRORS)]
+    """What ``GET /v1/models`` lists: the demo first, then the names it answers to, then every scenario."""
+    return [DEMO_MODEL, *DEMO_ALIASES, *(f"test/{s}" for s in SCENARIOS), *(f"test/http-{n}" for n in HTTP_ERRORS)]
 
 
 def plan_request(body: dict[str, Any], demo_rate: float, attempts: Callable[[], int] = lambda: 0) -> Plan:
@@ -123,7 +128,7 @@ def plan_request(body: dict[str, Any], demo_rate: float, attempts: Callable[[], 
                        headers=_RETRY_NOW if status in (429, 503) else None)
     if kind in ("picky", "flaky"):
         _refuse_early_attempts(kind, params, messages, attempts)
-    plan = _plan(kind, params, messages, demo_rate)
+    plan = _plan(kind, params, messages, demo_rate, model.partition("?")[0])
     plan.limit = max_tokens
     return plan
 
@@ -145,7 +150,7 @@ def _refuse_early_attempts(kind: str, params: dict[str, float], messages: list[A
 def parse_model(name: str) -> tuple[str, dict[str, float]]:
     """Split ``test/flood?tokens=5`` into ("flood", {"tokens": 5.0, "rate": 0.0}); the demo is ("", {...})."""
     base, _, query = name.partition("?")
-    if base == DEMO_MODEL:
+    if base == DEMO_MODEL or base in DEMO_ALIASES:
         kind, allowed = "", {"rate"}
         params: dict[str, float] = {}
     elif base.startswith("test/http-") and base[10:].isdigit() and 400 <= int(base[10:]) <= 599:
@@ -186,8 +191,9 @@ def _last_user_text(messages: list[Any]) -> str:
     return text_of(users[-1] if users else messages[-1])
 
 
-def demo_reply(prompt: str) -> str:
-    """The offline demo model's answer: deterministic Markdown about the prompt, labelled as the demo."""
+def demo_reply(prompt: str, asked_for: str = DEMO_MODEL) -> str:
+    """The offline demo model's answer: deterministic Markdown about the prompt, labelled as the demo
+    (and, when `asked_for` is one of `DEMO_ALIASES`, saying that it answers in that model's place)."""
     words = re.sub(r"[^\w\s',.?!-]", " ", prompt).split()
     topic = " ".join(words[:8]).strip(" ,.-") + (" …" if len(words) > 8 else "") or "your prompt"
     seed = zlib.crc32(prompt.encode())
@@ -196,8 +202,9 @@ def demo_reply(prompt: str) -> str:
         "The words you read are fixed in advance, so the same prompt always gets the same reply.",
         "Nothing leaves this machine: the reply comes from a small server on 127.0.0.1.",
     )[seed % 3]
+    standing_in = "" if asked_for == DEMO_MODEL else f", answering for `{asked_for}`"
     return (
-        "*Offline demo model — no API key, no network.*\n\n"
+        f"*Offline demo model{standing_in} — no API key, no network.*\n\n"
         f"## About “{topic}”\n\n"
         f"You asked about **{topic}**. {angle} Headings, lists, code and a table arrive token by token, "
         "just as they would from a hosted model.\n\n"
@@ -226,11 +233,11 @@ def _with_empty_chunks(pieces: Iterator[Piece]) -> Iterator[Piece]:
         yield ("content", "") if i % 2 == 0 else (None, "")
 
 
-def _plan(kind: str, params: dict[str, float], messages: list[Any], demo_rate: float) -> Plan:
+def _plan(kind: str, params: dict[str, float], messages: list[Any], demo_rate: float, asked_for: str) -> Plan:
     rate = params.get("rate", demo_rate)
     prompt = _last_user_text(messages)
     if kind == "":  # led by an empty-content chunk, as real servers often send
-        return Plan((("content", p) for p in ["", *PIECE.findall(demo_reply(prompt))]), "stop", rate)
+        return Plan((("content", p) for p in ["", *PIECE.findall(demo_reply(prompt, asked_for))]), "stop", rate)
     if kind in ("echo", "picky", "flaky"):
         return Plan((("content", prompt[i : i + 4]) for i in range(0, len(prompt), 4)), "stop", rate)
     if kind == "reasoning":

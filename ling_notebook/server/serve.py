@@ -15,6 +15,11 @@ from .handlers import log, make_app
 from .records import Records, RequestRecord
 from .scenarios import DEMO_MODEL
 
+# Tornado's defaults (100 MB bodies, no time limit on reading one, an hour of idle keep-alive) let one
+# client hold memory and connections for long. Chat requests are small; clients keep idle connections
+# for seconds (httpx: 5 s), so they close first and a reused connection is never cut under them.
+LIMITS = {"max_body_size": 10 * 1024 * 1024, "body_timeout": 30.0, "idle_connection_timeout": 60.0}
+
 
 class ModelServer:
     """The server, run on its own event loop in a daemon thread: ``start()``, use ``url``, ``stop()``."""
@@ -55,7 +60,7 @@ class ModelServer:
     async def _serve(self, ready: threading.Event) -> None:
         try:
             sockets = bind_sockets(self.port, address=self.host.strip("[]"))
-            http = HTTPServer(make_app(self))
+            http = HTTPServer(make_app(self), **LIMITS)
             http.add_sockets(sockets)
             self.port = sockets[0].getsockname()[1]
             self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
@@ -90,7 +95,7 @@ class ModelServer:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """A copy of the records, oldest first (the last 1000 requests)."""
+        """A copy of the records, oldest first: the last `records.MAX_RECORDS` (1000) requests."""
         return self._records.snapshot()
 
     def last_request(self) -> RequestRecord | None:
