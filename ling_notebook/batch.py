@@ -427,6 +427,9 @@ class Batch:
         In a terminal this returns when the batch ends; Ctrl-C stops it."""
         if in_kernel():
             from .batch_widget import BatchView
+            from .interrupt import install
+
+            install()
 
             view = BatchView(self)
             view.show()

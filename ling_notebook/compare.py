@@ -137,6 +137,9 @@ def start(
     comparison = Comparison(replies, [s.model for s in settings])
     if in_kernel():
         from .compare_widget import CompareWidget
+        from .interrupt import install
+
+        install()
 
         comparison.view = CompareWidget(comparison)
         comparison.view.show()

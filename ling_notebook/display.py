@@ -56,7 +56,10 @@ def start(
     """Create a reply, attach its view, send the request, and return the reply."""
     reply = Reply(messages, settings, stream=stream, params=params, after=after)
     if in_kernel():
+        from .interrupt import install
         from .widget import ReplyWidget
+
+        install()
 
         # Shown before the request starts: serialising the widget's comm_open while the stream thread
         # parses the first chunks only delays both (measured when that message carried 200 kB).
