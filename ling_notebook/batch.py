@@ -26,7 +26,7 @@ from . import config
 from .display import build_messages, in_kernel
 from .errors import ConfigurationError
 from .fill import fill_template, template
-from .reply import Reply
+from .reply import Reply, rate
 from .runner import Runner, get_runner
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress updates (browser and terminal)
@@ -412,7 +412,7 @@ class Batch:
             "total": len(self),
             "counts": counts,
             "tokens": tokens,
-            "tokens_per_s": tokens / elapsed if elapsed > 0 and tokens else None,
+            "tokens_per_s": rate(tokens, elapsed),
             "elapsed": elapsed,
             "eta": eta,
             "usage": self.usage,

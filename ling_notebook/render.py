@@ -293,6 +293,8 @@ def status_line(reply: Reply) -> str:
     parts = [reply.model, state]
     if reply.ttft is not None:
         parts.append(f"first token {reply.ttft:.2f} s")
+    elif not reply.streamed and reply.ended and reply.elapsed is not None:
+        parts.append(f"total {reply.elapsed:.2f} s")  # the text came at once: no first token to time
     if reply.tokens_per_s is not None:
         parts.append(f"{reply.tokens_per_s:.0f} tokens/s")
     if reply.usage is not None:
