@@ -14,6 +14,7 @@ comparisons and batch summaries):
 
 - `markdown_html(text)`: sanitized HTML for Markdown text.
 - `text_html(text)`: an escaped paragraph of plain text (line breaks kept).
+- `plain_excerpt(markdown, limit)`: the readable text of Markdown on one line, cut to `limit` (batch rows).
 - `reply_html(reply)`: one reply: reasoning in a closed <details>, the text, the error banner, the status
   line as a footer.
 - `status_line(reply)`: that footer as plain text.
@@ -270,6 +271,27 @@ def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
 def markdown_html(text: str) -> str:
     """Sanitized HTML for Markdown `text`, in `ling-chunk` divs (one per window of blocks)."""
     return "".join(_windows(text))
+
+
+def plain_excerpt(markdown: str, limit: int) -> str:
+    """The readable text of Markdown on one line, at most `limit` characters (an ellipsis where cut):
+    markers gone (`## `, `**`, list bullets, table pipes, fences), code kept as written. Read from
+    markdown-it's token stream, so it is what the rendered Markdown says, not a guess by pattern."""
+    # An excerpt needs the beginning only; Markdown cut short still parses (open blocks just end).
+    tokens = _md.parse(markdown[: limit * 4 + 200], {})
+    words: list[str] = []
+    for token in tokens:
+        if token.type in ("fence", "code_block"):
+            words.append(token.content)
+        for child in token.children or []:
+            if child.type in ("text", "code_inline"):
+                words.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+        if token.type == "inline" or token.nesting == -1:  # the end of a block or inline run: a gap
+            words.append(" ")
+    text = " ".join("".join(words).split())
+    return valid_text(text if len(text) <= limit else text[: limit - 1].rstrip() + "…")
 
 
 def text_html(text: str, cls: str = "ling-text") -> str:

@@ -64,7 +64,8 @@ def test_the_demo_model_is_listed_first_then_every_scenario():
 
 def test_the_demo_reply_is_labelled_deterministic_markdown_about_the_prompt():
     reply = demo_reply("Tell me about tide pools")
-    assert reply.startswith("*Offline demo model") and "## About “Tell me about tide pools”" in reply
+    assert reply.startswith("A demo answer about “Tell me about tide pools”. ") and "## About “" in reply
+    assert reply.endswith("\n\n*Offline demo model — no API key, no network.*\n")  # labelled, at the end
     assert reply == demo_reply("Tell me about tide pools") != demo_reply("Something else")
     assert "```python" in reply and "| model | `ling-offline-demo` |" in reply
 

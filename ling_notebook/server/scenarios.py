@@ -186,8 +186,14 @@ def _last_user_text(messages: list[Any]) -> str:
     return text_of(users[-1] if users else messages[-1])
 
 
+DEMO_LABEL = "*Offline demo model — no API key, no network.*"
+
+
 def demo_reply(prompt: str) -> str:
-    """The offline demo model's answer: deterministic Markdown about the prompt, labelled as the demo."""
+    """The offline demo model's answer: deterministic Markdown about the prompt, labelled as the demo.
+
+    It opens with one plain sentence, as a real answer would (a batch's summary and `text.splitlines()[0]`
+    show it), and ends with the label, so no answer starts with the same banner."""
     words = re.sub(r"[^\w\s',.?!-]", " ", prompt).split()
     topic = " ".join(words[:8]).strip(" ,.-") + (" …" if len(words) > 8 else "") or "your prompt"
     seed = zlib.crc32(prompt.encode())
@@ -197,9 +203,9 @@ def demo_reply(prompt: str) -> str:
         "Nothing leaves this machine: the reply comes from a small server on 127.0.0.1.",
     )[seed % 3]
     return (
-        "*Offline demo model — no API key, no network.*\n\n"
+        f"A demo answer about “{topic}”. {angle}\n\n"
         f"## About “{topic}”\n\n"
-        f"You asked about **{topic}**. {angle} Headings, lists, code and a table arrive token by token, "
+        f"You asked about **{topic}**. Headings, lists, code and a table arrive token by token, "
         "just as they would from a hosted model.\n\n"
         "### Things to try while it streams\n\n"
         "- Press **Stop**: the text received so far is kept.\n"
@@ -212,7 +218,8 @@ def demo_reply(prompt: str) -> str:
         "```\n\n"
         "| what | value |\n| --- | --- |\n"
         f"| model | `{DEMO_MODEL}` |\n| words in your prompt | {len(prompt.split())} |\n"
-        f"| reply number | {seed % 10000:04d} |\n"
+        f"| reply number | {seed % 10000:04d} |\n\n"
+        f"{DEMO_LABEL}\n"
     )
 
 
