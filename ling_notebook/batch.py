@@ -98,7 +98,8 @@ def batch(
             raise ConfigurationError("data=... fills a template string: pass the template as the first argument.")
         items, index = _listed(prompts)
     requests = [build_messages(item, system) for item in items]
-    return Batch(requests, settings, params=options, concurrency=concurrency, index=index, stream=stream).show()
+    return Batch(requests, settings, params=config.request_params(options), concurrency=concurrency, index=index,
+                 stream=stream).show()
 
 
 def fill_rows(prompt: str, data: Any, namespace: dict[str, Any]) -> tuple[list[str], Any]:

@@ -107,7 +107,8 @@ def compare(
         raise config.ConfigurationError("compare() takes models=[...], a list of names, not model=.")
     overrides = {k: options.pop(k) for k in config.SETTING_NAMES if k in options}
     settings = [config.resolve(model=model, **overrides) for model in check_models(models)]
-    return start(build_messages(prompt_or_messages, system), settings, stream=stream, params=options)
+    return start(build_messages(prompt_or_messages, system), settings, stream=stream,
+                 params=config.request_params(options))
 
 
 def check_models(models: Sequence[str]) -> list[str]:

@@ -28,7 +28,7 @@ def stream(
     call returns when the reply ends, and Ctrl-C stops it.
     """
     settings = config.resolve(model=model, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options})
-    return start(build_messages(prompt_or_messages, system), settings, params=options)
+    return start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options))
 
 
 def build_messages(prompt_or_messages: str | list[dict[str, Any]], system: str | None = None) -> list[dict[str, Any]]:

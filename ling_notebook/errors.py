@@ -27,6 +27,11 @@ class LingError(Exception):
     def __repr__(self) -> str:
         return redact(super().__repr__())
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it: one line, as the magics report bad input, without a traceback (the message
+        says what went wrong and what to do next)."""
+        return [f"ling: {self}"]
+
 
 class ConfigurationError(LingError):
     """Settings are missing or invalid; nothing was sent."""

@@ -134,7 +134,7 @@ class Reply:
         self.first_token_at: float | None = None
         self.ended_at: float | None = None
         self._stream = stream
-        self._params = params or {}
+        self._params = {**settings.params, **(params or {})}  # the session's request defaults, then this one's
         self._after = after
         self._runner = runner or get_runner()
         self._content = TextBuffer()
