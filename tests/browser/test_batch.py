@@ -113,7 +113,8 @@ def test_the_summary_survives_a_reload_and_an_export(notebook, artifacts, tmp_pa
 
 def set_theme(page: Page, theme: str) -> None:
     page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', { theme })", theme)
-    page.wait_for_function("(theme) => document.body.dataset.jpThemeName === theme", arg=theme)
+    page.wait_for_function("(theme) => document.body.dataset.jpThemeName === theme"
+                           " && !document.querySelector('#jupyterlab-splash')", arg=theme)
 
 
 def test_summaries_status_lines_and_errors_read_cleanly_in_light_and_dark(notebook, artifacts):
