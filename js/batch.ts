@@ -10,7 +10,7 @@
  */
 import type { WidgetModel } from "./contract";
 
-export type BatchStatus = "running" | "done" | "partial" | "stopped";
+export type BatchStatus = "running" | "done" | "partial" | "failed" | "stopped";
 
 export interface Counts {
   done: number;
@@ -73,7 +73,7 @@ export function countsText(p: BatchProgress): string {
   if (c.failed) parts.push(`${c.failed} failed`);
   if (c.stopped) parts.push(`${c.stopped} stopped`);
   if (c.running) parts.push(`${c.running} running`);
-  if (c.queued) parts.push(`${c.queued} ${p.status === "running" ? "queued" : "not run"}`);
+  if (c.queued) parts.push(`${c.queued} queued`); // the word of `counts`, the summary and to_pandas()
   return parts.join(" · ");
 }
 

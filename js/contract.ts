@@ -39,8 +39,8 @@ export interface DeltaMessage {
   reasoning: string;
   elapsed: number;
   ttft: number | null;
-  /** Content pieces received so far (about one token each). */
-  chunks: number;
+  /** The kernel's `Reply.tokens_per_s`: null where a speed would mean nothing (the view never computes one). */
+  tokens_per_s: number | null;
 }
 
 /** Kernel -> view: the whole text so far, including every delta up to and including `seq`. */
@@ -83,7 +83,7 @@ export interface ColumnDelta {
   reasoning: string;
   elapsed: number;
   ttft: number | null;
-  chunks: number;
+  tokens_per_s: number | null;
 }
 
 /** Kernel -> comparison view: the deltas of every column that has some, in one message per frame. */

@@ -28,7 +28,8 @@ export interface LiveNumbers {
   seq: number;
   elapsed: number;
   ttft: number | null;
-  chunks: number;
+  /** The kernel decides when a speed means something (`Reply.tokens_per_s`); null: none is shown. */
+  tokens_per_s: number | null;
 }
 
 interface LiveStats extends LiveNumbers {
@@ -235,7 +236,7 @@ export class ReplyPane {
       seq: numbers.seq,
       elapsed: numbers.elapsed,
       ttft: isNumber(numbers.ttft) ? numbers.ttft : null,
-      chunks: isNumber(numbers.chunks) ? numbers.chunks : 0,
+      tokens_per_s: isNumber(numbers.tokens_per_s) ? numbers.tokens_per_s : null,
       at: this.now(),
     };
     if (this.ticker === null && this.accepting()) {
@@ -347,11 +348,11 @@ export class ReplyPane {
     if (live) {
       elapsed = live.elapsed;
       if (this.ticker !== null) elapsed += (this.now() - live.at) / 1000;
-      const generating = elapsed - (live.ttft ?? elapsed);
-      if (live.chunks > 0 && generating > 0.05) rate = live.chunks / generating;
+      rate = live.tokens_per_s;
     }
     elapsed = pick(final, this.state.elapsed, elapsed);
-    rate = pick(final, this.state.tokens_per_s, rate);
+    // Once the reply has ended the kernel's final word holds, also when it is "no speed".
+    if (final) rate = isNumber(this.state.tokens_per_s) ? this.state.tokens_per_s : null;
     setText(this.ttftEl, ttft !== null ? `TTFT ${seconds(ttft)}` : "");
     setText(this.rateEl, rate !== null ? `${rate.toFixed(1)} tok/s` : "");
     setText(this.elapsedEl, elapsed !== null ? seconds(elapsed) : "");

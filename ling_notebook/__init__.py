@@ -33,6 +33,8 @@ __all__ = [
 
 def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
     """`%load_ext ling_notebook`: register the %%ling and %ling magics."""
+    from .interrupt import install
     from .magics import LingMagics
 
     ipython.register_magics(LingMagics(shell=ipython))
+    install()  # Jupyter's interrupt stops what streams, from now on

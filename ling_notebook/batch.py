@@ -27,14 +27,18 @@ from ._secrets import redact
 from .display import build_messages, in_kernel
 from .errors import ConfigurationError
 from .fill import fill_template, template
-from .reply import Reply
+from .reply import Reply, rate
 from .runner import Runner, get_runner
 from .terminal import printable
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress updates (browser and terminal)
 RUNNING_SHOWN = 8  # running items whose last line the progress view shows
 LINE_LIMIT = 160  # characters of a running item's last line
+# An item's state, the one word used by `counts`, `state()`, `to_pandas()`, the progress view and the
+# summary. "queued": not started (yet; after Stop all, until `retry()`).
 STATES = ("done", "failed", "running", "queued", "stopped")
+_FRAME_TYPES = {"text": "string", "status": "string", "finish_reason": "string", "prompt_tokens": "Int64",
+                "completion_tokens": "Int64", "error": "string"}
 
 _batches: set[Batch] = set()  # batches with a run in progress, for `%ling stop`
 _batches_lock = threading.Lock()
@@ -55,6 +59,7 @@ class ProgressView(Protocol):
     def update(self, progress: dict[str, Any]) -> None: ...
     def finish(self, batch: Batch) -> None: ...
     def restart(self, batch: Batch) -> None: ...
+    def reopen(self) -> None: ...
 
 
 @config.keeps_secrets_out_of_tracebacks
@@ -96,7 +101,8 @@ def batch(
             raise ConfigurationError("data=... fills a template string: pass the template as the first argument.")
         items, index = _listed(prompts)
     requests = [build_messages(item, system) for item in items]
-    return Batch(requests, settings, params=options, concurrency=concurrency, index=index, stream=stream).show()
+    return Batch(requests, settings, params=config.request_params(options), concurrency=concurrency, index=index,
+                 stream=stream).show()
 
 
 def fill_rows(prompt: str, data: Any, namespace: dict[str, Any]) -> tuple[list[str], Any]:
@@ -158,8 +164,11 @@ def _prompt_text(messages: list[dict[str, Any]]) -> str:
 
 
 def _last_line(text: str) -> str:
+    """The readable text of a running item's last line (Markdown markers stripped), its end if long."""
+    from .render import plain_excerpt
+
     tail = text[-4 * LINE_LIMIT :].rstrip()
-    line = tail[tail.rfind("\n") + 1 :]
+    line = plain_excerpt(tail[tail.rfind("\n") + 1 :], 4 * LINE_LIMIT)
     return line if len(line) <= LINE_LIMIT else "…" + line[-LINE_LIMIT:]
 
 
@@ -234,13 +243,16 @@ class Batch:
 
     @property
     def status(self) -> str:
-        """"running", "done" (every item done), "stopped" (Stop was used) or "partial" (some failed)."""
+        """"running", "done" (every item done), "stopped" (Stop was used), "failed" (every item failed)
+        or "partial" (some failed)."""
         if self._running:
             return "running"
         counts = self.counts
         if counts["done"] == len(self):
             return "done"
-        return "stopped" if self._stopping or counts["stopped"] else "partial"
+        if self._stopping or counts["stopped"]:
+            return "stopped"
+        return "failed" if counts["failed"] == len(self) else "partial"
 
     @property
     def elapsed(self) -> float:
@@ -294,9 +306,17 @@ class Batch:
         return self._enqueue(lambda state: state == "queued")
 
     def retry(self) -> Batch:
-        """Run the failed, stopped and never-run items again, in the same batch and view. Returns at once.
+        """Run the failed, stopped and queued items again, in the same batch. Returns at once.
 
-        While the batch runs, the items that have failed so far go back in the queue."""
+        After the end, its live view (then its summary) shows where `retry()` is called, as a new output:
+        the earlier summary stays as it was, failures included. While the batch runs, the items that
+        have failed so far go back in the queue, in the view that runs."""
+        for view in self.views:
+            view.reopen()
+        return self._requeue()
+
+    def _requeue(self) -> Batch:
+        """The items to run again go back in the queue (the view's Retry button: its own view shows them)."""
         return self._enqueue(lambda state: state in ("failed", "stopped", "queued"))
 
     def stop(self) -> None:
@@ -415,7 +435,7 @@ class Batch:
             "total": len(self),
             "counts": counts,
             "tokens": tokens,
-            "tokens_per_s": tokens / elapsed if elapsed > 0 and tokens else None,
+            "tokens_per_s": rate(tokens, elapsed),
             "elapsed": elapsed,
             "eta": eta,
             "usage": self.usage,
@@ -430,6 +450,9 @@ class Batch:
         In a terminal this returns when the batch ends; Ctrl-C stops it."""
         if in_kernel():
             from .batch_widget import BatchView
+            from .interrupt import install
+
+            install()
 
             view = BatchView(self)
             view.show()
@@ -460,7 +483,10 @@ class Batch:
 
     def to_pandas(self) -> Any:
         """One row per item: text, status, finish_reason, prompt/completion tokens, error; indexed like
-        the input when it was a pandas Series or DataFrame. Needs pandas."""
+        the input when it was a pandas Series or DataFrame. Needs pandas.
+
+        One missing-value marker in every column, `pd.NA` (shown `<NA>`): the text columns are pandas
+        "string" columns and the token counts "Int64", so no column mixes None and NaN."""
         try:
             import pandas as pd
         except ImportError:
@@ -476,8 +502,8 @@ class Batch:
                 "completion_tokens": usage.completion_tokens if usage else None,
                 "error": reply.error if reply is not None and state == "failed" else None,
             })
-        frame = pd.DataFrame(rows, index=self.index)
-        return frame.astype({"prompt_tokens": "Int64", "completion_tokens": "Int64"})
+        frame = pd.DataFrame(rows, index=self.index, columns=list(_FRAME_TYPES))
+        return frame.astype(_FRAME_TYPES)
 
 
 class TerminalProgress:
@@ -504,6 +530,9 @@ class TerminalProgress:
         sys.stderr.flush()
 
     def restart(self, batch: Batch) -> None:
+        pass
+
+    def reopen(self) -> None:
         pass
 
 

@@ -4,7 +4,8 @@ The widget has a single synced trait, `progress`, set at most every `batch.PROGR
 state message per interval, whatever the number of items or tokens. No widget per item. The
 running items' last lines are plain text (the front end sets `textContent`). When a run ends, the
 output is replaced by `summary_bundle`, built through `render` (the one safe path to HTML), so a
-reloaded or exported notebook shows it; `retry()` puts a live widget back in the same output.
+reloaded or exported notebook shows it; `retry()` after the end shows a new live widget where it is called
+(a new output), so the earlier summary, failures included, stays readable.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ class BatchView:
             self.widget = widget = self._new_widget()
         update_display(widget, display_id=self.display_id)
 
+    def reopen(self) -> None:
+        """`retry()` after the end: a live widget in a new output where it is called (on that thread, so
+        the output lands in its cell); the earlier output keeps its summary, failures included."""
+        with self._lock:
+            if self.widget is not None:  # still running: the live view already shows the retried items
+                return
+            self.widget = widget = self._new_widget()
+            self.display_id = uuid.uuid4().hex
+        display(widget, display_id=self.display_id)
+
     def _new_widget(self) -> BatchWidget:
         widget = BatchWidget(progress=self.batch.progress())
         widget.on_msg(self._on_front_end_message)
@@ -102,7 +113,7 @@ class BatchView:
         if kind == "stop":
             self.batch.stop()
         elif kind == "retry":
-            self.batch.retry()
+            self.batch._requeue()
 
 
 def summary_bundle(batch: Batch) -> dict[str, str]:
@@ -112,9 +123,7 @@ def summary_bundle(batch: Batch) -> dict[str, str]:
     usage = progress["usage"]
     title = f"Batch of {len(batch)} · {progress['model']} · {batch.status}"
     numbers = [f"{counts['done']} done"]
-    numbers += [f"{counts[state]} {state}" for state in ("failed", "stopped") if counts[state]]
-    if counts["queued"]:
-        numbers.append(f"{counts['queued']} not run")
+    numbers += [f"{counts[state]} {state}" for state in ("failed", "stopped", "queued") if counts[state]]
     numbers.append(f"{progress['elapsed']:.1f} s")
     if progress["tokens_per_s"]:
         numbers.append(f"{progress['tokens_per_s']:.0f} tokens/s")
@@ -128,14 +137,12 @@ def summary_bundle(batch: Batch) -> dict[str, str]:
         reply = batch.replies[position]
         state = batch.state(position)
         answer = reply.text if reply is not None else ""
-        if state == "queued":
-            state = "not run"
-        elif state == "failed" and reply is not None:
+        if state == "failed" and reply is not None:
             state = f"failed: {reply.error}"
         elif reply is not None and reply.finish_reason and reply.finish_reason != "stop":
             state = f"{state} ({reply.finish_reason})"
         rows.append([batch.label(position), _cut(batch.prompt(position), PROMPT_CHARS),
-                     _cut(answer, ANSWER_CHARS), _cut(state, ANSWER_CHARS)])
+                     render.plain_excerpt(answer, ANSWER_CHARS), _cut(state, ANSWER_CHARS)])
     parts = [_SUMMARY_STYLE, render.text_html(title, "ling-batch-heading"),
              render.text_html(" · ".join(numbers), "ling-status"),
              render.table_html(["#", "prompt", "answer", "status"], rows)]
@@ -144,7 +151,7 @@ def summary_bundle(batch: Batch) -> dict[str, str]:
     again = counts["failed"] + counts["stopped"] + counts["queued"]
     if again:
         parts.append(render.text_html(f"Call .retry() on the batch to run the {again} failed, stopped or "
-                                      "not-run items again."))
+                                      "queued items again."))
     plain = "\n".join([progress_line(progress)] + [f"{r[0]}: {r[3]}: {r[2]}" for r in rows])
     return render.bundle(f'<div class="ling-batch">{"".join(parts)}</div>', plain)
 

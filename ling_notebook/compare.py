@@ -109,7 +109,8 @@ def compare(
         raise config.ConfigurationError("compare() takes models=[...], a list of names, not model=.")
     overrides = {k: options.pop(k) for k in config.SETTING_NAMES if k in options}
     settings = [config.resolve(model=model, **overrides) for model in check_models(models)]
-    return start(build_messages(prompt_or_messages, system), settings, stream=stream, params=options)
+    return start(build_messages(prompt_or_messages, system), settings, stream=stream,
+                 params=config.request_params(options))
 
 
 def check_models(models: Sequence[str]) -> list[str]:
@@ -139,6 +140,9 @@ def start(
     comparison = Comparison(replies, [reply.model for reply in replies])  # as the replies show them
     if in_kernel():
         from .compare_widget import CompareWidget
+        from .interrupt import install
+
+        install()
 
         comparison.view = CompareWidget(comparison)
         comparison.view.show()

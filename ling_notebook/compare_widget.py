@@ -131,6 +131,6 @@ class CompareWidget(StubWidget):
                 "reasoning": piece.reasoning,
                 "elapsed": reply.elapsed,
                 "ttft": reply.ttft,
-                "chunks": reply.chunks,
+                "tokens_per_s": reply.tokens_per_s,
             })
         self.send({"type": "delta", "seq": seq, "columns": columns})

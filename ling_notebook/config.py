@@ -7,6 +7,7 @@ environment variables > built-in defaults. `resolve()` returns the effective `Se
 
 from __future__ import annotations
 
+import difflib
 import functools
 import ipaddress
 import os
@@ -35,6 +36,14 @@ OPTIONS: dict[str, tuple[Any, str | None, str]] = {
     "frame_interval": (0.04, None, "Seconds between updates sent to the browser while a reply streams."),
 }
 
+# Request fields that may also be session defaults: name -> (magic flag, help). Unset: the server's default.
+# A value given with the request (the cell's option, a keyword of stream()) wins over the session's.
+REQUEST_OPTIONS: dict[str, tuple[str, str]] = {
+    "temperature": ("--temperature", "Sampling temperature, 0 to 2."),
+    "top_p": ("--top-p", "Nucleus sampling, 0 to 1."),
+    "max_tokens": ("--max-tokens", "Most tokens a reply may have."),
+}
+
 # Everything configure() and stream() accept as a setting rather than a request field.
 SETTING_NAMES = (*OPTIONS, "api_key", "client")
 
@@ -55,6 +64,8 @@ class Settings:
     key_source: str  # where the key came from, for error messages ("LING_API_KEY", "argument", ...)
     client: Any = field(default=None, repr=False, compare=False)  # a user's own openai.AsyncOpenAI
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # The session's request defaults (REQUEST_OPTIONS set with configure()) when these settings were resolved.
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         # However these settings were made, the credentials they carry are redacted from now on.
@@ -115,13 +126,16 @@ def keeps_secrets_out_of_tracebacks(function: Callable[P, R]) -> Callable[P, R]:
 def configure(**options: Any) -> None:
     """Set session-wide settings (what `%config LingMagics.<name>` also sets).
 
-    Accepts the names in `OPTIONS`, `api_key`, and `client` (an `openai.AsyncOpenAI`).
-    Passing `None` removes a setting, so the environment or default applies again.
+    Accepts the names in `OPTIONS`, `api_key`, `client` (an `openai.AsyncOpenAI`), and the request
+    defaults in `REQUEST_OPTIONS` (`temperature`, `top_p`, `max_tokens`), which every request then
+    carries unless it gives its own. Passing `None` removes a setting, so the environment or default
+    applies again.
     """
     for name, value in options.items():
-        if name not in SETTING_NAMES:
-            known = ", ".join(sorted(SETTING_NAMES))
-            raise ConfigurationError(f"Unknown setting {name!r}. Known settings: {known}.")
+        if name not in SETTING_NAMES and name not in REQUEST_OPTIONS:
+            known = ", ".join(sorted((*SETTING_NAMES, *REQUEST_OPTIONS)))
+            raise ConfigurationError(f"Unknown setting {name!r}{suggest(name, (*SETTING_NAMES, *REQUEST_OPTIONS))}. "
+                                     f"Known settings: {known}.")
         if value is None:
             _configured.pop(name, None)
         else:
@@ -139,8 +153,22 @@ def resolve(**explicit: Any) -> Settings:
         api_key = NO_KEY  # local servers (the built-in one, vLLM, Ollama) usually take no key
     return Settings(
         api_key=api_key, key_source=key_source, client=client, sources=sources,
+        params={name: _configured[name] for name in REQUEST_OPTIONS if name in _configured},
         **{name: values[name] for name in OPTIONS if name != "api_key_env"},
     )
+
+
+def request_params(params: dict[str, Any], *, flags: bool = False) -> dict[str, Any]:
+    """`params` (request fields given with one request) with the fields of `REQUEST_OPTIONS` validated;
+    `flags`: messages name them as the magic's options (`--top-p`)."""
+    return {name: _validate_request_option(name, value, REQUEST_OPTIONS[name][0] if flags else name)
+            if name in REQUEST_OPTIONS and value is not None else value for name, value in params.items()}
+
+
+def suggest(word: str, known: Any) -> str:
+    """ " (did you mean X?)" for the closest of `known` to a misspelt `word`, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def describe() -> list[tuple[str, str, str]]:
@@ -149,6 +177,8 @@ def describe() -> list[tuple[str, str, str]]:
     values["base_url"] = _secrets.shown_url(values["base_url"])
     rows = [(name, _secrets.redact(str(values[name])), sources[name]) for name in OPTIONS]
     rows.append(("api_key", "set" if api_key else "not set", key_source if api_key else f"set {key_source}"))
+    rows += [(name, str(_configured[name]), "configured") if name in _configured
+             else (name, "–", "the server's default") for name in REQUEST_OPTIONS]
     return rows
 
 
@@ -223,6 +253,8 @@ def validate(name: str, value: Any) -> Any:
     A refused value is not quoted back: it may be a key pasted into the wrong setting, or a URL with
     credentials in it. Only what was parsed (a number) is.
     """
+    if name in REQUEST_OPTIONS:
+        return _validate_request_option(name, value, name)
     if name in ("timeout", "frame_interval"):
         try:
             number = float(value)
@@ -257,6 +289,27 @@ def validate(name: str, value: Any) -> Any:
             raise ConfigurationError(f"{name} must not be empty.")
         return text
     return value
+
+
+def _validate_request_option(name: str, value: Any, flag: str) -> Any:
+    """temperature 0 to 2, top_p 0 to 1, max_tokens a whole number of 1 or more; messages call it `flag`.
+    As in `validate`, only a parsed number is quoted back, never the text given."""
+    if name == "max_tokens":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"{flag} must be a whole number, such as 512.") from None
+        if number < 1 or number != int(number):
+            raise ConfigurationError(f"{flag} must be 1 or more (a whole number), not {number:g}.")
+        return int(number)
+    low, high = (0.0, 2.0) if name == "temperature" else (0.0, 1.0)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{flag} must be a number from {low:g} to {high:g}.") from None
+    if not low <= number <= high:
+        raise ConfigurationError(f"{flag} must be between {low:g} and {high:g}, not {number:g}.")
+    return number
 
 
 def is_loopback(host: str) -> bool:

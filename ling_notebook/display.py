@@ -30,7 +30,7 @@ def stream(
     call returns when the reply ends, and Ctrl-C stops it.
     """
     settings = config.resolve(model=model, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options})
-    return start(build_messages(prompt_or_messages, system), settings, params=options)
+    return start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options))
 
 
 def build_messages(prompt_or_messages: str | list[dict[str, Any]], system: str | None = None) -> list[dict[str, Any]]:
@@ -58,7 +58,10 @@ def start(
     """Create a reply, attach its view, send the request, and return the reply."""
     reply = Reply(messages, settings, stream=stream, params=params, after=after)
     if in_kernel():
+        from .interrupt import install
         from .widget import ReplyWidget
+
+        install()
 
         # Shown before the request starts: serialising the widget's comm_open while the stream thread
         # parses the first chunks only delays both (measured when that message carried 200 kB).

@@ -28,9 +28,9 @@ class LingError(Exception):
         return redact(super().__repr__())
 
     def _render_traceback_(self) -> list[str]:
-        """How IPython shows the error when a cell raises it: one line, as it shows its own `UsageError`.
-        The message says what to do next; the frames below it are ours, not the user's code."""
-        return [f"{type(self).__name__}: {self}"]
+        """How IPython shows it: one line, as the magics report bad input, without a traceback (the message
+        says what went wrong and what to do next)."""
+        return [f"ling: {self}"]
 
 
 class ConfigurationError(LingError):

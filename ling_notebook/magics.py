@@ -6,6 +6,8 @@ The magics class is an IPython `Configurable`: `%config LingMagics.model = "..."
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import itertools
 import json
 import shlex
@@ -15,7 +17,7 @@ from typing import Any
 import traitlets
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from . import config, render
@@ -31,9 +33,15 @@ DEFAULT_CHAT = "default"
 
 
 def _option(name: str) -> Any:
+    if name in config.REQUEST_OPTIONS:
+        help_text = f"{config.REQUEST_OPTIONS[name][1]} Sent with every request that gives none. Default: the server's."
+        return traitlets.Any(None, allow_none=True, help=help_text).tag(config=True)
     default, env, help_text = config.OPTIONS[name]
     where = f" Environment: {env}." if env else ""
     return traitlets.Any(None, allow_none=True, help=f"{help_text} Default: {default!r}.{where}").tag(config=True)
+
+
+CONFIGURABLE = (*config.OPTIONS, *config.REQUEST_OPTIONS)  # what %config and %ling config set
 
 
 @magics_class
@@ -46,6 +54,9 @@ class LingMagics(Magics):
     timeout = _option("timeout")
     max_retries = _option("max_retries")
     frame_interval = _option("frame_interval")
+    temperature = _option("temperature")
+    top_p = _option("top_p")
+    max_tokens = _option("max_tokens")
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -53,13 +64,17 @@ class LingMagics(Magics):
         self.current = DEFAULT_CHAT
         self._runs = itertools.count(1)  # keys for runs of cells that come without an id
         self._comparisons: dict[str, Comparison] = {}  # the last comparison of each cell, while it runs
-        for name in config.OPTIONS:  # values from ipython_config.py arrive before observers exist
+        for name in CONFIGURABLE:  # values from ipython_config.py arrive before observers exist
             if getattr(self, name) is not None:
                 config.configure(**{name: getattr(self, name)})
 
-    @traitlets.observe(*config.OPTIONS)
+    @traitlets.observe(*CONFIGURABLE)
     def _configure(self, change: dict[str, Any]) -> None:
-        config.configure(**{change["name"]: change["new"]})
+        try:
+            config.configure(**{change["name"]: change["new"]})
+        except LingError as exc:  # `%config LingMagics.timeout = -1`: the same one line as every bad input
+            self.set_trait(change["name"], change["old"])
+            report(exc)
 
     # -- %%ling -----------------------------------------------------------------------------
     @magic_arguments()
@@ -68,7 +83,8 @@ class LingMagics(Magics):
                    "side by side: every model gets the same messages and options at once, and the "
                    "comparison sends the conversation so far but adds no turn to it.")
     @argument("-s", "--system", help="System prompt; kept for the rest of the conversation.")
-    @argument("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2.")
+    @argument("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2 (session default: "
+              "%%ling config temperature X).")
     @argument("--top-p", type=float, help="Nucleus sampling, 0 to 1.")
     @argument("--max-tokens", type=int, help="Most tokens the reply may have.")
     @argument("-o", "--output", metavar="NAME", help="Bind the reply object to NAME at once.")
@@ -81,7 +97,8 @@ class LingMagics(Magics):
     @argument("--batch", metavar="EXPR", help="Run the cell once per item of EXPR (a list or Series fills {item}, "
               "a DataFrame or list of dicts fills {column}); -o binds the Batch.")
     @argument("--concurrency", type=int, default=8, help="With --batch: most requests open at once (default 8).")
-    @argument("--extra", metavar="JSON", help='Other request fields as JSON, e.g. \'{"enable_thinking": true}\'.')
+    @argument("--extra", metavar="JSON", help='Other request fields as JSON, in quotes: '
+              '--extra \'{"enable_thinking": true}\'.')
     @cell_magic
     def ling(self, line: str, cell: str) -> None:
         """Send the cell as a prompt and stream the reply into the output.
@@ -100,14 +117,10 @@ class LingMagics(Magics):
         try:
             self._ask(line, cell)
         except LingError as exc:
-            print(f"ling: {exc}", file=sys.stderr)
+            report(exc)
 
     def _ask(self, line: str, cell: str) -> None:
-        try:
-            args = parse_argstring(self.ling, line)
-        except UsageError as exc:
-            raise config.ConfigurationError(f"{exc}. See %%ling? for the options.") from None
-        options = {k: [_unquote(x) for x in v] if isinstance(v, list) else _unquote(v) for k, v in vars(args).items()}
+        options = _parse(line)
         params = _request_params(options)
         models = options["model"] or [None]
         connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"]}
@@ -230,38 +243,51 @@ class LingMagics(Magics):
     def ling_line(self, line: str) -> None:
         """%ling config [KEY VALUE] | history [NAME] | reset [NAME] | models | stop
 
-        config          show the effective settings and where each came from
-        config KEY VAL  set one setting for this session (like ling_notebook.configure)
-        history [NAME]  show a conversation (default: the current one)
-        reset [NAME]    forget a conversation
-        models          list the models of the configured server (GET /models)
-        stop            stop every reply that is still streaming
+          %ling config              show the effective settings and where each came from
+          %ling config KEY VALUE    set one for this session, like ling_notebook.configure(KEY=VALUE):
+                                    base_url, model, api_key_env, timeout, max_retries, frame_interval,
+                                    and the request defaults temperature, top_p, max_tokens (a cell's
+                                    own -t/--top-p/--max-tokens wins); VALUE `default` unsets it
+          %ling history [NAME]      show a conversation (default: the current one)
+          %ling reset [NAME]        forget a conversation
+          %ling models              list the models of the configured server (GET /models)
+          %ling stop                stop every running reply, comparison and batch (as Jupyter's
+                                    interrupt does while the kernel is idle)
+
+        The options of a %%ling cell (two % signs: the cell is the prompt): %%ling?
         """
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            print(f"ling: {exc}.", file=sys.stderr)
-            return
-        command, rest = (words[0], words[1:]) if words else ("config", [])
         handlers = {"config": self._config, "history": self._history, "reset": self._reset,
                     "models": self._models, "stop": self._stop}
-        if command not in handlers:
-            print(f"ling: unknown command {command!r}. Use one of: {', '.join(handlers)}.", file=sys.stderr)
-            return
         try:
+            try:
+                words = shlex.split(line)
+            except ValueError as exc:
+                raise config.ConfigurationError(f"{exc}: close the quote.") from None
+            command, rest = (words[0], words[1:]) if words else ("config", [])
+            if command not in handlers:
+                raise config.ConfigurationError(
+                    f"unknown command {command!r}{config.suggest(command, handlers)}. "
+                    f"Use one of: {', '.join(handlers)} (%ling? explains them)."
+                )
             handlers[command](rest)
         except LingError as exc:
-            print(f"ling: {exc}", file=sys.stderr)
+            report(exc)
 
     def _config(self, rest: list[str]) -> None:
         if len(rest) == 2:
             name, value = rest
-            if name not in config.OPTIONS:
+            if name not in CONFIGURABLE:
                 raise config.ConfigurationError(
-                    f"Unknown setting {name!r}. Settings: {', '.join(config.OPTIONS)}. "
-                    "The API key is never set here: put it in an environment variable."
+                    f"Unknown setting {name!r}{config.suggest(name, CONFIGURABLE)}. Settings: "
+                    f"{', '.join(CONFIGURABLE)}. The API key is never set here: put it in an environment variable."
                 )
+            if value.lower() in ("default", "none"):
+                setattr(self, name, None)  # the observer passes it to configure(), which forgets it
+                _, effective, source = next(row for row in config.describe() if row[0] == name)
+                print(f"ling: {name} is unset: {source} applies ({effective}).")
+                return
             setattr(self, name, config.validate(name, value))  # the observer passes it to configure()
+            print(f"ling: {name} = {getattr(self, name)} for this session.")
             return
         if rest:
             raise config.ConfigurationError(
@@ -305,6 +331,19 @@ class LingMagics(Magics):
         print(f"ling: stopped {stop_all()} running reply(s)" + (f" and {batches} batch(es)." if batches else "."))
 
 
+def _document_cell_magic() -> None:
+    """`%%ling?`: the usage as a cell magic (IPython's generated help says `%ling`, behind a reST `::`), the
+    options, and the `%ling` commands."""
+    parser = LingMagics.ling.parser
+    parser.prog = "%%ling"
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.usage = "%(prog)s [options]\n<the prompt, in the rest of the cell>"
+    parser.description = inspect.cleandoc(parser.description or "")
+    parser.epilog = "%ling (one % sign) does everything else:\n\n" + inspect.cleandoc(
+        LingMagics.ling_line.__doc__ or "").split("\n", 1)[1].strip("\n").rsplit("\n\n", 1)[0]
+    LingMagics.ling.__doc__ = parser.format_help()
+
+
 def _unquote(value: Any) -> Any:
     """IPython's parse_argstring keeps the quotes of a quoted option: `-s "Be terse"` -> `"Be terse"`."""
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
@@ -312,23 +351,55 @@ def _unquote(value: Any) -> Any:
     return value
 
 
+_EXTRA_EXAMPLE = """--extra '{"enable_thinking": true}'"""
+
+
+def report(exc: LingError) -> None:
+    """The one way the magics report bad input: one line on stderr, `ling: ...`, no traceback (and nothing sent).
+    `LingError._render_traceback_` gives errors raised from code the same line."""
+    print(f"ling: {exc}", file=sys.stderr)
+
+
+def _parse(line: str) -> dict[str, Any]:
+    """The options of a `%%ling` line, or a ConfigurationError that says what is wrong and how to write it."""
+    parser = LingMagics.ling.parser
+    try:
+        args, unknown = parser.parse_argstring(line, partial=True)
+    except UsageError as exc:
+        raise config.ConfigurationError(f"{exc}. See %%ling? for the options.") from None
+    options = {k: [_unquote(x) for x in v] if isinstance(v, list) else _unquote(v) for k, v in vars(args).items()}
+    if unknown:
+        raise config.ConfigurationError(_unknown_words(unknown, options, parser))
+    return options
+
+
+def _unknown_words(unknown: list[str], options: dict[str, Any], parser: Any) -> str:
+    flags = [flag for action in parser._actions for flag in action.option_strings]
+    first = unknown[0]
+    if first.startswith("-"):
+        return f"unknown option {first}{config.suggest(first, flags)}. See %%ling? for the options."
+    if options["extra"] and options["extra"][0] in "{[":
+        # `--extra {"a": 1, "b": 2}` is split at its spaces: only `{"a":` reached --extra.
+        return f"--extra takes the JSON in quotes, as one word: {_EXTRA_EXAMPLE}. Nothing was sent."
+    return (f"unexpected {' '.join(unknown)!r} on the %%ling line: put a value with spaces in quotes "
+            '(-s "Be terse."), and the prompt in the cell below. See %%ling? for the options.')
+
+
 def _request_params(options: dict[str, Any]) -> dict[str, Any]:
     """Validate the request fields of the magic line and gather them (plus --extra) into one dict."""
-    checks = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
-    for name, (low, high) in checks.items():
-        value = options[name]
-        if value is not None and not low <= value <= high:
-            flag = "--" + name.replace("_", "-")
-            raise config.ConfigurationError(f"{flag} must be between {low:g} and {high:g}, not {value:g}.")
-    if options["max_tokens"] is not None and options["max_tokens"] < 1:
-        raise config.ConfigurationError(f"--max-tokens must be 1 or more, not {options['max_tokens']}.")
-    params = {name: options[name] for name in ("temperature", "top_p", "max_tokens") if options[name] is not None}
+    fields = {name: options[name] for name in config.REQUEST_OPTIONS if options[name] is not None}
+    params = config.request_params(fields, flags=True)
     if options["extra"]:
         try:
             extra = json.loads(options["extra"])
         except json.JSONDecodeError as exc:
-            raise config.ConfigurationError(f"--extra must be a JSON object ({exc}).") from None
+            raise config.ConfigurationError(
+                f"--extra must be a JSON object in quotes, like {_EXTRA_EXAMPLE} ({exc})."
+            ) from None
         if not isinstance(extra, dict):
-            raise config.ConfigurationError("--extra must be a JSON object, like '{\"enable_thinking\": true}'.")
+            raise config.ConfigurationError(f"--extra must be a JSON object, like {_EXTRA_EXAMPLE}.")
         params.update(extra)
     return params
+
+
+_document_cell_magic()

@@ -14,6 +14,7 @@ comparisons and batch summaries):
 
 - `markdown_html(text)`: sanitized HTML for Markdown text.
 - `text_html(text)`: an escaped paragraph of plain text (line breaks kept).
+- `plain_excerpt(markdown, limit)`: the readable text of Markdown on one line, cut to `limit` (batch rows).
 - `reply_html(reply)`: one reply: reasoning in a closed <details>, the text, the error banner, the status
   line as a footer.
 - `status_line(reply)`: that footer as plain text.
@@ -273,6 +274,27 @@ def markdown_html(text: str) -> str:
     return "".join(_windows(text))
 
 
+def plain_excerpt(markdown: str, limit: int) -> str:
+    """The readable text of Markdown on one line, at most `limit` characters (an ellipsis where cut):
+    markers gone (`## `, `**`, list bullets, table pipes, fences), code kept as written. Read from
+    markdown-it's token stream, so it is what the rendered Markdown says, not a guess by pattern."""
+    # An excerpt needs the beginning only; Markdown cut short still parses (open blocks just end).
+    tokens = _md.parse(markdown[: limit * 4 + 200], {})
+    words: list[str] = []
+    for token in tokens:
+        if token.type in ("fence", "code_block"):
+            words.append(token.content)
+        for child in token.children or []:
+            if child.type in ("text", "code_inline"):
+                words.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+        if token.type == "inline" or token.nesting == -1:  # the end of a block or inline run: a gap
+            words.append(" ")
+    text = " ".join("".join(words).split())
+    return valid_text(text if len(text) <= limit else text[: limit - 1].rstrip() + "…")
+
+
 def text_html(text: str, cls: str = "ling-text") -> str:
     """A paragraph of plain `text`, escaped; line breaks are kept by the stylesheet."""
     return f'<p class="{cls}">{valid_text(html.escape(text))}</p>'
@@ -294,6 +316,8 @@ def status_line(reply: Reply) -> str:
     parts = [reply.model, state]
     if reply.ttft is not None:
         parts.append(f"first token {reply.ttft:.2f} s")
+    elif not reply.streamed and reply.ended and reply.elapsed is not None:
+        parts.append(f"total {reply.elapsed:.2f} s")  # the text came at once: no first token to time
     if reply.tokens_per_s is not None:
         parts.append(f"{reply.tokens_per_s:.0f} tokens/s")
     if reply.usage is not None:

@@ -25,6 +25,11 @@ from .runner import Runner, get_runner
 
 ENDED = ("done", "stopped", "error")
 
+# Below these a speed is noise: a reply of a word or two, or text that came in one burst (a
+# non-streamed reply, a buffered proxy) would show thousands of tokens/s.
+MIN_RATE_TOKENS = 5
+MIN_RATE_SECONDS = 0.25
+
 log = logging.getLogger("ling_notebook.reply")
 redact_logs_of("ling_notebook", "openai", "httpx", "httpcore")  # imported by now, with their loggers
 
@@ -32,6 +37,17 @@ redact_logs_of("ling_notebook", "openai", "httpx", "httpcore")  # imported by no
 # thread that ends it (the stream's, or the one calling stop()): every use holds the lock.
 _running: weakref.WeakSet[Reply] = weakref.WeakSet()
 _running_lock = threading.Lock()
+
+
+def rate(tokens: int, seconds: float) -> float | None:
+    """Tokens per second, or None where the number would mean nothing (too few tokens, too short a time).
+
+    The one rule for every speed shown: a reply's status line (live and static), a comparison's
+    summary, a batch's progress and summary.
+    """
+    if tokens < MIN_RATE_TOKENS or seconds < MIN_RATE_SECONDS:
+        return None
+    return tokens / seconds
 
 
 def stop_all() -> int:
@@ -120,7 +136,7 @@ class Reply:
         self.first_token_at: float | None = None
         self.ended_at: float | None = None
         self._stream = stream
-        self._params = params or {}
+        self._params = {**settings.params, **(params or {})}  # the session's request defaults, then this one's
         for credentials in ("extra_headers", "extra_query"):  # sent with the request: redacted like its key
             remember_values(self._params.get(credentials))
         self._after = after
@@ -170,9 +186,15 @@ class Reply:
         return self.status in ENDED
 
     @property
+    def streamed(self) -> bool:
+        """Whether the reply was requested as a stream (`--no-stream`, `stream=False`: not)."""
+        return self._stream
+
+    @property
     def ttft(self) -> float | None:
-        """Seconds from sending the request to the first token."""
-        if self.started_at is None or self.first_token_at is None:
+        """Seconds from sending the request to the first token; None for a non-streamed reply, whose text
+        arrives all at once at the end (its `elapsed` is the time that means something)."""
+        if not self._stream or self.started_at is None or self.first_token_at is None:
             return None
         return self.first_token_at - self.started_at
 
@@ -184,12 +206,15 @@ class Reply:
 
     @property
     def tokens_per_s(self) -> float | None:
-        """Completion tokens per second after the first token (usage count when the server sent one)."""
-        if self.first_token_at is None:
+        """Completion tokens per second after the first token (usage count when the server sent one).
+
+        None where it would mean nothing: a non-streamed reply (no time between its tokens), and
+        whatever `rate` refuses (too few tokens, too short a time)."""
+        if not self._stream or self.first_token_at is None:
             return None
         seconds = (self.ended_at or time.perf_counter()) - self.first_token_at
         tokens = self.usage.completion_tokens if self.usage and self.usage.completion_tokens else self.chunks
-        return tokens / seconds if seconds > 0 and tokens > 1 else None
+        return rate(tokens, seconds)
 
     def __str__(self) -> str:
         return self.text

@@ -101,3 +101,8 @@ def get_runner() -> Runner:
         if _runner is None:
             _runner = Runner()
         return _runner
+
+
+def current() -> Runner | None:
+    """The runner if one has started, without starting one (safe in a signal handler: no lock)."""
+    return _runner

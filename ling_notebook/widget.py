@@ -161,6 +161,6 @@ class ReplyWidget(StubWidget):
             "reasoning": piece.reasoning,
             "elapsed": reply.elapsed,
             "ttft": reply.ttft,
-            "chunks": reply.chunks,
+            "tokens_per_s": reply.tokens_per_s,
         })
 

@@ -173,14 +173,51 @@ def test_retry_failed_from_the_view_requeues_them_while_the_batch_runs(kernel, s
     assert len(chats(server)) == 6 and batch_widgets(kernel) == [comm]
 
 
-def test_retry_after_the_end_puts_a_live_view_back_in_the_same_output(kernel, server):
-    kernel.run("b = ling_notebook.batch(['fail 1', 'ok'], model='test/picky?status=400&fails=1', retries=0)\n"
-               "b.wait(30)\nb.retry().wait(30)")
+def test_retry_after_the_end_shows_a_new_live_view_where_it_is_called_and_the_failure_stays(kernel, server):
+    first = kernel.run("b = ling_notebook.batch(['fail 1', 'ok'], model='test/picky?status=400&fails=1', "
+                       "retries=0)\nb.wait(30)")
+    kernel.messages.clear()
+    again = kernel.run("b.retry().wait(30)")
     assert kernel.value("[b.status, b.results]") == ["done", ["fail 1", "ok"]]
-    assert len(batch_widgets(kernel)) == 2
-    updates = kernel.displays()
-    assert len({d["transient"]["display_id"] for d in updates}) == 1
-    assert "text/html" in updates[-1]["data"] and "2 done" in updates[-1]["data"]["text/html"]
+    (old_id,) = {m["content"]["transient"]["display_id"] for m in first if m["msg_type"] == "display_data"}
+    (new_id,) = {m["content"]["transient"]["display_id"] for m in again if m["msg_type"] == "display_data"}
+    assert new_id != old_id, "the retry's live view is a new output in the cell that calls retry()"
+    assert len(batch_widgets(kernel)) == 1
+    assert kernel.displays(old_id) == [], "the earlier summary, with its failure, is left as it was"
+    (earlier,) = [m["content"]["data"]["text/html"] for m in first if m["msg_type"] == "update_display_data"]
+    assert "1 failed" in earlier and "HTTP 400" in earlier
+    assert "2 done" in kernel.displays(new_id)[-1]["data"]["text/html"]
+
+
+def test_a_batch_where_every_item_failed_is_failed(kernel, server):
+    kernel.run("b = ling_notebook.batch(['fail 1', 'fail 2'], model='test/picky?status=400', retries=0)\nb.wait(30)")
+    assert kernel.value("b.status") == "failed"
+    (summary,) = [d["data"]["text/html"] for d in kernel.displays() if "text/html" in d["data"]]
+    assert "· failed</p>" in summary and "partial" not in summary
+
+
+def test_one_status_word_and_one_missing_value_marker_after_stop_all(kernel, server):
+    kernel.run("b = ling_notebook.batch([f'p{i}' for i in range(4)], model='test/trickle?tokens=400&rate=20',"
+               " concurrency=1)")
+    server.wait_for(lambda r: r.chunks_sent > 1, timeout=10)
+    kernel.run("b.stop()\nb.wait(10)\nframe = b.to_pandas()")
+    assert kernel.value("b.counts") == {"done": 0, "failed": 0, "running": 0, "queued": 3, "stopped": 1}
+    assert kernel.value("frame['status'].tolist()") == ["stopped", "queued", "queued", "queued"]
+    (summary,) = [d["data"]["text/html"] for d in kernel.displays() if "text/html" in d["data"]]
+    assert "3 queued" in summary and "not run" not in summary and summary.count("<td>queued</td>") == 3
+    # Every missing value is pd.NA, in every column: no None, no NaN.
+    assert kernel.value("sorted({type(x).__name__ for c in frame for x in frame[c] if pd.isna(x)})") == ["NAType"]
+    assert kernel.value("[str(t) for t in frame.dtypes]") == ["string", "string", "string", "Int64", "Int64",
+                                                             "string"]
+
+
+def test_the_summary_shows_readable_excerpts_of_markdown_answers(kernel, server):
+    kernel.run("b = ling_notebook.batch(['What is a tide pool?', 'Why is the sky blue?'],"
+               " model='ling-offline-demo')\nb.wait(30)")
+    (summary,) = [d["data"]["text/html"] for d in kernel.displays() if "text/html" in d["data"]]
+    answers = summary.split("<tbody>")[1]
+    assert "A demo answer about “What is a tide pool?”." in answers
+    assert not any(marker in answers for marker in ("##", "**", "*Offline", "`", "| ---"))
 
 
 def test_runs_of_a_batch_leave_no_model_of_their_own_open(kernel, server):

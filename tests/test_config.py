@@ -140,3 +140,37 @@ def test_a_bad_key_argument_is_refused_by_where_it_came_from(where, call):
     with pytest.raises(ConfigurationError, match=re.escape(where)) as caught:
         call()
     assert "sk-pasted" not in str(caught.value) and "second-line" not in repr(caught.value)
+
+
+def test_request_options_are_session_defaults_that_a_request_overrides():
+    local = {"base_url": "http://127.0.0.1:9/v1"}
+    assert config.resolve(**local).params == {}
+    config.configure(temperature="0.2", max_tokens=40)
+    assert config.resolve(**local).params == {"temperature": 0.2, "max_tokens": 40}
+    from ling_notebook.reply import Reply
+
+    reply = Reply([{"role": "user", "content": "hi"}], config.resolve(**local), params={"temperature": 0.9})
+    assert reply._params == {"temperature": 0.9, "max_tokens": 40}
+    rows = {name: (value, source) for name, value, source in config.describe()}
+    assert rows["temperature"] == ("0.2", "configured") and rows["top_p"] == ("–", "the server's default")
+    config.configure(temperature=None)
+    assert config.resolve(**local).params == {"max_tokens": 40}
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("temperature", 2.5, "temperature must be between 0 and 2, not 2.5."),
+    ("top_p", "x", "top_p must be a number from 0 to 1."),
+    ("max_tokens", 0, "max_tokens must be 1 or more (a whole number), not 0."),
+    ("max_tokens", 2.5, "max_tokens must be 1 or more (a whole number), not 2.5."),
+])
+def test_request_options_are_checked_once_for_every_way_in(name, value, message):
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        config.configure(**{name: value})
+    with pytest.raises(ConfigurationError, match=re.escape(message.replace(name, "--" + name.replace("_", "-")))):
+        config.request_params({name: value}, flags=True)
+
+
+def test_a_misspelt_setting_gets_a_suggestion():
+    with pytest.raises(ConfigurationError, match=re.escape("'tmeout' (did you mean timeout?)")):
+        config.configure(tmeout=5)
+    assert config.suggest("zzz", config.OPTIONS) == ""

@@ -89,7 +89,11 @@ def test_an_unknown_name_is_explained_and_nothing_is_sent(kernel, server):
 @pytest.mark.parametrize(
     "line, body, message",
     [
-        ("--bogus", "hi", "unrecognized arguments: --bogus"),
+        ("--bogus", "hi", "unknown option --bogus. See %%ling? for the options."),
+        ("--tempreature 0.3", "hi", "unknown option --tempreature (did you mean --temperature?)"),
+        ("--extra {bad json}", "hi", "--extra takes the JSON in quotes, as one word: --extra '{\"enable_thinking\""),
+        ("--extra '{bad}'", "hi", "--extra must be a JSON object in quotes"),
+        ("-s Be terse", "hi", "unexpected 'terse' on the %%ling line: put a value with spaces in quotes"),
         ("-t 7", "hi", "--temperature must be between 0 and 2"),
         ("-t warm", "hi", "invalid float value"),
         ("--top-p 2", "hi", "--top-p must be between 0 and 1"),
@@ -190,6 +194,62 @@ def test_config_sets_a_value_and_percent_config_works(kernel, server):
     kernel.run("%config LingMagics.model = None\n%ling config timeout 60")
     outputs = kernel.run("%ling config api_key sk-nope")
     assert "never set here" in stderr(outputs)
+
+
+def test_config_says_what_it_set(kernel, server):
+    outputs = kernel.run("%ling config timeout 5")
+    assert "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream") == (
+        "ling: timeout = 5.0 for this session.\n")
+    outputs = kernel.run("%ling config timeout default")
+    assert "timeout is unset" in "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    assert kernel.value("ling_notebook.config.resolve().timeout") == 60.0
+
+
+def test_request_options_are_session_defaults_below_the_cells_own(kernel, server):
+    kernel.run("%ling config temperature 0.2\n%config LingMagics.max_tokens = 40\n"
+               "ling_notebook.configure(top_p=0.5)")
+    cell(kernel, "--no-history", "Hi")
+    cell(kernel, "--no-history -t 0.7 --max-tokens 9", "Hi")
+    kernel.run("r = ling_notebook.stream('Hi', top_p=0.9); r.wait(10)")
+    first, second, third = sent(server)
+    assert (first["temperature"], first["max_tokens"], first["top_p"]) == (0.2, 40, 0.5)
+    assert (second["temperature"], second["max_tokens"], second["top_p"]) == (0.7, 9, 0.5)
+    assert (third["temperature"], third["top_p"]) == (0.2, 0.9)
+    table = [d["data"]["text/plain"] for d in (m["content"] for m in kernel.run("%ling config"))
+             if "data" in d][0]
+    assert "temperature = 0.2  (configured)" in table and "max_tokens = 40  (configured)" in table
+    kernel.run("%ling config temperature default\n%ling config max_tokens default\n"
+               "ling_notebook.configure(top_p=None)")
+    cell(kernel, "--no-history", "Hi")
+    assert not {"temperature", "max_tokens", "top_p"} & set(sent(server)[-1])
+
+
+def test_every_bad_input_is_one_line_without_a_traceback(kernel, server):
+    outputs = kernel.run("%config LingMagics.timeout = -1")
+    assert stderr(outputs) == "ling: timeout must be more than 0 seconds, not -1.\n"
+    assert kernel.value("ling_notebook.config.resolve().timeout") == 60.0
+    outputs = kernel.run("%ling config temperature 5")
+    assert stderr(outputs) == "ling: temperature must be between 0 and 2, not 5.\n"
+    assert "(did you mean temperature?)" in stderr(kernel.run("%ling config tempreture 1"))
+    # Raised from code (it must be catchable), shown as the same one line: no traceback.
+    msg_id = kernel.client.execute("ling_notebook.stream('Hi', temperature=9)", stop_on_error=False)
+    kernel.read_until(lambda: any(m["msg_type"] == "error" and m["parent_header"].get("msg_id") == msg_id
+                                  for m in kernel.messages))
+    (error,) = [m["content"] for m in kernel.messages if m["msg_type"] == "error"]
+    assert error["traceback"] == ["ling: temperature must be between 0 and 2, not 9."]
+    assert sent(server) == []
+
+
+def test_the_cell_magics_help_is_complete(kernel):
+    msg_id = kernel.client.execute("%%ling?")
+    reply = kernel.client.get_shell_msg(timeout=10)
+    while reply["parent_header"]["msg_id"] != msg_id:
+        reply = kernel.client.get_shell_msg(timeout=10)
+    text = reply["content"]["payload"][0]["data"]["text/plain"]
+    assert "usage: %%ling [options]" in text and "::" not in text
+    assert "--max-tokens" in text and "--extra JSON" in text
+    for command in ("%ling config KEY VALUE", "%ling history", "%ling reset", "%ling models", "%ling stop"):
+        assert command in text
 
 
 def test_models_lists_the_servers_models(kernel, server):

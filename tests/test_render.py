@@ -330,3 +330,20 @@ def test_an_empty_history_says_so():
 def test_bare_urls_and_addresses_become_links_as_in_the_live_view():
     page = assert_inert(render.markdown_html("Go to www.example.org/x or mail ann@example.org.\n\n" + "w1 " * 1000))
     assert [a["href"] for a in page.tags("a")] == ["http://www.example.org/x", "mailto:ann@example.org"]
+
+
+def test_an_excerpt_is_the_readable_text_of_markdown_on_one_line():
+    text = "## About **tides**\n\n- one `x < y`\n- two\n\n```py\nprint(1)\n```\n\n| a | b |\n| --- | --- |\n| 1 | 2 |"
+    assert render.plain_excerpt(text, 200) == "About tides one x < y two print(1) a b 1 2"
+    assert len(render.plain_excerpt("word " * 100, 20)) == 20
+    assert render.plain_excerpt("<b>raw</b> &amp; [link](javascript:alert(1))", 100) == (
+        "<b>raw</b> & [link](javascript:alert(1))")  # text, to be escaped by whatever shows it
+
+
+def test_a_running_batch_item_shows_its_last_line_without_markdown_markers():
+    from ling_notebook.batch import LINE_LIMIT, _last_line
+
+    assert _last_line("Intro\n\n### Things to try") == "Things to try"
+    assert _last_line("- Press **Stop**: kept") == "Press Stop: kept"
+    long = _last_line("x " * 400)
+    assert long.startswith("…") and len(long) == LINE_LIMIT + 1

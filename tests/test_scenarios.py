@@ -68,13 +68,15 @@ def test_the_demo_model_is_listed_first_then_every_scenario():
 def test_the_demo_answering_for_the_default_model_says_it_is_the_demo():
     pieces, ending = sent("Ling-2.6-flash")
     text = "".join(text for _, text in pieces)
-    assert text.startswith("*Offline demo model, answering for `Ling-2.6-flash` — no API key, no network.*")
+    assert text.startswith("A demo answer about ")
+    assert text.endswith("\n\n*Offline demo model, answering for `Ling-2.6-flash` — no API key, no network.*\n")
     assert "| model | `ling-offline-demo` |" in text and ending == "stop"
 
 
 def test_the_demo_reply_is_labelled_deterministic_markdown_about_the_prompt():
     reply = demo_reply("Tell me about tide pools")
-    assert reply.startswith("*Offline demo model") and "## About “Tell me about tide pools”" in reply
+    assert reply.startswith("A demo answer about “Tell me about tide pools”. ") and "## About “" in reply
+    assert reply.endswith("\n\n*Offline demo model — no API key, no network.*\n")  # labelled, at the end
     assert reply == demo_reply("Tell me about tide pools") != demo_reply("Something else")
     assert "```python" in reply and "| model | `ling-offline-demo` |" in reply
 

@@ -99,4 +99,4 @@ def test_no_secret_shows_anywhere(model_server, tmp_path, key, url_has_credentia
     else:  # refused before anything was sent, naming the variable, in one line (no traceback, however verbose)
         assert "The API key in the environment variable LING_API_KEY contains a line break" in shown
         assert errors and all(len(error["traceback"]) == 1 for error in errors)
-        assert errors[0]["traceback"][0].startswith("ConfigurationError: The API key in the environment variable")
+        assert errors[0]["traceback"][0].startswith("ling: The API key in the environment variable")

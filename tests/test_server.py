@@ -120,7 +120,7 @@ def test_demo_stream_is_openai_shaped_sse(server: ModelServer) -> None:
 
 def test_demo_reply_is_labelled_readable_markdown_about_the_prompt(server: ModelServer) -> None:
     text = content(events(post(server, chat(FAST_DEMO))[1]))
-    assert text.startswith("*Offline demo model — no API key, no network.*\n")
+    assert text.endswith("\n*Offline demo model — no API key, no network.*\n")
     assert re.search(r"^## .*poem about spring", text, re.MULTILINE)
     assert "\n- " in text and "```python\n" in text and "| --- |" in text
 
@@ -143,7 +143,7 @@ def test_max_tokens_stops_with_length(server: ModelServer, limit: str) -> None:
     evts = events(post(server, chat(FAST_DEMO, **{limit: 7, "stream_options": {"include_usage": True}}))[1])
     assert finish_reasons(evts) == ["length"]
     assert evts[-2]["usage"]["completion_tokens"] == 7 and evts[-1] == "[DONE]"
-    assert content(evts).startswith("*Offline demo model")
+    assert content(evts).startswith("A demo answer about")
 
 
 def test_demo_rate_is_a_model_parameter(server: ModelServer) -> None:
@@ -535,7 +535,7 @@ def test_curl_with_a_json_content_type_works(server: ModelServer) -> None:
         ["curl", "-sS", f"{server.url}/chat/completions", "-H", "content-type: application/json",
          "-d", json.dumps(chat(FAST_DEMO, stream=False))],
         capture_output=True, text=True, timeout=30, check=True)
-    assert json.loads(result.stdout)["choices"][0]["message"]["content"].startswith("*Offline demo model")
+    assert json.loads(result.stdout)["choices"][0]["message"]["content"].startswith("A demo answer")
 
 
 # --- lifecycle and command line -----------------------------------------------------------------------------
@@ -580,7 +580,7 @@ def test_cli_serve_answers_and_stops_cleanly_on_ctrl_c() -> None:
         assert match, banner
         conn = http.client.HTTPConnection("127.0.0.1", int(match[1]), timeout=10)
         conn.request("POST", "/v1/chat/completions", json.dumps(chat(DEMO_MODEL)), JSON)
-        assert content(events(conn.getresponse().read())).startswith("*Offline demo model")
+        assert content(events(conn.getresponse().read())).startswith("A demo answer")
         conn.close()
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=10)

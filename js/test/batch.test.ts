@@ -105,7 +105,7 @@ describe("batch progress view", () => {
     expect(stop.disabled).toBe(true);
     model.set(progress({ status: "stopped", counts: { done: 3, failed: 1, running: 0, queued: 4, stopped: 2 }, running: [] }));
     expect(stop.hidden).toBe(true);
-    expect(q(".ling-batch-counts").textContent).toBe("3 / 10 done · 1 failed · 2 stopped · 4 not run");
+    expect(q(".ling-batch-counts").textContent).toBe("3 / 10 done · 1 failed · 2 stopped · 4 queued");
   });
 
   it("Retry failed shows only when something failed and sends retry", () => {

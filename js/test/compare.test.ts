@@ -33,7 +33,7 @@ function open(columns = MODELS.map((name) => column({ model_name: name }))) {
 }
 
 function piece(index: number, content: string, extra: Partial<ColumnDelta> = {}): ColumnDelta {
-  return { index, content, reasoning: "", elapsed: 1, ttft: 0.2, chunks: 3, ...extra };
+  return { index, content, reasoning: "", elapsed: 1, ttft: 0.2, tokens_per_s: null, ...extra };
 }
 
 function delta(seq: number, ...columns: ColumnDelta[]) {

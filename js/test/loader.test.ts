@@ -55,11 +55,11 @@ describe("the stub loading the renderer", () => {
   it("loses no text sent before the renderer arrived: the hello after it brings a snapshot", async () => {
     const { open } = page();
     const v = open();
-    v.model.message({ type: "delta", seq: 1, content: "lost ", reasoning: "", elapsed: 1, ttft: 0.5, chunks: 1 });
+    v.model.message({ type: "delta", seq: 1, content: "lost ", reasoning: "", elapsed: 1, ttft: 0.5, tokens_per_s: null });
     v.model.message(ANSWER);
     await vi.waitFor(() => expect(v.model.sent.at(-1)).toEqual({ type: "hello" }));
     v.model.message({ type: "snapshot", seq: 1, text: "lost ", reasoning: "" });
-    v.model.message({ type: "delta", seq: 2, content: "and found", reasoning: "", elapsed: 1, ttft: 0.5, chunks: 2 });
+    v.model.message({ type: "delta", seq: 2, content: "and found", reasoning: "", elapsed: 1, ttft: 0.5, tokens_per_s: null });
     await vi.waitFor(() => expect(v.body()).toBe("lost and found"));
   });
 

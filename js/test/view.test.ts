@@ -32,7 +32,7 @@ function open(state: Partial<LingModelState> = {}, model = new FakeModel(state))
 }
 
 function delta(seq: number, content: string, extra: Partial<DeltaMessage> = {}): DeltaMessage {
-  return { type: "delta", seq, content, reasoning: "", elapsed: 1 + seq * 0.1, ttft: 0.5, chunks: seq, ...extra };
+  return { type: "delta", seq, content, reasoning: "", elapsed: 1 + seq * 0.1, ttft: 0.5, tokens_per_s: null, ...extra };
 }
 
 afterEach(() => {
@@ -79,15 +79,15 @@ describe("a view opening", () => {
 
 describe("streaming", () => {
   it("appends deltas in order and shows live stats", () => {
-    const { model, body, root, text } = open();
+    const { model, body, q, root, text } = open();
     model.set({ status: "streaming" });
     model.message(delta(1, "Hello"));
-    model.message(delta(2, ", *world*"));
+    expect(q(".ling-rate")?.hidden).toBe(true); // the kernel gives no speed yet: too few tokens
+    model.message(delta(2, ", *world*", { tokens_per_s: 2.857 }));
     expect(body()).toBe("Hello, world");
     expect(root().dataset.status).toBe("streaming");
     expect(text(".ling-state")).toBe("streaming");
     expect(text(".ling-ttft")).toBe("TTFT 0.50 s");
-    // 2 chunks over (1.2 - 0.5) s of generation.
     expect(text(".ling-rate")).toBe("2.9 tok/s");
     expect(text(".ling-elapsed")).toBe("1.20 s");
   });
@@ -169,6 +169,15 @@ describe("streaming", () => {
     expect(text(".ling-usage")).toBe("5 tokens (3 in, 2 out)");
     expect(text(".ling-rate")).toBe("20.0 tok/s");
     expect(q(".ling-length")?.hidden).toBe(true);
+  });
+
+  it("shows no first token and no speed where the kernel gives none (a reply sent without streaming)", () => {
+    const { model, q, text } = open({ status: "streaming" });
+    model.message(delta(1, "All at once", { ttft: null, tokens_per_s: null }));
+    model.set({ status: "done", ttft: null, tokens_per_s: null, elapsed: 6.18, finish_reason: "stop" });
+    expect(q(".ling-ttft")?.hidden).toBe(true);
+    expect(q(".ling-rate")?.hidden).toBe(true);
+    expect(text(".ling-elapsed")).toBe("6.18 s");
   });
 
   it("lets the elapsed time run on between messages", () => {

@@ -193,7 +193,10 @@ def _last_user_text(messages: list[Any]) -> str:
 
 def demo_reply(prompt: str, asked_for: str = DEMO_MODEL) -> str:
     """The offline demo model's answer: deterministic Markdown about the prompt, labelled as the demo
-    (and, when `asked_for` is one of `DEMO_ALIASES`, saying that it answers in that model's place)."""
+    (and, when `asked_for` is one of `DEMO_ALIASES`, saying that it answers in that model's place).
+
+    It opens with one plain sentence, as a real answer would (a batch's summary and `text.splitlines()[0]`
+    show it), and ends with the label, so no answer starts with the same banner."""
     words = re.sub(r"[^\w\s',.?!-]", " ", prompt).split()
     topic = " ".join(words[:8]).strip(" ,.-") + (" …" if len(words) > 8 else "") or "your prompt"
     seed = zlib.crc32(prompt.encode())
@@ -204,9 +207,9 @@ def demo_reply(prompt: str, asked_for: str = DEMO_MODEL) -> str:
     )[seed % 3]
     standing_in = "" if asked_for == DEMO_MODEL else f", answering for `{asked_for}`"
     return (
-        f"*Offline demo model{standing_in} — no API key, no network.*\n\n"
+        f"A demo answer about “{topic}”. {angle}\n\n"
         f"## About “{topic}”\n\n"
-        f"You asked about **{topic}**. {angle} Headings, lists, code and a table arrive token by token, "
+        f"You asked about **{topic}**. Headings, lists, code and a table arrive token by token, "
         "just as they would from a hosted model.\n\n"
         "### Things to try while it streams\n\n"
         "- Press **Stop**: the text received so far is kept.\n"
@@ -219,7 +222,8 @@ def demo_reply(prompt: str, asked_for: str = DEMO_MODEL) -> str:
         "```\n\n"
         "| what | value |\n| --- | --- |\n"
         f"| model | `{DEMO_MODEL}` |\n| words in your prompt | {len(prompt.split())} |\n"
-        f"| reply number | {seed % 10000:04d} |\n"
+        f"| reply number | {seed % 10000:04d} |\n\n"
+        f"*Offline demo model{standing_in} — no API key, no network.*\n"
     )
 
 

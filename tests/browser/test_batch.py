@@ -7,7 +7,7 @@ import re
 
 import pytest
 from lab_driver import jupyter
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,7 @@ def test_stop_all_closes_every_connection_and_shows_a_stopped_summary(notebook, 
     view.locator(".ling-batch-stop").click()
     expect(summary(nb, 1)).to_contain_text("stopped")
     expect(summary(nb, 1)).to_contain_text("3 stopped")
-    expect(summary(nb, 1)).to_contain_text("9 not run")
+    expect(summary(nb, 1)).to_contain_text("9 queued")  # the word of counts and to_pandas()
     records = [r for r in model_server.requests if r.path.endswith("/chat/completions")]
     assert len(records) == 3
     for r in records:
@@ -109,3 +109,41 @@ def test_the_summary_survives_a_reload_and_an_export(notebook, artifacts, tmp_pa
     html = (tmp_path / f"{nb.path.stem}.html").read_text()
     assert "2 done" in html and re.search(r"&lt;img src=x onerror=(&quot;|\")window.__pwned=1", html)
     assert "<img src=x" not in html
+
+
+def set_theme(page: Page, theme: str) -> None:
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', { theme })", theme)
+    page.wait_for_function("(theme) => document.body.dataset.jpThemeName === theme"
+                           " && !document.querySelector('#jupyterlab-splash')", arg=theme)
+
+
+def test_summaries_status_lines_and_errors_read_cleanly_in_light_and_dark(notebook, artifacts):
+    nb = notebook("%load_ext ling_notebook\nimport ling_notebook",
+                  "b = ling_notebook.batch(['What is a tide pool?', 'Why is the sky blue?', 'fail this one'],"
+                  " model='test/picky?status=400', retries=0)\n"
+                  "demo = ling_notebook.batch(['What is a tide pool?', 'Why is the sky blue?'],"
+                  " model='ling-offline-demo?rate=2000')",
+                  "%%ling --no-stream --no-history -m ling-offline-demo\nWhat is a tide pool?",
+                  "%%ling --no-history -m ling-offline-demo?rate=400\nWhy is the sky blue?",
+                  "%%ling --tempreature 0.3\nhi")
+    for index in range(5):
+        nb.run_and_wait(index)
+    expect(nb.output(1).locator(".ling-static .ling-batch")).to_have_count(2)
+    demo = nb.output(1).locator(".ling-static .ling-batch").nth(1)
+    expect(demo).to_contain_text("A demo answer about “What is a tide pool?”.")
+    answers = demo.locator("tbody").inner_text()
+    assert not any(marker in answers for marker in ("##", "**", "*Offline", "| ---")), answers
+    expect(nb.output(1).locator(".ling-static .ling-batch").first).to_contain_text("1 failed")
+    no_stream = nb.static_copy(2).locator(".ling-status")
+    expect(no_stream).to_contain_text("total ")
+    expect(no_stream).not_to_contain_text("tokens/s")
+    expect(no_stream).not_to_contain_text("first token")
+    expect(nb.static_copy(3).locator(".ling-status")).to_contain_text("tokens/s", timeout=30_000)
+    expect(nb.output(4)).to_contain_text("ling: unknown option --tempreature (did you mean --temperature?)")
+    for theme, name in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
+        set_theme(nb.page, theme)
+        nb.output(1).screenshot(path=str(artifacts / f"batch-06-summaries-{name}.png"))
+        for index in (2, 3):
+            nb.static_copy(index).locator(".ling-status").screenshot(
+                path=str(artifacts / f"status-line-{'no-stream' if index == 2 else 'streamed'}-{name}.png"))
+        nb.output(4).screenshot(path=str(artifacts / f"error-line-{name}.png"))
