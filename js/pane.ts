@@ -291,8 +291,9 @@ export class ReplyPane {
 
   private setFinal(): void {
     this.stopTicker();
-    this.body.setFinal(true);
-    this.thoughts.setFinal(true);
+    const cut = isCut(this.state);
+    this.body.setFinal(true, cut);
+    this.thoughts.setFinal(true, cut);
   }
 
   private async onCopy(): Promise<void> {
@@ -366,6 +367,11 @@ export class ReplyPane {
       this.reasoningEl.open = this.reasoningAutoOpen;
     }
   }
+}
+
+/** A reply that did not end on its own: its text stops mid-way (render.py's `is_cut`, the same rule). */
+export function isCut(state: LingModelState): boolean {
+  return state.status !== "done" || state.finish_reason === "length";
 }
 
 /** The trait once the reply has ended (when the kernel set it), else the live value. */

@@ -46,6 +46,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Keyword, Literal, Name, Operator, String, _TokenType
 from pygments.token import Generic as GenericToken
 
+from . import tail
 from .conversation import Conversation, assistant_content
 from .engine import valid_text
 
@@ -187,6 +188,7 @@ def _parser() -> MarkdownIt:
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("th_open", _render_cell)
     md.add_render_rule("td_open", _render_cell)
+    tail.install(md)
     return md
 
 
@@ -228,12 +230,13 @@ def sanitize(fragment: str) -> str:
 _LINE_END = re.compile(r"\r\n?|\n")
 
 
-def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
+def _windows(text: str, window: int = _WINDOW, *, cut: bool = False) -> Iterable[str]:
     """Sanitized HTML for `text`, a window of whole top-level blocks at a time.
 
     A window is cut at the start of its last top-level block (which may go on past the window) and
     that block is parsed again with the next window; a block longer than the window doubles it.
     Link reference definitions apply from where they are defined on (the live view: in their block).
+    A text `cut` short has the inline markers its end leaves open closed (tail.py, as the live view).
     """
     env: dict[str, Any] = {}
     start, size = 0, window
@@ -242,7 +245,14 @@ def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
         if start + size < end:
             match = _LINE_END.search(text, start + size)
             end = match.end() if match else end
+        env["complete"] = cut and end == len(text)
         tokens = _md.parse(text[start:end], env)
+        if env.pop("complete"):
+            source = text[start:end]
+            completed = tail.complete_tail(source, tokens, env)
+            env.pop("tail", None)
+            if completed != source:
+                tokens = _md.parse(completed, env)
         if end < len(text):
             tops = [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
             if len(tops) < 2:
@@ -267,9 +277,10 @@ def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
         start, size = end, window
 
 
-def markdown_html(text: str) -> str:
-    """Sanitized HTML for Markdown `text`, in `ling-chunk` divs (one per window of blocks)."""
-    return "".join(_windows(text))
+def markdown_html(text: str, *, cut: bool = False) -> str:
+    """Sanitized HTML for Markdown `text`, in `ling-chunk` divs (one per window of blocks); a text `cut`
+    short (a reply stopped, failed or at max tokens) has the markers its end leaves open closed."""
+    return "".join(_windows(text, cut=cut))
 
 
 def text_html(text: str, cls: str = "ling-text") -> str:
@@ -303,6 +314,11 @@ def status_line(reply: Reply) -> str:
     return " · ".join(parts)
 
 
+def is_cut(reply: Reply) -> bool:
+    """A reply that did not end on its own: its text stops mid-way (js/pane.ts `isCut`, the same rule)."""
+    return reply.status != "done" or reply.finish_reason == "length"
+
+
 def reply_html(reply: Reply) -> str:
     """One reply: reasoning (closed), the text, the error banner and the status line as a footer."""
     return "".join(_reply_pieces(reply))
@@ -310,13 +326,14 @@ def reply_html(reply: Reply) -> str:
 
 def _reply_pieces(reply: Reply) -> Iterator[str]:
     # Pieces, joined once by the caller: a long reply's HTML then exists in memory about twice at most.
+    cut = is_cut(reply)
     if reply.reasoning:
         yield '<details class="ling-reasoning"><summary>Reasoning</summary>'
-        yield from _windows(reply.reasoning)
+        yield from _windows(reply.reasoning, cut=cut)
         yield "</details>"
     if reply.text:
         yield '<div class="ling-body">'
-        yield from _windows(reply.text)
+        yield from _windows(reply.text, cut=cut)
         yield "</div>"
     if reply.error:
         yield text_html(f"Error: {reply.error}", "ling-error")
