@@ -226,3 +226,26 @@ def test_a_reply_stopped_before_it_starts_is_never_sent(model_server):
     assert reply.start().wait(5) == "" and reply.status == "stopped"
     settle()
     assert not [r for r in model_server.requests if r.path.endswith("/chat/completions")]
+
+
+def test_a_waiting_reply_tells_its_views_what_it_waits_for(model_server):
+    seen: list[tuple[str, str | None]] = []
+
+    class View:
+        def on_status(self, reply: Reply) -> None:
+            seen.append((reply.status, reply.waiting_for))
+
+        def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
+            pass
+
+        def on_end(self, reply: Reply) -> None:
+            pass
+
+    first = ask(model_server, STALL).start()
+    second = ask(model_server, "test/echo", "second", after=lambda: first)
+    second.add_listener(View())
+    second.start()
+    until(lambda: ("waiting", "reply") in seen, "the second says it waits for the first")
+    first.stop()
+    assert second.wait(5) == "second"
+    assert seen[:3] == [("waiting", "reply"), ("waiting", "server"), ("streaming", "server")]
