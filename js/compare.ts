@@ -14,7 +14,7 @@ import {
   type LingModelState,
   type WidgetModel,
 } from "./contract";
-import { button, el, isNumber, ReplyPane, show } from "./pane";
+import { button, el, isNumber, keepFocus, ReplyPane, show } from "./pane";
 import { InOrder } from "./sequence";
 import { type LingViewOptions, listen, sendTo, unlisten } from "./view";
 
@@ -48,7 +48,10 @@ export class CompareView {
     const bar = el("div", "ling-compare-bar", this.root);
     this.countEl = el("span", "ling-compare-count", bar);
     this.stopAllButton = button("ling-stop-all", "Stop all", "Stop every reply of this comparison", bar);
-    this.stopAllButton.addEventListener("click", () => this.stopAll());
+    this.stopAllButton.addEventListener("click", () => {
+      keepFocus(this.stopAllButton, this.root);
+      this.stopAll();
+    });
     const grid = el("div", "ling-compare-grid", this.root);
 
     const columns = this.columns();

@@ -18,8 +18,13 @@ export interface Usage {
  * not among them: it arrives only in delta and snapshot messages, once, and when the reply ends the
  * kernel replaces the view with a static copy instead of sending the text again.
  */
+/** What a waiting reply waits for: the reply of an earlier turn, or the server's answer to its request. */
+export type WaitingFor = "reply" | "server";
+
 export interface LingModelState {
   status: Status;
+  /** Set once the kernel knows; the view shows it while `status` is "waiting". */
+  waiting_for?: WaitingFor | null;
   model_name: string;
   /** Time to first token, in seconds. */
   ttft: number | null;

@@ -6,9 +6,10 @@
  * a reply must not make the browser fetch URLs on its own (a known way to leak notebook data).
  * Every result goes through DOMPurify before it reaches the page.
  */
-import MarkdownIt, { type MarkdownIt as Parser, type Token } from "markdown-it";
+import MarkdownIt, { type Env, type MarkdownIt as Parser, type Token } from "markdown-it";
 import { highlightCode, MAX_HIGHLIGHT_CHARS, prepareLanguage } from "./highlight";
 import { isSafeUrl, sanitizeToFragment } from "./sanitize";
+import { completeTail, installTailRules, type TailEnv } from "./tail";
 
 function createParser(highlight: boolean): Parser {
   const md = new MarkdownIt({
@@ -38,11 +39,12 @@ function createParser(highlight: boolean): Parser {
     return `<a class="ling-image-link" href="${esc(src)}" title="${esc(`Image (not loaded): ${src}`)}">` +
       `[image: ${esc(alt)}]</a>`;
   };
+  installTailRules(md);
   return md;
 }
 
 /** What a render knows beyond the source: see `renderMarkdown`. */
-type RenderEnv = { codeBefore?: number };
+type RenderEnv = Env & TailEnv & { codeBefore?: number };
 
 const plainParser = createParser(false);
 const highlightingParser = createParser(true);
@@ -50,11 +52,28 @@ const highlightingParser = createParser(true);
 /**
  * The HTML for `src`, before sanitizing. With `highlight`, fenced code of known languages is
  * highlighted; `codeBefore` is the length of code in earlier parts of a cut code block that the
- * first fence of `src` continues (see `Block.code`).
+ * first fence of `src` continues (see `Block.code`). With `complete`, `src` is a block cut short
+ * (the open block, or the last of a stopped reply): the inline markers its end leaves open are
+ * closed (see tail.ts), which costs a second parse only when there is something to close.
  */
-export function markdownToHtml(src: string, highlight: boolean, codeBefore = 0): string {
-  const env: RenderEnv = { codeBefore };
-  return (highlight ? highlightingParser : plainParser).render(src, env);
+export function markdownToHtml(src: string, highlight: boolean, codeBefore = 0, complete = false): string {
+  const md = highlight ? highlightingParser : plainParser;
+  let env: RenderEnv = { codeBefore, complete };
+  let tokens = md.parse(src, env);
+  if (complete) {
+    const completed = completeTail(src, tokens, env);
+    if (completed !== src) {
+      env = { codeBefore };
+      tokens = md.parse(completed, env);
+    }
+  }
+  return md.renderer.render(tokens, md.options, env);
+}
+
+/** `src` as `markdownToHtml(src, …, true)` shows it: its open inline markers closed. */
+export function completeMarkdown(src: string): string {
+  const env: RenderEnv = { complete: true };
+  return completeTail(src, plainParser.parse(src, env), env);
 }
 
 /**
@@ -68,6 +87,6 @@ export function parseBlocks(src: string): Token[] {
 }
 
 /** Renders Markdown `src` into a sanitized fragment of the current document (see `markdownToHtml`). */
-export function renderMarkdown(src: string, highlight: boolean, codeBefore = 0): DocumentFragment {
-  return sanitizeToFragment(markdownToHtml(src, highlight, codeBefore));
+export function renderMarkdown(src: string, highlight: boolean, codeBefore = 0, complete = false): DocumentFragment {
+  return sanitizeToFragment(markdownToHtml(src, highlight, codeBefore, complete));
 }

@@ -7,18 +7,43 @@
  * its ticking elapsed time, and its cleanup. It knows nothing of widget models or messages: its owner
  * gives it the state (`setState`), the live numbers (`live`) and the text (`append`, `replace`).
  */
-import { ACTIVE_STATUSES, FINAL_STATUSES, type LingModelState, type Status, type Usage } from "./contract";
+import {
+  ACTIVE_STATUSES,
+  FINAL_STATUSES,
+  type LingModelState,
+  type Status,
+  type Usage,
+  type WaitingFor,
+} from "./contract";
 import { MarkdownView, type MarkdownViewOptions } from "./renderer";
 
-/** What the status line says for each state; "stopping" exists only in the view. */
-const STATE_LABELS: Record<Status | "stopping", string> = {
+/** The states the status line shows: "stopping" (Stop clicked here) and "cut" (done at max tokens) are the view's. */
+export type ShownState = Status | "stopping" | "cut";
+
+const STATE_LABELS: Record<ShownState, string> = {
   waiting: "waiting…",
   streaming: "streaming",
   stopping: "stopping…",
   done: "done",
+  cut: "cut off at max tokens",
   stopped: "stopped",
   error: "error",
 };
+
+/**
+ * What the status line says for a state. A waiting reply says what it waits for, once the kernel
+ * has said: an earlier turn of the conversation, or the server.
+ */
+export function stateLabel(state: ShownState, waitingFor?: WaitingFor | null): string {
+  if (state === "waiting" && waitingFor === "reply") return "waiting for the reply above";
+  if (state === "waiting" && waitingFor === "server") return "waiting for the server";
+  return STATE_LABELS[state] ?? String(state);
+}
+
+/** The seconds a reply has waited for the server, from the first whole second on: " (3 s)". */
+export function waitedText(waited: number | null): string {
+  return waited !== null && waited >= 1 ? ` (${Math.floor(waited)} s)` : "";
+}
 
 const COPY_FEEDBACK_MS = 1500;
 const TICK_MS = 500;
@@ -83,6 +108,19 @@ export function button(className: string, label: string, aria: string, parent: H
   return node;
 }
 
+/**
+ * Gives the focus back to the notebook when `button` had it and is about to be disabled or hidden
+ * (Stop): the focus would otherwise fall to <body>, where a notebook's command-mode keys do nothing.
+ * It goes to the output's cell when that takes focus, else the notebook, else `fallback`.
+ */
+export function keepFocus(button: HTMLElement, fallback: HTMLElement): void {
+  if (document.activeElement !== button) return;
+  const target = button.closest<HTMLElement>(".jp-Cell[tabindex], .jp-Notebook[tabindex]")
+    ?? fallback;
+  if (target === fallback && !fallback.hasAttribute("tabindex")) fallback.tabIndex = -1;
+  target.focus({ preventScroll: true });
+}
+
 /** Copies `text` to the clipboard; falls back to a hidden textarea where the API is missing or refused. */
 export async function copyText(text: string): Promise<boolean> {
   try {
@@ -131,6 +169,8 @@ export class ReplyPane {
 
   private readonly modelEl: HTMLSpanElement;
   private readonly stateEl: HTMLSpanElement;
+  private readonly stateLabelEl: HTMLSpanElement;
+  private readonly waitedEl: HTMLSpanElement;
   private readonly ttftEl: HTMLSpanElement;
   private readonly rateEl: HTMLSpanElement;
   private readonly elapsedEl: HTMLSpanElement;
@@ -148,6 +188,8 @@ export class ReplyPane {
   /** Some text (a delta or a snapshot) has been shown. */
   private streamed = false;
   private liveStats: LiveStats | null = null;
+  /** When this pane learned that the reply waits for the server (its own clock: no kernel message per second). */
+  private waitingSince: number | null = null;
   private ticker: ReturnType<typeof setInterval> | null = null;
   private copyTimer: ReturnType<typeof setTimeout> | null = null;
   /** Whether the reasoning section is open by our choice; a user's toggle overrides it. */
@@ -164,7 +206,10 @@ export class ReplyPane {
     const header = el("div", "ling-status", this.root);
     this.modelEl = el("span", "ling-model", header);
     this.stateEl = el("span", "ling-state", header);
-    this.stateEl.setAttribute("role", "status");
+    // Only the words are a live region: the seconds that tick after them are not read out each time.
+    this.stateLabelEl = el("span", "ling-state-label", this.stateEl);
+    this.stateLabelEl.setAttribute("role", "status");
+    this.waitedEl = el("span", "ling-waited", this.stateEl);
     const stats = el("span", "ling-stats", header);
     this.ttftEl = el("span", "ling-ttft", stats);
     this.ttftEl.title = "Time to first token";
@@ -193,6 +238,7 @@ export class ReplyPane {
     this.thoughts = new MarkdownView(thoughtsEl, options.markdown);
 
     this.stopButton.addEventListener("click", () => {
+      keepFocus(this.stopButton, this.root);
       if (this.requestStop()) this.onStopClick();
     });
     this.copyButton.addEventListener("click", () => void this.onCopy());
@@ -229,6 +275,18 @@ export class ReplyPane {
     this.refresh();
   }
 
+  /** Starts the clock of a wait for the server, and the ticker that shows it. */
+  private noteWaiting(): void {
+    if (this.waitingSince !== null || this.state.status !== "waiting" || this.state.waiting_for !== "server") return;
+    this.waitingSince = this.now();
+    if (this.ticker === null && this.accepting()) this.ticker = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  private tick(): void {
+    this.refreshStats();
+    this.refreshState();
+  }
+
   /** The numbers of a delta: the live TTFT, rate and elapsed time until the final ones arrive. */
   live(numbers: LiveNumbers): void {
     if (!isNumber(numbers.elapsed) || (this.liveStats && numbers.seq <= this.liveStats.seq)) return;
@@ -240,7 +298,7 @@ export class ReplyPane {
       at: this.now(),
     };
     if (this.ticker === null && this.accepting()) {
-      this.ticker = setInterval(() => this.refreshStats(), TICK_MS);
+      this.ticker = setInterval(() => this.tick(), TICK_MS);
     }
   }
 
@@ -292,8 +350,9 @@ export class ReplyPane {
 
   private setFinal(): void {
     this.stopTicker();
-    this.body.setFinal(true);
-    this.thoughts.setFinal(true);
+    const cut = isCut(this.state);
+    this.body.setFinal(true, cut);
+    this.thoughts.setFinal(true, cut);
   }
 
   private async onCopy(): Promise<void> {
@@ -315,10 +374,10 @@ export class ReplyPane {
   /** Brings every part except the Markdown in line with the state. */
   refresh(): void {
     const status = this.state.status;
-    const state = this.stopping && !this.isFinal() ? "stopping" : status;
-    if (this.root.dataset.status !== state) this.root.dataset.status = state;
-    setText(this.stateEl, STATE_LABELS[state] ?? String(state));
+    this.noteWaiting();
+    this.refreshState();
     setText(this.modelEl, String(this.state.model_name ?? ""));
+    if (this.modelEl.title !== this.modelEl.textContent) this.modelEl.title = this.modelEl.textContent ?? "";
 
     show(this.stopButton, ACTIVE_STATUSES.has(status));
     if (this.stopButton.disabled !== this.stopping) this.stopButton.disabled = this.stopping;
@@ -337,6 +396,17 @@ export class ReplyPane {
     );
     setText(this.errorEl, String(this.state.error ?? ""));
     this.refreshReasoning();
+  }
+
+  private refreshState(): void {
+    const status = this.state.status;
+    let state: ShownState = status;
+    if (this.stopping && !this.isFinal()) state = "stopping";
+    else if (status === "done" && this.state.finish_reason === "length") state = "cut";
+    if (this.root.dataset.status !== state) this.root.dataset.status = state;
+    setText(this.stateLabelEl, stateLabel(state, this.state.waiting_for));
+    const waiting = state === "waiting" && this.waitingSince !== null;
+    setText(this.waitedEl, waiting ? waitedText((this.now() - (this.waitingSince as number)) / 1000) : "");
   }
 
   private refreshStats(): void {
@@ -367,6 +437,11 @@ export class ReplyPane {
       this.reasoningEl.open = this.reasoningAutoOpen;
     }
   }
+}
+
+/** A reply that did not end on its own: its text stops mid-way (render.py's `is_cut`, the same rule). */
+export function isCut(state: LingModelState): boolean {
+  return state.status !== "done" || state.finish_reason === "length";
 }
 
 /** The trait once the reply has ended (when the kernel set it), else the live value. */

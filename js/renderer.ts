@@ -59,6 +59,8 @@ export class MarkdownView {
   private openShown: string | null = null;
   private openShownFinal = false;
   private final = false;
+  /** A final view whose text was cut short (stopped, failed, max tokens): its end stays completed. */
+  private cut = false;
   private cancelFrame: (() => void) | null = null;
   private disposed = false;
 
@@ -108,10 +110,16 @@ export class MarkdownView {
     this.append(text);
   }
 
-  /** A final view renders its last block as finished (code highlighted). */
-  setFinal(final: boolean): void {
-    if (this.final === final || this.disposed) return;
+  /**
+   * A final view renders its last block as finished (code highlighted). While the text streams, and
+   * when it was `cut` short, the markers the last block leaves open are closed (tail.ts); a reply that
+   * ended on its own is shown as written.
+   */
+  setFinal(final: boolean, cut = false): void {
+    if ((this.final === final && this.cut === cut) || this.disposed) return;
     this.final = final;
+    this.cut = final && cut;
+    this.openShown = null;
     this.request();
   }
 
@@ -192,7 +200,7 @@ export class MarkdownView {
       return;
     }
     // The open block is shown plain (no highlighting) until the reply is final.
-    const node = this.blockNode(block, this.final, !this.final);
+    const node = this.blockNode(block, this.final, !this.final, !this.final || this.cut);
     // The last block drops its bottom margin. A class set on the new node rather than a
     // `:last-child` rule: with one, each new chunk restyled the whole chunk before it (15,000
     // elements, 60 ms, measured in Chromium on a long highlighted code block).
@@ -202,14 +210,14 @@ export class MarkdownView {
     this.openEl = node;
   }
 
-  private blockNode(block: Block, highlight: boolean, open: boolean): HTMLElement {
+  private blockNode(block: Block, highlight: boolean, open: boolean, complete = false): HTMLElement {
     const node = document.createElement("div");
     node.className = "ling-block";
     if (block.cont) node.classList.add("ling-cont");
     if (block.reopened) node.classList.add("ling-reopened");
     if (open) node.classList.add("ling-open");
     try {
-      node.append(renderMarkdown(block.text, highlight, block.code));
+      node.append(renderMarkdown(block.text, highlight, block.code, complete));
     } catch (err) {
       console.error("[ling-notebook] could not render a block; showing it as text", err);
       node.replaceChildren();

@@ -22,7 +22,7 @@ export { copyText } from "./pane";
 
 export type LingModel = WidgetModel<LingModelState>;
 
-const TRAITS = ["status", "model_name", "ttft", "tokens_per_s", "elapsed", "usage", "finish_reason", "error"] as const;
+const TRAITS = ["status", "waiting_for", "model_name", "ttft", "tokens_per_s", "elapsed", "usage", "finish_reason", "error"] as const;
 
 export interface LingViewOptions {
   /** Passed to both Markdown views (tests use it to control frames). */
@@ -115,6 +115,7 @@ export class LingView {
     const get = <K extends keyof LingModelState>(key: K) => this.model.get(key) ?? null;
     return {
       status: get("status") ?? "waiting",
+      waiting_for: get("waiting_for"),
       model_name: get("model_name") ?? "",
       ttft: get("ttft"),
       tokens_per_s: get("tokens_per_s"),

@@ -224,13 +224,15 @@ def terminal_text(comparison: Comparison) -> str:
 
 
 # Scoped to the comparison's wrapper (inside render's `.ling-static`): columns side by side, wrapping
-# to rows when narrow, aligned at the top, each scrolling on its own when long.
+# to rows when narrow, aligned at the top, each as long as its reply (a saved copy is read, not scrolled:
+# a column cut at a fixed height hid its end, status line and all), its header on one line.
 _STYLE = """<style>
 .ling-static .ling-compare{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:12px;
 align-items:start;margin:0 0 10px}
-.ling-static .ling-column{min-width:0;max-height:40em;overflow:auto;padding:6px 8px;
-border:1px solid var(--jp-border-color2,#ddd);border-radius:4px}
-.ling-static .ling-column>.ling-role{margin:0 0 6px}
+.ling-static .ling-column{min-width:0;padding:4px 8px 6px;border:1px solid var(--jp-border-color2,#ddd);
+border-radius:var(--jp-border-radius,2px)}
+.ling-static.ling-static .ling-column>.ling-role{margin:0 0 6px;padding-bottom:4px;white-space:nowrap;overflow:hidden;
+text-overflow:ellipsis;border-bottom:1px solid var(--jp-border-color2,#ddd);color:var(--jp-ui-font-color1,inherit)}
 </style>"""
 
 

@@ -28,6 +28,7 @@ def column_state(reply: Reply) -> dict[str, Any]:
     ended = reply.ended
     return {
         "status": reply.status,
+        "waiting_for": reply.waiting_for,
         "model_name": reply.model,
         "ttft": reply.ttft if ended else None,
         "tokens_per_s": reply.tokens_per_s if ended else None,

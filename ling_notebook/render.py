@@ -47,8 +47,10 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Keyword, Literal, Name, Operator, String, _TokenType
 from pygments.token import Generic as GenericToken
 
+from . import tail
 from .conversation import Conversation, assistant_content
 from .engine import valid_text
+from .reply import ENDED
 from .terminal import printable
 
 if TYPE_CHECKING:
@@ -189,6 +191,7 @@ def _parser() -> MarkdownIt:
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("th_open", _render_cell)
     md.add_render_rule("td_open", _render_cell)
+    tail.install(md)
     return md
 
 
@@ -197,7 +200,7 @@ _md = _parser()
 # -- sanitizing ------------------------------------------------------------------------------------
 
 _OUR_CLASSES = {"ling-chunk", "ling-reasoning", "ling-body", "ling-error", "ling-status", "ling-history",
-                "ling-turn", "ling-role", "ling-table", "ling-text"}
+                "ling-turn", "ling-role", "ling-table", "ling-text", "ling-note", "ling-title"}
 _TAGS = {"a", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
          "hr", "li", "ol", "p", "pre", "s", "span", "strong", "summary", "table", "tbody", "td", "th", "thead",
          "tr", "ul"}
@@ -230,12 +233,13 @@ def sanitize(fragment: str) -> str:
 _LINE_END = re.compile(r"\r\n?|\n")
 
 
-def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
+def _windows(text: str, window: int = _WINDOW, *, cut: bool = False) -> Iterable[str]:
     """Sanitized HTML for `text`, a window of whole top-level blocks at a time.
 
     A window is cut at the start of its last top-level block (which may go on past the window) and
     that block is parsed again with the next window; a block longer than the window doubles it.
     Link reference definitions apply from where they are defined on (the live view: in their block).
+    A text `cut` short has the inline markers its end leaves open closed (tail.py, as the live view).
     """
     env: dict[str, Any] = {}
     start, size = 0, window
@@ -244,7 +248,14 @@ def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
         if start + size < end:
             match = _LINE_END.search(text, start + size)
             end = match.end() if match else end
+        env["complete"] = cut and end == len(text)
         tokens = _md.parse(text[start:end], env)
+        if env.pop("complete"):
+            source = text[start:end]
+            completed = tail.complete_tail(source, tokens, env)
+            env.pop("tail", None)
+            if completed != source:
+                tokens = _md.parse(completed, env)
         if end < len(text):
             tops = [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
             if len(tops) < 2:
@@ -269,9 +280,10 @@ def _windows(text: str, window: int = _WINDOW) -> Iterable[str]:
         start, size = end, window
 
 
-def markdown_html(text: str) -> str:
-    """Sanitized HTML for Markdown `text`, in `ling-chunk` divs (one per window of blocks)."""
-    return "".join(_windows(text))
+def markdown_html(text: str, *, cut: bool = False) -> str:
+    """Sanitized HTML for Markdown `text`, in `ling-chunk` divs (one per window of blocks); a text `cut`
+    short (a reply stopped, failed or at max tokens) has the markers its end leaves open closed."""
+    return "".join(_windows(text, cut=cut))
 
 
 def plain_excerpt(markdown: str, limit: int) -> str:
@@ -310,9 +322,19 @@ def table_html(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 # -- replies ---------------------------------------------------------------------------------------
 
 
+LENGTH_NOTE = "The reply was cut off: it reached the token limit (max tokens)."
+
+
+def state_text(reply: Reply) -> str:
+    """The reply's state in words: a reply cut at max tokens is not shown as done (js/pane.ts, the same)."""
+    if reply.status == "done" and reply.finish_reason == "length":
+        return "cut off at max tokens"
+    return {"stopped": "stopped by user"}.get(reply.status, reply.status)
+
+
 def status_line(reply: Reply) -> str:
     """One line of plain text: model, state, and the numbers that are known."""
-    state = {"stopped": "stopped by user"}.get(reply.status, reply.status)
+    state = state_text(reply)
     parts = [reply.model, state]
     if reply.ttft is not None:
         parts.append(f"first token {reply.ttft:.2f} s")
@@ -328,6 +350,11 @@ def status_line(reply: Reply) -> str:
     return " · ".join(parts)
 
 
+def is_cut(reply: Reply) -> bool:
+    """A reply that did not end on its own: its text stops mid-way (js/pane.ts `isCut`, the same rule)."""
+    return reply.status != "done" or reply.finish_reason == "length"
+
+
 def reply_html(reply: Reply) -> str:
     """One reply: reasoning (closed), the text, the error banner and the status line as a footer."""
     return "".join(_reply_pieces(reply))
@@ -335,14 +362,17 @@ def reply_html(reply: Reply) -> str:
 
 def _reply_pieces(reply: Reply) -> Iterator[str]:
     # Pieces, joined once by the caller: a long reply's HTML then exists in memory about twice at most.
+    cut = is_cut(reply)
     if reply.reasoning:
         yield '<details class="ling-reasoning"><summary>Reasoning</summary>'
-        yield from _windows(reply.reasoning)
+        yield from _windows(reply.reasoning, cut=cut)
         yield "</details>"
     if reply.text:
         yield '<div class="ling-body">'
-        yield from _windows(reply.text)
+        yield from _windows(reply.text, cut=cut)
         yield "</div>"
+    if reply.finish_reason == "length":
+        yield text_html(LENGTH_NOTE, "ling-note")
     if reply.error:
         yield text_html(f"Error: {reply.error}", "ling-error")
     yield text_html(status_line(reply), "ling-status")
@@ -359,56 +389,76 @@ def reply_bundle(reply: Reply) -> dict[str, str]:
 
 
 def history_bundle(chat: Conversation) -> dict[str, str]:
-    """`%ling history`: every turn of a conversation, prompts and replies rendered as Markdown."""
+    """`%ling history`: every turn of a conversation, prompts and replies rendered as Markdown, compact:
+    a rule between turns, the replies' headings no bigger than the title, a reply still streaming marked."""
     if not chat.turns:
         return bundle(text_html(f"Conversation {chat.name!r} is empty."), f"Conversation {chat.name!r} is empty.")
     title = f"Conversation {chat.name!r}, {len(chat.turns)} turn(s)"
-    parts = [f"<h4>{html.escape(title)}</h4>"]
+    parts = [text_html(title, "ling-title")]
     plain = [title]
     if chat.system:
-        parts.append(_turn_html("system", markdown_html(chat.system)))
+        parts.append(_turn_html([("system", markdown_html(chat.system))]))
         plain.append(f"system: {chat.system}")
     for turn in chat.turns:
-        answer = assistant_content(turn.reply)
-        parts.append(_turn_html("user", markdown_html(turn.prompt)))
-        parts.append(_turn_html("assistant", markdown_html(answer) if answer is not None
-                                else text_html("(no reply; not sent again)")))
-        plain += [f"user: {turn.prompt}", f"assistant: {answer if answer is not None else '(no reply)'}"]
+        reply = turn.reply
+        answer = assistant_content(reply)
+        ended = reply.status in ENDED
+        role = "assistant" if ended else f"assistant · {reply.status}…"
+        parts.append(_turn_html([
+            ("user", markdown_html(turn.prompt)),
+            (role, markdown_html(answer, cut=not ended) if answer is not None
+             else text_html("(no reply; not sent again)")),
+        ]))
+        plain += [f"user: {turn.prompt}", f"{role}: {answer if answer is not None else '(no reply)'}"]
     return bundle(f'<div class="ling-history">{"".join(parts)}</div>', "\n\n".join(plain))
 
 
-def _turn_html(role: str, body: str) -> str:
-    return f'<div class="ling-turn"><p class="ling-role">{role}</p>{body}</div>'
+def _turn_html(messages: list[tuple[str, str]]) -> str:
+    return '<div class="ling-turn">' + "".join(f'{text_html(role, "ling-role")}{body}' for role, body in messages) + (
+        "</div>")
 
 
 # -- bundles ---------------------------------------------------------------------------------------
 
 # Scoped to our wrapper, and coloured with JupyterLab's --jp-* variables, so it follows the light and
-# dark themes in JupyterLab, Notebook 7 and nbconvert's HTML; the fallbacks suit a light page. Rules for
-# code blocks and table cells name the wrapper twice to outrank JupyterLab's (`.jp-ThemedContainer
-# .jp-RenderedHTMLCommon pre`, and cells aligned right as for data frames).
+# dark themes in JupyterLab, Notebook 7 and nbconvert's HTML; the fallbacks suit a light page. It must
+# stand alone: after a reload without a kernel our front end's stylesheet is not on the page. Rules that
+# JupyterLab's own outrank otherwise name the wrapper twice or three times: code blocks and table cells
+# (`.jp-ThemedContainer .jp-RenderedHTMLCommon pre`, cells aligned right as for data frames), its
+# `word-break: break-all` on code (identifiers broken mid-word), and its heading sizes (a reply's H2
+# outsizing the history's title). An error has the one look of errors (js/widget.css `.ling-error`).
 _STYLE = """<style>
 .ling-static{overflow-wrap:break-word}
 .ling-static .ling-chunk{content-visibility:auto;contain-intrinsic-size:auto 600px}
 .ling-static .ling-chunk>:first-child{margin-top:0}
 .ling-static .ling-chunk:last-child>:last-child{margin-bottom:0}
-.ling-static .ling-text,.ling-static .ling-error,.ling-static .ling-status{white-space:pre-wrap}
+.ling-static .ling-text,.ling-static .ling-error,.ling-static .ling-status,.ling-static .ling-note{white-space:pre-wrap}
 .ling-static .ling-reasoning{margin:0 0 8px;padding-left:10px;border-left:3px solid var(--jp-border-color2,#ccc);
 color:var(--jp-content-font-color2,inherit)}
 .ling-static .ling-reasoning>summary{cursor:pointer;color:var(--jp-ui-font-color2,inherit)}
-.ling-static .ling-error{margin:8px 0 0;padding:6px 10px;border-left:4px solid var(--jp-error-color1,#d32f2f);
+.ling-static.ling-static .ling-error{margin:8px 0 0;padding:6px 10px;
+border-left:4px solid var(--jp-error-color1,#d32f2f);border-radius:var(--jp-border-radius,2px);
 background:rgba(211,47,47,.12);background:color-mix(in srgb,var(--jp-error-color1,#d32f2f) 14%,transparent);
-color:var(--jp-content-font-color1,inherit)}
-.ling-static .ling-status{margin:8px 0 0;padding-top:4px;border-top:1px solid var(--jp-border-color2,#ccc);
-color:var(--jp-ui-font-color2,#666);font-size:var(--jp-ui-font-size1,13px)}
-.ling-static .ling-turn{margin:0 0 10px}
-.ling-static .ling-role{margin:0;font-weight:600;color:var(--jp-ui-font-color2,#666)}
+color:var(--jp-content-font-color1,inherit);word-break:normal;overflow-wrap:break-word}
+.ling-static.ling-static .ling-note{margin:6px 0 0;color:var(--jp-ui-font-color2,#666);font-style:italic;
+font-size:var(--jp-ui-font-size1,13px)}
+.ling-static.ling-static .ling-status{margin:8px 0 0;padding-top:4px;border-top:1px solid var(--jp-border-color2,#ccc);
+color:var(--jp-ui-font-color2,#666);font-size:var(--jp-ui-font-size1,13px);font-variant-numeric:tabular-nums}
+.ling-static.ling-static .ling-title{margin:0 0 6px;font-weight:600;font-size:var(--jp-content-font-size2,1.15em)}
+.ling-static .ling-turn{padding:6px 0;border-top:1px solid var(--jp-border-color2,#ccc)}
+.ling-static.ling-static .ling-role{margin:0 0 2px;font-weight:600;font-size:var(--jp-ui-font-size1,13px);
+color:var(--jp-ui-font-color2,#666)}
+.ling-static.ling-static .ling-role~.ling-role{margin-top:8px}
+.ling-static.ling-static .ling-turn :is(h1,h2,h3,h4,h5,h6){margin:.8em 0 .3em;font-size:1em;line-height:1.3}
+.ling-static.ling-static .ling-turn :is(h1,h2){font-size:1.1em}
 .ling-static .ling-image-link{font-style:italic}
 .ling-static.ling-static th,.ling-static.ling-static td{text-align:left}
 .ling-static.ling-static .ling-center{text-align:center}.ling-static.ling-static .ling-right{text-align:right}
 .ling-static.ling-static pre{margin:0 0 1em;padding:8px 10px;overflow-x:auto;white-space:pre;
 background:var(--jp-cell-editor-background,rgba(127,127,127,.1));color:var(--jp-content-font-color1,inherit)}
-.ling-static.ling-static pre code{padding:0;background:none;color:inherit}
+.ling-static.ling-static.ling-static pre code{padding:0;background:none;color:inherit;white-space:pre;word-break:normal;
+overflow-wrap:normal}
+.ling-static.ling-static.ling-static :not(pre)>code{word-break:normal;overflow-wrap:break-word}
 .ling-static .ling-k{color:var(--jp-mirror-editor-keyword-color,#008000);font-weight:bold}
 .ling-static .ling-b{color:var(--jp-mirror-editor-builtin-color,#008000)}
 .ling-static .ling-s{color:var(--jp-mirror-editor-string-color,#ba2121)}

@@ -128,6 +128,8 @@ class Reply:
         self.settings = settings
         self.model = settings.model
         self.status = "waiting"
+        # While waiting: "reply" (queued behind an earlier turn, see `after`) or "server" (the request is sent).
+        self.waiting_for: str | None = None
         self.finish_reason: str | None = None
         self.usage: engine.Usage | None = None
         self.error: str | None = None
@@ -246,7 +248,7 @@ class Reply:
         with self._end_lock:  # so `_end` either includes this listener or has already ended
             self._listeners.append(listener)
             ended = self.ended
-        if self.status != "waiting":
+        if self.status != "waiting" or self.waiting_for:
             listener.on_status(self)
         if len(self._content) or len(self._reasoning):
             listener.on_delta(self, self.text, self.reasoning)
@@ -311,7 +313,9 @@ class Reply:
             before = self._after()
             if before is None or before.ended:
                 break
+            self._wait_for("reply")
             await before._waiter()
+        self._wait_for("server")
         if callable(self._messages):
             self._messages = self._messages()
         self.started_at = time.perf_counter()
@@ -338,6 +342,16 @@ class Reply:
                 elif isinstance(event, engine.Failed):
                     outcome, error = "error", event.error
         self._end(outcome, error)
+
+    def _wait_for(self, what: str) -> None:
+        """Say what the reply waits for (its views show it), unless it has ended meanwhile."""
+        with self._end_lock:  # stop() on another thread may have ended the reply already
+            changed = not self.ended and self.waiting_for != what
+            if changed:
+                self.waiting_for = what
+        if changed:
+            for listener in self._listeners:
+                listener.on_status(self)
 
     def _on_delta(self, event: engine.ContentDelta | engine.ReasoningDelta) -> None:
         # Under the end lock: stop() on another thread ends the reply (and settles its copy and wait())

@@ -85,6 +85,7 @@ class ReplyWidget(StubWidget):
 
     # Mirrored by `LingModelState` in js/contract.ts. The text is not a trait: it goes once, as deltas.
     status = traitlets.Unicode("waiting").tag(sync=True)
+    waiting_for = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)
     ttft = traitlets.Float(None, allow_none=True).tag(sync=True)
     tokens_per_s = traitlets.Float(None, allow_none=True).tag(sync=True)
@@ -129,6 +130,7 @@ class ReplyWidget(StubWidget):
     def on_status(self, reply: Reply) -> None:
         with self._lock, self.hold_sync():
             self.model_name = reply.model
+            self.waiting_for = reply.waiting_for
             self.status = reply.status
 
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:

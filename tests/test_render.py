@@ -323,6 +323,24 @@ def test_history_shows_each_turn_and_marks_partial_replies():
         page.text)
 
 
+def test_history_is_one_block_per_turn_and_marks_a_reply_still_streaming():
+    chat = Conversation("main")
+    chat.record("c1", "First", reply("## A heading\n\nDone."))
+    chat.record("c2", "Second", reply("Still **going", status="streaming", finish_reason=None))
+    page = assert_inert_bundle(render.history_bundle(chat))
+    turns = [a for tag, a in page.elements if tag == "div" and a.get("class") == "ling-turn"]
+    assert len(turns) == 2  # the stylesheet draws a rule above each
+    shown = render.history_bundle(chat)["text/html"]
+    assert "assistant · streaming…" in page.texts and "<strong>going</strong>" in shown
+    assert ".ling-turn :is(h1,h2,h3,h4,h5,h6){" in shown
+
+
+def test_a_reply_cut_at_max_tokens_says_so_and_is_not_done():
+    page = assert_inert_bundle(render.reply_bundle(reply("Partial", finish_reason="length")))
+    assert "cut off at max tokens" in page.text and render.LENGTH_NOTE in page.text
+    assert " · done" not in page.text
+
+
 def test_an_empty_history_says_so():
     assert "Conversation 'x' is empty." in html.unescape(render.history_bundle(Conversation("x"))["text/html"])
 

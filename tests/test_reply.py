@@ -357,3 +357,26 @@ def test_a_view_may_stop_the_reply_as_a_piece_arrives(model_server):
     reply.add_listener(StopsAtTheFirstPiece())
     assert reply.start().wait(5) == " w1" and reply.status == "stopped"
     assert ask(model_server, "test/echo", "the stream thread goes on").start().wait(5) == "the stream thread goes on"
+
+
+def test_a_waiting_reply_tells_its_views_what_it_waits_for(model_server):
+    seen: list[tuple[str, str | None]] = []
+
+    class View:
+        def on_status(self, reply: Reply) -> None:
+            seen.append((reply.status, reply.waiting_for))
+
+        def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
+            pass
+
+        def on_end(self, reply: Reply) -> None:
+            pass
+
+    first = ask(model_server, STALL).start()
+    second = ask(model_server, "test/echo", "second", after=lambda: first)
+    second.add_listener(View())
+    second.start()
+    until(lambda: ("waiting", "reply") in seen, "the second says it waits for the first")
+    first.stop()
+    assert second.wait(5) == "second"
+    assert seen[:3] == [("waiting", "reply"), ("waiting", "server"), ("streaming", "server")]

@@ -11,9 +11,9 @@ vi.mock("../markdown", async (importOriginal) => {
   const real = await importOriginal<typeof import("../markdown")>();
   return {
     ...real,
-    renderMarkdown(src: string, highlight: boolean, codeBefore?: number) {
+    renderMarkdown(src: string, highlight: boolean, codeBefore?: number, complete?: boolean) {
       rendered.chars += src.length;
-      return real.renderMarkdown(src, highlight, codeBefore);
+      return real.renderMarkdown(src, highlight, codeBefore, complete);
     },
     parseBlocks(src: string) {
       rendered.parsed += src.length;

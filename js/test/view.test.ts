@@ -333,6 +333,13 @@ describe("reasoning, errors and notes", () => {
     expect(q(".ling-finish")?.textContent).toBe("finish: length");
   });
 
+  it("says a reply cut by the token limit is cut off, not done", () => {
+    const { model, root, text } = open({ status: "streaming" });
+    model.set({ status: "done", finish_reason: "length" });
+    expect(root().dataset.status).toBe("cut");
+    expect(text(".ling-state")).toBe("cut off at max tokens");
+  });
+
   it("formats large token counts", () => {
     const { text } = open({
       status: "done",
@@ -397,5 +404,47 @@ describe("the renderer bundle's entry point", () => {
     cleanup();
     expect(model.listenerCount()).toBe(0);
     expect(() => cleanup()).not.toThrow();
+  });
+});
+
+describe("what a waiting reply waits for", () => {
+  it("says it waits for the reply above, or for the server with the seconds ticking in the view", () => {
+    vi.useFakeTimers();
+    const { model, text, advance } = open({ status: "waiting" });
+    expect(text(".ling-state")).toBe("waiting…");
+    model.set({ waiting_for: "reply" });
+    expect(text(".ling-state")).toBe("waiting for the reply above");
+    model.set({ waiting_for: "server" });
+    expect(text(".ling-state")).toBe("waiting for the server");
+    advance(3200);
+    vi.advanceTimersByTime(500);
+    expect(text(".ling-state")).toBe("waiting for the server (3 s)");
+    model.set({ status: "streaming" });
+    expect(text(".ling-state")).toBe("streaming");
+  });
+
+  it("keeps the ticking seconds out of the live region", () => {
+    const { model, q } = open({ status: "waiting", waiting_for: "server" });
+    model.set({ status: "waiting" });
+    expect(q("[role=status]")?.textContent).toBe("waiting for the server");
+  });
+});
+
+describe("Stop from the keyboard", () => {
+  it("gives the focus back to the notebook cell, not to <body>", () => {
+    const cell = document.createElement("div");
+    cell.className = "jp-Cell";
+    cell.tabIndex = 0;
+    document.body.append(cell);
+    const host = document.createElement("div");
+    cell.append(host);
+    const model = new FakeModel({ status: "streaming" });
+    const view = new LingView(model, host, { markdown: { schedule: new ManualFrames().schedule } });
+    const stop = host.querySelector(".ling-stop") as HTMLButtonElement;
+    stop.focus();
+    stop.click();
+    expect(stop.disabled).toBe(true);
+    expect(document.activeElement).toBe(cell);
+    view.dispose();
   });
 });

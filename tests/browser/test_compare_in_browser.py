@@ -80,6 +80,15 @@ def test_two_columns_stream_together_stop_one_and_the_static_copy_survives_a_rel
     expect(static).to_be_visible()
     check_static_copy(static, demo, trickle)
     expect(nb.panel).not_to_contain_text("Error displaying widget")
+    # Without our front end on the page the copy's own stylesheet must win over JupyterLab's: code is
+    # never broken mid-word, and a column shows all of its reply (no height cap, nothing scrolled away).
+    look = static.evaluate("""(s) => ({
+        code: [...s.querySelectorAll('code')].map((c) => getComputedStyle(c).wordBreak),
+        columns: [...s.querySelectorAll('.ling-column')].map((c) => [getComputedStyle(c).maxHeight,
+                                                                      c.scrollHeight - c.clientHeight]),
+    })""")
+    assert look["code"] and set(look["code"]) == {"normal"}, look
+    assert all(cap == "none" and hidden <= 1 for cap, hidden in look["columns"]), look
     nb.screenshot(artifacts, "11-compare-reloaded")
 
     jupyter("nbconvert", "--to", "html", "--output-dir", str(tmp_path), str(nb.path))
