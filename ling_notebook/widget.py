@@ -2,9 +2,28 @@
 
 Kernel -> browser traffic is bounded by time, not by tokens: deltas are coalesced into at most one
 custom message per frame interval, and the text is sent once. A view that opens mid-stream says
-"hello" and gets a snapshot of the text so far. When the reply ends, the output is replaced by a
-static HTML copy (`render.reply_bundle`) so that a saved or exported notebook shows it, and the widget
-is closed.
+"hello" and gets a snapshot of the text so far.
+
+The end. The output must become the static HTML copy (`render.reply_bundle`), so that the notebook
+model holds it, a save keeps it and an export shows it, in every page showing the reply:
+
+1. `update_display` replaces every output this kernel displayed in a page that is still the one it
+   displayed in. That is the usual case, and it costs one message.
+2. An output loaded from a file (the page was reloaded, or the notebook closed and reopened, while the
+   reply streamed) has no display id: update_display misses it, and its view is still there. So after
+   update_display every view is sent a small `ended` message; a view that is still there when it arrives
+   asks for the copy (`copy`), gets it (`final`), and hands it to the page's ling-notebook extension
+   (js/keeper.ts, shipped in the wheel for JupyterLab and Notebook 7), which puts it in the notebook's
+   model in place of the widget. A view that opens after the end (a hello) is sent `ended` too.
+3. Where no extension answers (VS Code, Colab, an old front end), the view keeps showing the final text
+   itself and says in one line that it is not saved.
+
+When to close the widget. Closing it removes its views in every page, so a view of case 3 would go
+blank: the widget is closed only once every view that said hello has said bye (a view says bye when it
+is disposed, which is when an output is replaced, and when its page unloads), and the reply has ended.
+A page that dies without its bye (a crash) keeps the widget open: a few kB and the comm, never the
+text, which the `Reply` owns (the copy is built again for each late `copy`, not kept). Closing at once,
+as before, blanked every reloaded view; closing after a delay would blank a slow page's.
 
 The widget's own ESM, sent in every reply's comm_open, is a small stub (js/widget.ts). The renderer
 (markdown-it, DOMPurify, highlight.js, the view, its CSS) goes to a browser page once: the first view
@@ -93,7 +112,13 @@ class ReplyWidget(StubWidget):
         self._batcher = DeltaBatcher([reply], reply.settings.frame_interval, self._send_deltas)
         self._lock = self._batcher.lock
         self._attached = False
+        self._views: set[str] = set()  # views that said hello and not yet bye
+        self._ended = False
         self.on_msg(self._on_front_end_message)
+
+    def __repr__(self) -> str:
+        # The `text/plain` of the live output: what a notebook saved mid-stream shows where no view can render.
+        return f"[ling-notebook: the live view of a reply from {self.reply.model}; run the cell again to see the reply]"
 
     def show(self) -> None:
         """Display a view of the reply; every view shares one display id, so all get the final copy."""
@@ -108,13 +133,27 @@ class ReplyWidget(StubWidget):
     # -- messages from the front end (main thread or a subshell thread) -------------------------
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
+        view = content.get("view") if isinstance(content, dict) else None
         if kind == "stop":
             self.reply.stop()
         elif kind == "hello":
             with self._lock:
+                if isinstance(view, str):
+                    self._views.add(view)
                 self._batcher.flush_locked()
                 text, reasoning = self._batcher.snapshot_locked(0)
                 self.send({"type": "snapshot", "seq": self._batcher.seq, "text": text, "reasoning": reasoning})
+                if self._ended:
+                    self.send({"type": "ended"})
+        elif kind == "copy":
+            # Only a view that update_display missed asks: built again here, never kept (see the docstring).
+            bundle = reply_bundle(self.reply)
+            with self._lock:
+                self.send({"type": "final", "bundle": bundle})
+        elif kind == "bye":
+            with self._lock:
+                self._views.discard(view)
+                self._close_when_unseen_locked()
 
     # -- the reply's listener interface (runner thread) ----------------------------------------
     def on_status(self, reply: Reply) -> None:
@@ -140,7 +179,15 @@ class ReplyWidget(StubWidget):
             self.status = reply.status
         update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
         with self._lock:  # a hello or a delta on another thread must not send while the comm closes
-            self.close()  # every view is now the static copy; free the model here and in the browser
+            self._ended = True
+            if self._views:
+                self.send({"type": "ended"})  # views update_display missed ask for the copy
+            self._close_when_unseen_locked()
+
+    def _close_when_unseen_locked(self) -> None:
+        # Every view is now the static copy: free the model here and in the browser.
+        if self._ended and not self._views:
+            self.close()
 
     def _send_deltas(self, seq: int, pieces: list[Piece]) -> None:
         reply = self.reply
