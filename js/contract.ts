@@ -140,8 +140,11 @@ export interface CompareSnapshotMessage {
   columns: Array<{ text: string; reasoning: string }>;
 }
 
-/** Comparison view -> kernel: `stop` with a column stops that reply; without one, every reply. */
-export type CompareViewMessage = { type: "hello" } | { type: "stop"; column?: number };
+/**
+ * Comparison view -> kernel: `stop` with a column stops that reply; without one, every reply. `hello`,
+ * `bye` and `copy` are the reply view's (ViewMessage), answered the same way.
+ */
+export type CompareViewMessage = { type: "stop"; column?: number };
 
 type Callback = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -8,16 +8,14 @@
 import {
   type CompareViewMessage,
   type DeltaMessage,
-  FINAL_EVENT,
   FINAL_STATUSES,
-  type FinalDetail,
-  type FinalMessage,
   type LingModelState,
   type SnapshotMessage,
   type ViewMessage,
   type WidgetModel,
 } from "./contract";
-import { el, isNumber, logError, ReplyPane } from "./pane";
+import { isNumber, logError, ReplyPane } from "./pane";
+import { Presence } from "./presence";
 import type { MarkdownViewOptions } from "./renderer";
 import { InOrder } from "./sequence";
 
@@ -73,38 +71,13 @@ export function sendTo(model: WidgetModel<unknown>, message: ViewMessage | Compa
   }
 }
 
-/** A random id for one view, sent with its hello and bye (not a secret: crypto is not needed). */
-export function newViewId(): string {
-  return `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
-}
-
-/**
- * Hands a reply's final copy to the page's ling-notebook extension (js/keeper.ts) through a bubbling
- * FINAL_EVENT from `root`; true when the extension took it (it then replaces the output holding `root`).
- */
-export function handOver(root: HTMLElement, bundle: unknown): boolean {
-  if (!bundle || typeof bundle !== "object") return false;
-  const detail: FinalDetail = { bundle: bundle as Record<string, string> };
-  return !root.dispatchEvent(new CustomEvent(FINAL_EVENT, { bubbles: true, cancelable: true, detail }));
-}
-
-export const UNSAVED_NOTE = "This view is not saved in the notebook: run the cell again to keep the reply, or copy the text.";
-
-/** The one-line note a view shows when no extension could put the final copy in the notebook. */
-export function showUnsaved(root: HTMLElement): void {
-  if (root.querySelector(".ling-unsaved")) return;
-  el("div", "ling-note ling-unsaved", root).textContent = UNSAVED_NOTE;
-}
-
 export class LingView {
   readonly root: HTMLDivElement;
   private readonly model: LingModel;
   private readonly pane: ReplyPane;
   private readonly order: InOrder<DeltaMessage>;
   private readonly listeners: Array<[string, (...args: unknown[]) => void]> = [];
-  private readonly id = newViewId();
-  // A page that unloads never disposes its views: say bye then, so the kernel can close the widget.
-  private readonly onPageHide = () => this.bye();
+  private readonly presence: Presence;
   private disposed = false;
 
   constructor(model: LingModel, host: HTMLElement, options: LingViewOptions = {}) {
@@ -118,14 +91,14 @@ export class LingView {
       },
     });
     this.root = this.pane.root;
+    this.presence = new Presence(model, this.root);
 
     const isDisposed = () => this.disposed;
     this.listeners.push(listen(model, "msg:custom", (msg) => this.onMessage(msg), isDisposed));
     for (const name of TRAITS) {
       this.listeners.push(listen(model, `change:${name}`, () => this.onState(), isDisposed));
     }
-    sendTo(model, { type: "hello", view: this.id });
-    globalThis.addEventListener?.("pagehide", this.onPageHide);
+    this.presence.hello();
   }
 
   /** Renders all received text now (tests). */
@@ -139,16 +112,7 @@ export class LingView {
     this.disposed = true;
     unlisten(this.model, this.listeners);
     this.pane.dispose();
-    globalThis.removeEventListener?.("pagehide", this.onPageHide);
-    this.bye();
-  }
-
-  private bye(): void {
-    try {
-      this.model.send({ type: "bye", view: this.id });
-    } catch {
-      // The widget was closed first (its comm is gone): nobody is left to tell.
-    }
+    this.presence.dispose();
   }
 
   private state(): LingModelState {
@@ -172,17 +136,8 @@ export class LingView {
   }
 
   private onMessage(msg: unknown): void {
-    if (!msg || typeof msg !== "object") return;
+    if (!msg || typeof msg !== "object" || this.presence.onMessage(msg) || !this.pane.accepting()) return;
     const m = msg as { type?: unknown; seq?: unknown };
-    if (m.type === "ended") {
-      sendTo(this.model, { type: "copy" });
-      return;
-    }
-    if (m.type === "final") {
-      this.onFinal(msg as FinalMessage);
-      return;
-    }
-    if (!this.pane.accepting()) return;
     if (!isNumber(m.seq)) return;
     if (m.type === "delta") {
       const delta = msg as DeltaMessage;
@@ -195,11 +150,5 @@ export class LingView {
       return;
     }
     this.pane.refresh();
-  }
-
-  /** The copy for a view update_display missed: the page's extension puts it in the notebook, or we say. */
-  private onFinal(msg: FinalMessage): void {
-    if (handOver(this.root, msg.bundle) || this.disposed) return;
-    showUnsaved(this.root);
   }
 }

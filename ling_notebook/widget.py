@@ -18,12 +18,14 @@ model holds it, a save keeps it and an export shows it, in every page showing th
 3. Where no extension answers (VS Code, Colab, an old front end), the view keeps showing the final text
    itself and says in one line that it is not saved.
 
-When to close the widget. Closing it removes its views in every page, so a view of case 3 would go
-blank: the widget is closed only once every view that said hello has said bye (a view says bye when it
-is disposed, which is when an output is replaced, and when its page unloads), and the reply has ended.
-A page that dies without its bye (a crash) keeps the widget open: a few kB and the comm, never the
-text, which the `Reply` owns (the copy is built again for each late `copy`, not kept). Closing at once,
-as before, blanked every reloaded view; closing after a delay would blank a slow page's.
+When to close the widget (`ViewSet`, shared with the comparison widget). Closing it removes its views in
+every page, so a view of case 3 would go blank: the widget is closed only once the reply has ended and
+every view that said hello has said bye (a view says bye when it is disposed, which is when its output is
+replaced, and when its page unloads). The copy is not kept for late views: each `copy` builds it
+again from the reply, so an open widget holds no more than its reply does. A page that dies without
+its bye (a browser crash) keeps the widget, and through it the reply, until the kernel restarts; the
+reply is usually held anyway (by its variable and `%ling history`). Closing at once, as before, blanked
+every reloaded view; closing after a delay would blank a slow page's.
 
 The widget's own ESM, sent in every reply's comm_open, is a small stub (js/widget.ts). The renderer
 (markdown-it, DOMPurify, highlight.js, the view, its CSS) goes to a browser page once: the first view
@@ -74,6 +76,36 @@ def shared_layout() -> ipywidgets.Layout:
     return _layout
 
 
+class ViewSet:
+    """The views of one widget that said hello and not yet bye, and whether its reply (or comparison) has
+    ended: the widget is closed once both hold (see the module docstring). Call with the widget's lock held."""
+
+    def __init__(self, widget: anywidget.AnyWidget) -> None:
+        self._widget = widget
+        self._ids: set[str] = set()
+        self.ended = False
+
+    def hello(self, content: dict[str, Any]) -> None:
+        if isinstance(content.get("view"), str):
+            self._ids.add(content["view"])
+
+    def bye(self, content: dict[str, Any]) -> None:
+        self._ids.discard(content.get("view"))
+        self._close_if_done()
+
+    def end(self) -> None:
+        """After update_display: the views it missed are told, and ask for the copy."""
+        self.ended = True
+        if self._ids:
+            self._widget.send({"type": "ended"})
+        self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        # Every view is now the static copy: free the model here and in the browser.
+        if self.ended and not self._ids:
+            self._widget.close()
+
+
 class StubWidget(anywidget.AnyWidget):
     """The base of every widget of ours: it ships only the stub (no `_css`: the stylesheet comes with the
     renderer) and answers a page's request for the renderer."""
@@ -112,8 +144,7 @@ class ReplyWidget(StubWidget):
         self._batcher = DeltaBatcher([reply], reply.settings.frame_interval, self._send_deltas)
         self._lock = self._batcher.lock
         self._attached = False
-        self._views: set[str] = set()  # views that said hello and not yet bye
-        self._ended = False
+        self._views = ViewSet(self)
         self.on_msg(self._on_front_end_message)
 
     def __repr__(self) -> str:
@@ -133,17 +164,15 @@ class ReplyWidget(StubWidget):
     # -- messages from the front end (main thread or a subshell thread) -------------------------
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
-        view = content.get("view") if isinstance(content, dict) else None
         if kind == "stop":
             self.reply.stop()
         elif kind == "hello":
             with self._lock:
-                if isinstance(view, str):
-                    self._views.add(view)
+                self._views.hello(content)
                 self._batcher.flush_locked()
                 text, reasoning = self._batcher.snapshot_locked(0)
                 self.send({"type": "snapshot", "seq": self._batcher.seq, "text": text, "reasoning": reasoning})
-                if self._ended:
+                if self._views.ended:
                     self.send({"type": "ended"})
         elif kind == "copy":
             # Only a view that update_display missed asks: built again here, never kept (see the docstring).
@@ -152,8 +181,7 @@ class ReplyWidget(StubWidget):
                 self.send({"type": "final", "bundle": bundle})
         elif kind == "bye":
             with self._lock:
-                self._views.discard(view)
-                self._close_when_unseen_locked()
+                self._views.bye(content)
 
     # -- the reply's listener interface (runner thread) ----------------------------------------
     def on_status(self, reply: Reply) -> None:
@@ -179,15 +207,7 @@ class ReplyWidget(StubWidget):
             self.status = reply.status
         update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
         with self._lock:  # a hello or a delta on another thread must not send while the comm closes
-            self._ended = True
-            if self._views:
-                self.send({"type": "ended"})  # views update_display missed ask for the copy
-            self._close_when_unseen_locked()
-
-    def _close_when_unseen_locked(self) -> None:
-        # Every view is now the static copy: free the model here and in the browser.
-        if self._ended and not self._views:
-            self.close()
+            self._views.end()
 
     def _send_deltas(self, seq: int, pieces: list[Piece]) -> None:
         reply = self.reply

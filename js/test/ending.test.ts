@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FINAL_EVENT, type FinalDetail } from "../contract";
 import { keep, type NotebookTracker } from "../keep";
-import { LingView, UNSAVED_NOTE } from "../view";
+import { UNSAVED_NOTE } from "../presence";
+import { LingView } from "../view";
 import { FakeModel } from "./fake-model";
 import { ManualFrames } from "./frames";
 

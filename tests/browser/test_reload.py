@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.parametrize("front_end", FRONT_EN
 
 LOAD = "%load_ext ling_notebook"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-# Run after the end: how many reply widgets the kernel still has open (0: nothing leaks).
-OPEN_WIDGETS = ("from ipywidgets.widgets.widget import _instances\nfrom ling_notebook.widget import ReplyWidget\n"
-                "print('open:', sum(isinstance(x, ReplyWidget) for x in _instances.values()))")
+# Run after the end: how many reply and comparison widgets the kernel still has open (0: nothing leaks).
+OPEN_WIDGETS = ("from ipywidgets.widgets.widget import _instances\nfrom ling_notebook.widget import StubWidget\n"
+                "print('open:', sum(isinstance(x, StubWidget) for x in _instances.values()))")
 
 
 def outputs(nb: Notebook, index: int) -> list[dict]:
@@ -100,6 +100,25 @@ def test_reload_mid_stream_then_stop(notebook, artifacts):
     assert_holds_the_copy(nb, 1, "w1 w2 w3 w4 w5", "stopped")
     assert "w5" in json.dumps(save(nb)["cells"][1]["outputs"])
     nb.screenshot(artifacts, "reload-03-stopped-after-reload")
+    assert_no_widget_left(nb, 2)
+
+
+def test_a_comparison_reloaded_mid_stream_ends_with_its_copy(notebook, artifacts):
+    models = "-m test/trickle?tokens=200&rate=20 -m test/trickle?tokens=150&rate=20"
+    nb = notebook(LOAD, f"%%ling {models} --no-history\ncompare after a reload", OPEN_WIDGETS)
+    nb.run_and_wait(0)
+    nb.run(1)
+    expect(nb.output(1).locator(".ling-compare .ling-column")).to_have_count(2)
+    expect(nb.output(1).locator(".ling-column .ling-body").first).to_contain_text("w3")
+    save_mid_stream(nb)
+    nb.page.reload()
+    nb.wait_for_kernel()
+    expect(nb.output(1).locator(".ling-column").first).to_have_attribute("data-status", "streaming")
+
+    assert_holds_the_copy(nb, 1, "w200", "w150")
+    expect(nb.output(1).locator(".ling-compare-grid")).to_have_count(0)
+    assert "w150" in json.dumps(save(nb)["cells"][1]["outputs"])
+    nb.screenshot(artifacts, "reload-07-comparison-ended-after-reload")
     assert_no_widget_left(nb, 2)
 
 
