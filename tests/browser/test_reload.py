@@ -13,7 +13,7 @@ import re
 import time
 
 import pytest
-from lab_driver import FRONT_ENDS, Notebook
+from lab_driver import FRONT_ENDS, LAB, Notebook
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("front_end", FRONT_ENDS, indirect=True)]
@@ -83,6 +83,28 @@ def test_reload_mid_stream_then_the_end(notebook, artifacts):
     saved = save(nb)
     assert "w200" in json.dumps(saved["cells"][1]["outputs"]) and WIDGET_VIEW not in json.dumps(saved)
     nb.screenshot(artifacts, "reload-02-ended-after-reload")
+    assert_no_widget_left(nb, 2)
+
+
+def test_close_and_reopen_mid_stream_then_the_end(notebook, artifacts, front_end):
+    nb = notebook(LOAD, "%%ling --no-history -m test/trickle?tokens=200&rate=20\nclose and reopen", OPEN_WIDGETS)
+    nb.run_and_wait(0)
+    nb.run(1)
+    expect(nb.body(1)).to_contain_text("w3")
+    save_mid_stream(nb)
+    if front_end == LAB:  # the tab closes and opens again in the same page; in Notebook 7 the page is the tab
+        nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:close')")
+        expect(nb.panel).to_have_count(0)
+        nb.page.evaluate("(path) => window.jupyterapp.commands.execute('docmanager:open', { path })", nb.path.name)
+    else:
+        nb.page.goto(f"{nb.lab.url}/tree?token={nb.lab.token}")
+        nb.page.goto(f"{nb.lab.url}/notebooks/{nb.path.name}?token={nb.lab.token}")
+    nb.wait_for_kernel()
+    expect(nb.widget(1)).to_have_attribute("data-status", "streaming")
+
+    assert_holds_the_copy(nb, 1, "w200", "finish: stop")
+    assert "w200" in json.dumps(save(nb)["cells"][1]["outputs"])
+    nb.screenshot(artifacts, "reload-08-closed-and-reopened")
     assert_no_widget_left(nb, 2)
 
 
