@@ -22,10 +22,11 @@ When to close the widget (`ViewSet`, shared with the comparison widget). Closing
 every page, so a view of case 3 would go blank: the widget is closed only once the reply has ended and
 every view that said hello has said bye (a view says bye when it is disposed, which is when its output is
 replaced, and when its page unloads). The copy is not kept for late views: each `copy` builds it
-again from the reply, so an open widget holds no more than its reply does. A page that dies without
-its bye (a browser crash) keeps the widget, and through it the reply, until the kernel restarts; the
-reply is usually held anyway (by its variable and `%ling history`). Closing at once, as before, blanked
-every reloaded view; closing after a delay would blank a slow page's.
+again from the reply, so an open widget holds no more than its reply does. A view that goes without
+its bye (a browser crash, or a notebook tab closed in JupyterLab, which never disposes its views) keeps
+the widget, and through it the reply, until the kernel restarts; the reply is usually held anyway (by
+its variable and `%ling history`). Closing at once, as before, blanked every reloaded view; closing
+after a delay would blank a slow page's (or any view while a cell runs blocking code).
 
 The widget's own ESM, sent in every reply's comm_open, is a small stub (js/widget.ts). The renderer
 (markdown-it, DOMPurify, highlight.js, the view, its CSS) goes to a browser page once: the first view
