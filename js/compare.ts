@@ -15,6 +15,7 @@ import {
   type WidgetModel,
 } from "./contract";
 import { button, el, isNumber, keepFocus, ReplyPane, show } from "./pane";
+import { Presence } from "./presence";
 import { InOrder } from "./sequence";
 import { type LingViewOptions, listen, sendTo, unlisten } from "./view";
 
@@ -39,12 +40,14 @@ export class CompareView {
   private readonly stopAllButton: HTMLButtonElement;
   private readonly countEl: HTMLSpanElement;
   private readonly listeners: Array<[string, (...args: unknown[]) => void]> = [];
+  private readonly presence: Presence;
   private disposed = false;
 
   constructor(model: CompareModel, host: HTMLElement, options: LingViewOptions = {}) {
     this.model = model;
     this.order = new InOrder((delta) => this.applyDelta(delta));
     this.root = el("div", "ling-compare");
+    this.presence = new Presence(model, this.root);
     const bar = el("div", "ling-compare-bar", this.root);
     this.countEl = el("span", "ling-compare-count", bar);
     this.stopAllButton = button("ling-stop-all", "Stop all", "Stop every reply of this comparison", bar);
@@ -70,7 +73,7 @@ export class CompareView {
     this.listeners.push(listen(model, "change:columns", () => this.onColumns(), isDisposed));
     host.append(this.root);
     this.refreshBar();
-    sendTo(model, { type: "hello" });
+    this.presence.hello();
   }
 
   /** Renders all received text now (tests). */
@@ -85,6 +88,7 @@ export class CompareView {
     unlisten(this.model, this.listeners);
     for (const pane of this.panes) pane.dispose();
     this.root.remove();
+    this.presence.dispose();
   }
 
   private columns(): LingModelState[] {
@@ -98,7 +102,7 @@ export class CompareView {
   }
 
   private onMessage(msg: unknown): void {
-    if (!msg || typeof msg !== "object") return;
+    if (!msg || typeof msg !== "object" || this.presence.onMessage(msg)) return;
     const m = msg as { type?: unknown; seq?: unknown; columns?: unknown };
     if (!isNumber(m.seq) || !Array.isArray(m.columns)) return;
     if (m.type === "delta") {

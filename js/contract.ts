@@ -68,10 +68,50 @@ export interface RendererMessage {
   css: string;
 }
 
-export type KernelMessage = DeltaMessage | SnapshotMessage | RendererMessage;
+/**
+ * Kernel -> view: the reply ended and update_display has replaced every output it could reach. Sent to
+ * every view after update_display, and to a view that says hello after the end. A view still there to
+ * hear it was missed (its page was reloaded, or the notebook reopened, while the reply streamed): it asks
+ * for the static copy (`copy`).
+ */
+export interface EndedMessage {
+  type: "ended";
+}
 
-/** View -> kernel. `hello` asks for a snapshot; `stop` cancels the reply; `renderer` asks for the renderer. */
-export type ViewMessage = { type: "hello" } | { type: "stop" } | { type: "renderer" };
+/**
+ * Kernel -> view: the static copy (the output bundle update_display puts in place), answering `copy`.
+ * The view hands it to the page's extension (FINAL_EVENT).
+ */
+export interface FinalMessage {
+  type: "final";
+  bundle: Record<string, string>;
+}
+
+export type KernelMessage = DeltaMessage | SnapshotMessage | RendererMessage | EndedMessage | FinalMessage;
+
+/**
+ * View -> kernel. `hello` asks for a snapshot; `bye` says the view is gone (the kernel closes the widget
+ * once the reply has ended and every view that said hello said bye); `copy` asks for the static copy;
+ * `stop` cancels the reply; `renderer` asks for the renderer. `view` is a random id per view.
+ */
+export type ViewMessage =
+  | { type: "hello"; view: string }
+  | { type: "bye"; view: string }
+  | { type: "copy" }
+  | { type: "stop" }
+  | { type: "renderer" };
+
+/**
+ * The DOM event a view dispatches (bubbling, cancelable) from its element when a `final` message reaches
+ * it. The ling-notebook JupyterLab / Notebook 7 extension (js/keeper.ts) answers it by replacing the
+ * output that holds the element with `detail.bundle` in the notebook's model, and calls preventDefault();
+ * where nobody answers, the view shows the final copy itself and says it is not saved.
+ */
+export const FINAL_EVENT = "ling-notebook:final";
+
+export interface FinalDetail {
+  bundle: Record<string, string>;
+}
 
 /**
  * Mirrors the synced traitlets of the Python comparison widget (`ling_notebook/compare_widget.py`):
@@ -105,8 +145,11 @@ export interface CompareSnapshotMessage {
   columns: Array<{ text: string; reasoning: string }>;
 }
 
-/** Comparison view -> kernel: `stop` with a column stops that reply; without one, every reply. */
-export type CompareViewMessage = { type: "hello" } | { type: "stop"; column?: number };
+/**
+ * Comparison view -> kernel: `stop` with a column stops that reply; without one, every reply. `hello`,
+ * `bye` and `copy` are the reply view's (ViewMessage), answered the same way.
+ */
+export type CompareViewMessage = { type: "stop"; column?: number };
 
 type Callback = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -15,6 +15,7 @@ import {
   type WidgetModel,
 } from "./contract";
 import { isNumber, logError, ReplyPane } from "./pane";
+import { Presence } from "./presence";
 import type { MarkdownViewOptions } from "./renderer";
 import { InOrder } from "./sequence";
 
@@ -76,6 +77,7 @@ export class LingView {
   private readonly pane: ReplyPane;
   private readonly order: InOrder<DeltaMessage>;
   private readonly listeners: Array<[string, (...args: unknown[]) => void]> = [];
+  private readonly presence: Presence;
   private disposed = false;
 
   constructor(model: LingModel, host: HTMLElement, options: LingViewOptions = {}) {
@@ -89,13 +91,14 @@ export class LingView {
       },
     });
     this.root = this.pane.root;
+    this.presence = new Presence(model, this.root);
 
     const isDisposed = () => this.disposed;
     this.listeners.push(listen(model, "msg:custom", (msg) => this.onMessage(msg), isDisposed));
     for (const name of TRAITS) {
       this.listeners.push(listen(model, `change:${name}`, () => this.onState(), isDisposed));
     }
-    sendTo(model, { type: "hello" });
+    this.presence.hello();
   }
 
   /** Renders all received text now (tests). */
@@ -109,6 +112,7 @@ export class LingView {
     this.disposed = true;
     unlisten(this.model, this.listeners);
     this.pane.dispose();
+    this.presence.dispose();
   }
 
   private state(): LingModelState {
@@ -133,7 +137,7 @@ export class LingView {
   }
 
   private onMessage(msg: unknown): void {
-    if (!msg || typeof msg !== "object" || !this.pane.accepting()) return;
+    if (!msg || typeof msg !== "object" || this.presence.onMessage(msg) || !this.pane.accepting()) return;
     const m = msg as { type?: unknown; seq?: unknown };
     if (!isNumber(m.seq)) return;
     if (m.type === "delta") {

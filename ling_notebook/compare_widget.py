@@ -3,8 +3,9 @@
 Every column's deltas travel in one coalesced custom message per frame interval (`deltas.py`), so
 the number of messages is bounded by elapsed time, not by the number of models or tokens. A view
 that opens mid-stream says "hello" and gets a snapshot of every column. Stop may name one column or
-none (Stop all). When every reply has ended, the output is replaced by the static side-by-side copy
-and the widget is closed.
+none (Stop all). When every reply has ended, the output is replaced by the static side-by-side copy,
+also in a page reloaded mid-stream, and the widget closed when no view is left, as for a reply (see
+widget.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from IPython.display import display, update_display
 
 from .deltas import DeltaBatcher, Piece
 from .reply import Reply
-from .widget import StubWidget
+from .widget import StubWidget, ViewSet
 
 if TYPE_CHECKING:
     from .compare import Comparison
@@ -62,6 +63,7 @@ class CompareWidget(StubWidget):
         # `comparison.ended`: ends are told on several threads, and every reply may have ended before
         # the first is told, so the copy would come (and the widget close) before the other columns sync.
         self._told_ended: set[int] = set()
+        self._views = ViewSet(self)
         self.on_msg(self._on_front_end_message)
 
     def show(self) -> None:
@@ -88,12 +90,24 @@ class CompareWidget(StubWidget):
                 self.comparison.replies[column].stop()
         elif kind == "hello":
             with self._lock:
+                self._views.hello(content)
                 self._batcher.flush_locked()
                 columns = []
                 for i in range(len(self.comparison.replies)):
                     text, reasoning = self._batcher.snapshot_locked(i)
                     columns.append({"text": text, "reasoning": reasoning})
                 self.send({"type": "snapshot", "seq": self._batcher.seq, "columns": columns})
+                if self._views.ended:
+                    self.send({"type": "ended"})
+        elif kind == "copy":
+            from .compare import comparison_bundle
+
+            bundle = comparison_bundle(self.comparison)
+            with self._lock:
+                self.send({"type": "final", "bundle": bundle})
+        elif kind == "bye":
+            with self._lock:
+                self._views.bye(content)
 
     # -- the replies' listener interface (runner thread, or the thread that called stop()) ------
     def on_status(self, reply: Reply) -> None:
@@ -115,7 +129,7 @@ class CompareWidget(StubWidget):
 
             update_display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id)
             with self._lock:  # a hello or a delta on another thread must not send while the comm closes
-                self.close()
+                self._views.end()
 
     def _sync_column(self, reply: Reply) -> None:
         columns = list(self.columns)

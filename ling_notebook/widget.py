@@ -2,9 +2,31 @@
 
 Kernel -> browser traffic is bounded by time, not by tokens: deltas are coalesced into at most one
 custom message per frame interval, and the text is sent once. A view that opens mid-stream says
-"hello" and gets a snapshot of the text so far. When the reply ends, the output is replaced by a
-static HTML copy (`render.reply_bundle`) so that a saved or exported notebook shows it, and the widget
-is closed.
+"hello" and gets a snapshot of the text so far.
+
+The end. The output must become the static HTML copy (`render.reply_bundle`), so that the notebook
+model holds it, a save keeps it and an export shows it, in every page showing the reply:
+
+1. `update_display` replaces every output this kernel displayed in a page that is still the one it
+   displayed in. That is the usual case, and it costs one message.
+2. An output loaded from a file (the page was reloaded, or the notebook closed and reopened, while the
+   reply streamed) has no display id: update_display misses it, and its view is still there. So after
+   update_display every view is sent a small `ended` message; a view that is still there when it arrives
+   asks for the copy (`copy`), gets it (`final`), and hands it to the page's ling-notebook extension
+   (js/keeper.ts, shipped in the wheel for JupyterLab and Notebook 7), which puts it in the notebook's
+   model in place of the widget. A view that opens after the end (a hello) is sent `ended` too.
+3. Where no extension answers (VS Code, Colab, an old front end), the view keeps showing the final text
+   itself and says in one line that it is not saved.
+
+When to close the widget (`ViewSet`, shared with the comparison widget). Closing it removes its views in
+every page, so a view of case 3 would go blank: the widget is closed only once the reply has ended and
+every view that said hello has said bye (a view says bye when it is disposed, which is when its output is
+replaced, and when its page unloads). The copy is not kept for late views: each `copy` builds it
+again from the reply, so an open widget holds no more than its reply does. A view that goes without
+its bye (a browser crash, or a notebook tab closed in JupyterLab, which never disposes its views) keeps
+the widget, and through it the reply, until the kernel restarts; the reply is usually held anyway (by
+its variable and `%ling history`). Closing at once, as before, blanked every reloaded view; closing
+after a delay would blank a slow page's (or any view while a cell runs blocking code).
 
 The widget's own ESM, sent in every reply's comm_open, is a small stub (js/widget.ts). The renderer
 (markdown-it, DOMPurify, highlight.js, the view, its CSS) goes to a browser page once: the first view
@@ -64,6 +86,36 @@ def shared_layout() -> ipywidgets.Layout:
     return _layout
 
 
+class ViewSet:
+    """The views of one widget that said hello and not yet bye, and whether its reply (or comparison) has
+    ended: the widget is closed once both hold (see the module docstring). Call with the widget's lock held."""
+
+    def __init__(self, widget: anywidget.AnyWidget) -> None:
+        self._widget = widget
+        self._ids: set[str] = set()
+        self.ended = False
+
+    def hello(self, content: dict[str, Any]) -> None:
+        if isinstance(content.get("view"), str):
+            self._ids.add(content["view"])
+
+    def bye(self, content: dict[str, Any]) -> None:
+        self._ids.discard(content.get("view"))
+        self._close_if_done()
+
+    def end(self) -> None:
+        """After update_display: the views it missed are told, and ask for the copy."""
+        self.ended = True
+        if self._ids:
+            self._widget.send({"type": "ended"})
+        self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        # Every view is now the static copy: free the model here and in the browser.
+        if self.ended and not self._ids:
+            self._widget.close()
+
+
 class StubWidget(anywidget.AnyWidget):
     """The base of every widget of ours: it ships only the stub (no `_css`: the stylesheet comes with the
     renderer) and answers a page's request for the renderer."""
@@ -103,7 +155,12 @@ class ReplyWidget(StubWidget):
         self._batcher = DeltaBatcher([reply], reply.settings.frame_interval, self._send_deltas)
         self._lock = self._batcher.lock
         self._attached = False
+        self._views = ViewSet(self)
         self.on_msg(self._on_front_end_message)
+
+    def __repr__(self) -> str:
+        # The `text/plain` of the live output: what a notebook saved mid-stream shows where no view can render.
+        return f"[ling-notebook: the live view of a reply from {self.reply.model}; run the cell again to see the reply]"
 
     def show(self) -> None:
         """Display a view of the reply; every view shares one display id, so all get the final copy."""
@@ -122,9 +179,20 @@ class ReplyWidget(StubWidget):
             self.reply.stop()
         elif kind == "hello":
             with self._lock:
+                self._views.hello(content)
                 self._batcher.flush_locked()
                 text, reasoning = self._batcher.snapshot_locked(0)
                 self.send({"type": "snapshot", "seq": self._batcher.seq, "text": text, "reasoning": reasoning})
+                if self._views.ended:
+                    self.send({"type": "ended"})
+        elif kind == "copy":
+            # Only a view that update_display missed asks: built again here, never kept (see the docstring).
+            bundle = reply_bundle(self.reply)
+            with self._lock:
+                self.send({"type": "final", "bundle": bundle})
+        elif kind == "bye":
+            with self._lock:
+                self._views.bye(content)
 
     # -- the reply's listener interface (runner thread) ----------------------------------------
     def on_status(self, reply: Reply) -> None:
@@ -151,7 +219,7 @@ class ReplyWidget(StubWidget):
             self.status = reply.status
         update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
         with self._lock:  # a hello or a delta on another thread must not send while the comm closes
-            self.close()  # every view is now the static copy; free the model here and in the browser
+            self._views.end()
 
     def _send_deltas(self, seq: int, pieces: list[Piece]) -> None:
         reply = self.reply

@@ -92,7 +92,6 @@ def test_a_stop_on_another_thread_during_a_status_update_still_reaches_the_views
     assert states and states[-1].get("status") == "stopped"
 
 
-
 def test_a_closed_view_lets_its_reply_go():
     import gc
     import weakref
@@ -104,3 +103,60 @@ def test_a_closed_view_lets_its_reply_go():
     del view
     gc.collect()
     assert reply() is None  # a reply holds all its text: nothing class-wide may keep its view
+
+
+def say(widget: ReplyWidget, kind: str, view: str | None = None) -> None:
+    widget._on_front_end_message(widget, {"type": kind, **({"view": view} if view else {})}, [])
+
+
+def end(widget: ReplyWidget) -> None:
+    reply = widget.reply
+    reply._on_delta(engine.ContentDelta("the final words"))
+    reply.status = "done"
+    widget.on_end(reply)
+
+
+def test_the_widget_closes_only_when_every_view_that_said_hello_has_said_bye(widget):
+    # Closing removes every view; a view update_display missed, in a front end without the extension, would go blank.
+    widget.reply.add_listener(widget)
+    say(widget, "hello", "a")
+    say(widget, "hello", "b")
+    end(widget)
+    assert custom(widget, "ended") == [{"type": "ended"}]
+    say(widget, "bye", "a")
+    assert widget.comm is not None
+    say(widget, "bye", "b")
+    assert widget.comm is None
+
+
+def test_a_widget_nobody_looks_at_closes_at_the_end(widget):
+    widget.reply.add_listener(widget)
+    say(widget, "hello", "a")
+    say(widget, "bye", "a")
+    assert widget.comm is not None  # the reply has not ended: a view may still come
+    end(widget)
+    assert widget.comm is None and custom(widget, "ended") == []
+
+
+def test_a_view_update_display_missed_gets_the_static_copy(widget):
+    widget.reply.add_listener(widget)
+    say(widget, "hello", "a")
+    end(widget)
+    say(widget, "copy")
+    (final,) = custom(widget, "final")
+    assert "ling-static" in final["bundle"]["text/html"] and "the final words" in final["bundle"]["text/html"]
+    assert final["bundle"]["text/plain"] == "the final words"
+
+
+def test_a_view_that_opens_after_the_end_gets_the_text_and_is_told_of_the_end(widget):
+    widget.reply.add_listener(widget)
+    say(widget, "hello", "a")
+    end(widget)
+    say(widget, "hello", "late")  # a page reloaded after the end, from a file saved while the reply streamed
+    snapshot, ended = [m["content"] for m in widget.sent if m["method"] == "custom"][-2:]
+    assert snapshot["type"] == "snapshot" and snapshot["text"] == "the final words"
+    assert ended == {"type": "ended"}
+    say(widget, "bye", "a")
+    assert widget.comm is not None
+    say(widget, "bye", "late")
+    assert widget.comm is None

@@ -5,6 +5,9 @@ import app from "../app";
 import { FakeModel, INITIAL_STATE } from "./fake-model";
 import { ManualFrames } from "./frames";
 
+/** The hello a view sends: with its own random id. */
+const HELLO = { type: "hello", view: expect.any(String) };
+
 const MODELS = ["model-a", "model-b", "model-c"];
 
 function column(patch: Partial<LingModelState> = {}): LingModelState {
@@ -48,7 +51,7 @@ afterEach(() => {
 describe("a comparison view", () => {
   it("shows one column per model, with its own status line and Stop, and says hello once", () => {
     const { model, columnsEl, part, stopAll } = open();
-    expect(model.sent).toEqual([{ type: "hello" }]);
+    expect(model.sent).toEqual([HELLO]);
     expect(columnsEl()).toHaveLength(3);
     MODELS.forEach((name, i) => {
       expect(part(i, ".ling-model").textContent).toBe(name);
@@ -82,7 +85,7 @@ describe("a comparison view", () => {
     const { model, body, part, columnsEl } = open();
     model.message(delta(1, piece(0, "A1"), piece(1, "B1")));
     part(1, ".ling-stop").click();
-    expect(model.sent).toEqual([{ type: "hello" }, { type: "stop", column: 1 }]);
+    expect(model.sent).toEqual([HELLO, { type: "stop", column: 1 }]);
     expect(columnsEl()[1].dataset.status).toBe("stopping");
     expect(columnsEl()[0].dataset.status).toBe("streaming");
     model.message(delta(2, piece(0, " A2"), piece(1, " B2")));
@@ -93,7 +96,7 @@ describe("a comparison view", () => {
     const { model, stopAll, columnsEl, setColumn } = open();
     setColumn(2, { status: "done", finish_reason: "stop" });
     stopAll().click();
-    expect(model.sent).toEqual([{ type: "hello" }, { type: "stop" }]);
+    expect(model.sent).toEqual([HELLO, { type: "stop" }]);
     expect(columnsEl().map((c) => c.dataset.status)).toEqual(["stopping", "stopping", "done"]);
     expect(stopAll().disabled).toBe(true);
     stopAll().click();

@@ -4,6 +4,9 @@ import { PageLoader, type Renderer } from "../loader";
 import { mount } from "../widget";
 import { FakeModel } from "./fake-model";
 
+/** The hello a reply view sends: with its own random id. */
+const HELLO = { type: "hello", view: expect.any(String) };
+
 const ANSWER = { type: "renderer", hash: "h1", js: "the bundle's source", css: ".ling-widget { color: red }" };
 
 /** A browser page (or frame): its global object and document, and the bundles it imported. */
@@ -48,7 +51,7 @@ describe("the stub loading the renderer", () => {
     expect(imported).toHaveLength(1);
     expect(styles()).toBe(1);
     expect(document.head.textContent).toContain(".ling-widget { color: red }");
-    for (const v of views) expect(v.model.sent.at(-1)).toEqual({ type: "hello" });
+    for (const v of views) expect(v.model.sent.at(-1)).toEqual(HELLO);
     expect(views.map((v) => v.el.querySelector(".ling-loading"))).toEqual([null, null, null]);
   });
 
@@ -57,7 +60,7 @@ describe("the stub loading the renderer", () => {
     const v = open();
     v.model.message({ type: "delta", seq: 1, content: "lost ", reasoning: "", elapsed: 1, ttft: 0.5, tokens_per_s: null });
     v.model.message(ANSWER);
-    await vi.waitFor(() => expect(v.model.sent.at(-1)).toEqual({ type: "hello" }));
+    await vi.waitFor(() => expect(v.model.sent.at(-1)).toEqual(HELLO));
     v.model.message({ type: "snapshot", seq: 1, text: "lost ", reasoning: "" });
     v.model.message({ type: "delta", seq: 2, content: "and found", reasoning: "", elapsed: 1, ttft: 0.5, tokens_per_s: null });
     await vi.waitFor(() => expect(v.body()).toBe("lost and found"));
@@ -70,7 +73,7 @@ describe("the stub loading the renderer", () => {
     await vi.waitFor(() => expect(first.el.querySelector(".ling-widget")).not.toBeNull());
     const later = open();
     await vi.waitFor(() => expect(later.el.querySelector(".ling-widget")).not.toBeNull());
-    expect(later.model.sent).toEqual([{ type: "hello" }]);
+    expect(later.model.sent).toEqual([HELLO]);
     expect(styles()).toBe(1);
   });
 

@@ -5,6 +5,9 @@ import app from "../app";
 import { FakeModel } from "./fake-model";
 import { ManualFrames } from "./frames";
 
+/** The hello a reply view sends: with its own random id. */
+const HELLO = { type: "hello", view: expect.any(String) };
+
 function open(state: Partial<LingModelState> = {}, model = new FakeModel(state)) {
   const host = document.createElement("div");
   document.body.append(host);
@@ -44,7 +47,7 @@ afterEach(() => {
 describe("a view opening", () => {
   it("says hello once, and builds the widget in its element", () => {
     const { model, root } = open();
-    expect(model.sent).toEqual([{ type: "hello" }]);
+    expect(model.sent).toEqual([HELLO]);
     expect(root().dataset.status).toBe("waiting");
     for (const part of [".ling-status", ".ling-state", ".ling-body", ".ling-stop", ".ling-copy", ".ling-reasoning", ".ling-error"]) {
       expect(root().querySelector(part), part).not.toBeNull();
@@ -214,7 +217,7 @@ describe("Stop", () => {
     const { model, body, stop, root, text } = open({ status: "streaming" });
     model.message(delta(1, "Partial"));
     stop().click();
-    expect(model.sent).toEqual([{ type: "hello" }, { type: "stop" }]);
+    expect(model.sent).toEqual([HELLO, { type: "stop" }]);
     expect(root().dataset.status).toBe("stopping");
     expect(text(".ling-state")).toBe("stopping…");
     expect(stop().disabled).toBe(true);
@@ -382,7 +385,7 @@ describe("cleanup", () => {
     const model = new FakeModel({ status: "streaming" });
     const first = open({}, model);
     const second = open({}, model);
-    expect(model.sent).toEqual([{ type: "hello" }, { type: "hello" }]);
+    expect(model.sent).toEqual([HELLO, HELLO]);
     model.message(delta(1, "shared"));
     expect(first.body()).toBe("shared");
     expect(second.body()).toBe("shared");
@@ -398,7 +401,7 @@ describe("the renderer bundle's entry point", () => {
     const el = document.createElement("div");
     document.body.append(el);
     const cleanup = app.render({ model, el });
-    expect(model.sent).toEqual([{ type: "hello" }]);
+    expect(model.sent).toEqual([HELLO]);
     model.message(delta(1, "Hello **there**"));
     await vi.waitFor(() => expect(el.querySelector(".ling-body strong")?.textContent).toBe("there"));
     cleanup();
