@@ -5,7 +5,7 @@ every delta once, bounded by time rather than by tokens, and answer a view's "he
 that matches the deltas exactly.
 
 Threads: deltas are added on the stream thread; a snapshot is asked for on the main or a subshell
-thread; a reply can end on the thread that called `stop()`. `lock` guards everything here, and the
+thread; a reply's end is told on a thread of its own (`Runner.finish`). `lock` guards everything here, and the
 widgets hold it for their trait syncs too, so those threads take turns.
 """
 

@@ -335,10 +335,13 @@ class Reply:
                     if opened:
                         for listener in self._listeners:
                             listener.on_status(self)
-                elif isinstance(event, engine.Finished):
-                    self.finish_reason = event.reason
-                elif isinstance(event, engine.Usage):
-                    self.usage = event
+                elif isinstance(event, (engine.Finished, engine.Usage)):
+                    with self._end_lock:  # a reply stopped meanwhile keeps what its copy and wait() saw
+                        if not self.ended:
+                            if isinstance(event, engine.Finished):
+                                self.finish_reason = event.reason
+                            else:
+                                self.usage = event
                 elif isinstance(event, engine.Failed):
                     outcome, error = "error", event.error
         self._end(outcome, error)
