@@ -245,13 +245,15 @@ class Reply:
         self._runner.call_soon(self._attach, listener)
 
     def _attach(self, listener: Listener) -> None:
-        with self._end_lock:  # so `_end` either includes this listener or has already ended
+        # Under the end lock, as `_on_delta`: `_end` either includes this listener, and then tells it of
+        # the end only after this catch-up, or has already ended and the end is told below.
+        with self._end_lock:
             self._listeners.append(listener)
             ended = self.ended
-        if self.status != "waiting" or self.waiting_for:
-            listener.on_status(self)
-        if len(self._content) or len(self._reasoning):
-            listener.on_delta(self, self.text, self.reasoning)
+            if self.status != "waiting" or self.waiting_for:
+                listener.on_status(self)
+            if len(self._content) or len(self._reasoning):
+                listener.on_delta(self, self.text, self.reasoning)
         if ended:
             self._runner.finish(self._notify_end, [listener], False)
 
