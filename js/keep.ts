@@ -8,14 +8,15 @@ import type { FinalDetail } from "./contract";
 const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
 
 /** The parts of JupyterLab's notebook API used here (structurally; JupyterLab provides the objects). */
-interface OutputModel {
+export interface OutputModel {
   readonly data: Record<string, unknown>;
+  readonly metadata?: Record<string, unknown>;
 }
 
 interface OutputAreaModel {
   readonly length: number;
   get(index: number): OutputModel;
-  set(index: number, output: { output_type: string; data: Record<string, string>; metadata: object }): void;
+  set(index: number, output: { output_type: string; data: Record<string, string>; metadata: Record<string, unknown> }): void;
 }
 
 interface CellLike {
@@ -45,13 +46,14 @@ export function findOutput(tracker: NotebookTracker, target: Node): { model: Out
 
 /** Replaces the widget output holding the event's target by the final copy; true when it did. */
 export function keep(tracker: NotebookTracker, event: Event): boolean {
-  const bundle = (event as CustomEvent<FinalDetail>).detail?.bundle;
+  const { bundle, metadata } = (event as CustomEvent<FinalDetail>).detail ?? {};
   if (!(event.target instanceof Node) || !bundle || typeof bundle !== "object") return false;
   const place = findOutput(tracker, event.target);
   // Anything but our widget there means update_display (or the user) replaced it already.
   if (!place || !(WIDGET_VIEW in place.model.get(place.index).data)) return false;
   const data: Record<string, string> = {};
   for (const [mime, value] of Object.entries(bundle)) if (typeof value === "string") data[mime] = value;
-  place.model.set(place.index, { output_type: "display_data", data, metadata: {} });
+  const kept = metadata && typeof metadata === "object" ? metadata : {};
+  place.model.set(place.index, { output_type: "display_data", data, metadata: kept });
   return true;
 }
