@@ -96,8 +96,9 @@ function notebook(outputs: Array<Record<string, unknown>>) {
   return { tracker, nodes, model, data };
 }
 
-function finalEvent(target: HTMLElement): CustomEvent<FinalDetail> {
-  const event = new CustomEvent<FinalDetail>(FINAL_EVENT, { bubbles: true, cancelable: true, detail: { bundle: BUNDLE } });
+function finalEvent(target: HTMLElement, metadata?: Record<string, unknown>): CustomEvent<FinalDetail> {
+  const detail: FinalDetail = metadata ? { bundle: BUNDLE, metadata } : { bundle: BUNDLE };
+  const event = new CustomEvent<FinalDetail>(FINAL_EVENT, { bubbles: true, cancelable: true, detail });
   Object.defineProperty(event, "target", { value: target });
   return event;
 }
@@ -109,6 +110,13 @@ describe("the extension", () => {
     expect(keep(tracker, finalEvent(view))).toBe(true);
     expect(model.set).toHaveBeenCalledWith(1, { output_type: "display_data", data: BUNDLE, metadata: {} });
     expect(data[0]).toEqual({ data: { "text/plain": "printed" } });
+  });
+
+  it("keeps the copy's metadata (the Markdown its Copy buttons copy) with it", () => {
+    const { tracker, nodes, model } = notebook([{ [WIDGET_VIEW]: {} }]);
+    const metadata = { "ling-notebook": { markdown: ["**final**"] } };
+    expect(keep(tracker, finalEvent(nodes[0], metadata))).toBe(true);
+    expect(model.set).toHaveBeenCalledWith(0, { output_type: "display_data", data: BUNDLE, metadata });
   });
 
   it("leaves an output update_display replaced already, and views outside any notebook", () => {
