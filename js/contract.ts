@@ -88,6 +88,8 @@ export interface FinalMessage {
   bundle: Record<string, string>;
   /** The widget's model id: the extension replaces only the output that shows this widget. */
   model_id: string;
+  /** The output's metadata: the Markdown of the copy's replies (COPY_METADATA), for Copy. */
+  metadata?: Record<string, unknown>;
 }
 
 export type KernelMessage = DeltaMessage | SnapshotMessage | RendererMessage | EndedMessage | FinalMessage;
@@ -117,7 +119,14 @@ export const FINAL_EVENT = "ling-notebook:final";
 export interface FinalDetail {
   bundle: Record<string, string>;
   model_id: string;
+  metadata?: Record<string, unknown>;
 }
+
+/**
+ * The key of a static copy's output metadata (ling_notebook/render.py `copy_metadata`):
+ * `{ markdown: string[] }`, the Markdown of each reply in the copy, in the order of their headers.
+ */
+export const COPY_METADATA = "ling-notebook";
 
 /**
  * Mirrors the synced traitlets of the Python comparison widget (`ling_notebook/compare_widget.py`):

@@ -11,14 +11,15 @@ const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
 const KEEP_HTML = { FORCE_BODY: true, ADD_ATTR: ["target"] };
 
 /** The parts of JupyterLab's notebook API used here (structurally; JupyterLab provides the objects). */
-interface OutputModel {
+export interface OutputModel {
   readonly data: Record<string, unknown>;
+  readonly metadata?: Record<string, unknown>;
 }
 
 interface OutputAreaModel {
   readonly length: number;
   get(index: number): OutputModel;
-  set(index: number, output: { output_type: string; data: Record<string, string>; metadata: object }): void;
+  set(index: number, output: { output_type: string; data: Record<string, string>; metadata: Record<string, unknown> }): void;
 }
 
 interface CellLike {
@@ -71,6 +72,7 @@ export function keep(tracker: NotebookTracker, event: Event): boolean {
   // replaced it already, or the event is not from our view.
   const shown = place?.model.get(place.index).data[WIDGET_VIEW] as { model_id?: unknown } | undefined;
   if (!place || !shown || typeof detail.model_id !== "string" || shown.model_id !== detail.model_id) return false;
-  place.model.set(place.index, { output_type: "display_data", data: keptData(bundle), metadata: {} });
+  const metadata = detail.metadata && typeof detail.metadata === "object" ? detail.metadata : {};
+  place.model.set(place.index, { output_type: "display_data", data: keptData(bundle), metadata });
   return true;
 }

@@ -2,27 +2,49 @@
  * The ling-notebook extension for JupyterLab and Notebook 7 (a prebuilt extension: built by js/build.mjs
  * into ling_notebook/labextension/, installed with the wheel under share/jupyter/labextensions/).
  *
- * Owns: putting a reply's final copy into the notebook's model when the kernel cannot. At the end of a
- * reply the kernel replaces every output it displayed with update_display; an output loaded from a file
- * (the page was reloaded, or the notebook closed and reopened, while the reply streamed) has no display id,
- * so that misses it. Such a view hears the end as a `final` message and dispatches FINAL_EVENT from its
- * element (view.ts); here the output that holds the element is replaced, in its cell's output model, by
- * the copy. The notebook model then holds it, a save keeps it, and the view is disposed as for
- * update_display. The output is replaced only while it is still the widget: if update_display came
- * first, there is nothing left to do.
+ * Owns, in the page:
+ * - putting a reply's final copy into the notebook's model when the kernel cannot. At the end of a reply
+ *   the kernel replaces every output it displayed with update_display; an output loaded from a file (the
+ *   page was reloaded, or the notebook closed and reopened, while the reply streamed) has no display id,
+ *   so that misses it. Such a view hears the end as a `final` message and dispatches FINAL_EVENT from its
+ *   element (view.ts); here the output that holds the element is replaced, in its cell's output model, by
+ *   the copy (keep.ts). The notebook model then holds it, a save keeps it, and the view is disposed as for
+ *   update_display. The output is replaced only while it is still the widget: if update_display came
+ *   first, there is nothing left to do.
+ * - the static copies' Copy buttons (copies.ts), added to each copy as the page renders it, with the
+ *   Markdown from its output's metadata.
+ * - the `%%ling` cells' editors, highlighted as Markdown (cellmode.ts).
  *
  * Does not own: the copy (the kernel's, built by ling_notebook/render.py) or deciding when the widget closes.
  */
 import { INotebookTracker } from "@jupyterlab/notebook";
+import { type NotebookLike, followNotebook } from "./cellmode";
 import { FINAL_EVENT } from "./contract";
-import { keep, type NotebookTracker } from "./keep";
+import { CONTROLS_CSS, copiesIn, decorate, markdownOf } from "./copies";
+import { findOutput, keep, type NotebookTracker } from "./keep";
+
+interface Tracker extends NotebookTracker {
+  readonly widgetAdded: { connect(slot: (sender: unknown, panel: { readonly content: NotebookLike }) => void): boolean };
+}
+
+/** Adds the controls to the static copies in `node`, each with the Markdown its output's metadata holds. */
+function decorateCopies(tracker: NotebookTracker, node: Node): void {
+  for (const copy of copiesIn(node)) {
+    try {
+      const place = findOutput(tracker, copy);
+      decorate(copy, place ? markdownOf(place.model.get(place.index).metadata) : null);
+    } catch (err) {
+      console.error("[ling-notebook] could not add Copy to a reply's copy", err);
+    }
+  }
+}
 
 const plugin = {
   id: "ling-notebook:keeper",
-  description: "Keeps a ling-notebook reply's final copy in the notebook when its page was reloaded mid-stream.",
+  description: "Keeps a ling-notebook reply's final copy in the notebook, offers Copy on it, and shows %%ling cells as Markdown.",
   autoStart: true,
   requires: [INotebookTracker],
-  activate: (_app: unknown, tracker: NotebookTracker): void => {
+  activate: (_app: unknown, tracker: Tracker): void => {
     document.addEventListener(FINAL_EVENT, (event) => {
       try {
         if (keep(tracker, event)) event.preventDefault();
@@ -30,6 +52,20 @@ const plugin = {
         console.error("[ling-notebook] could not keep the final copy in the notebook", err);
       }
     });
+
+    const style = document.createElement("style");
+    style.dataset.lingNotebook = "controls";
+    style.textContent = CONTROLS_CSS;
+    document.head.append(style);
+    // A copy is rendered when its output is (a run, update_display, a keep, a notebook opened): the nodes
+    // come into the page with the output's model already in place, so the metadata can be read then.
+    new MutationObserver((records) => {
+      for (const record of records) for (const node of record.addedNodes) decorateCopies(tracker, node);
+    }).observe(document.body, { childList: true, subtree: true });
+    decorateCopies(tracker, document.body);
+
+    tracker.forEach((panel) => followNotebook(panel.content as unknown as NotebookLike));
+    tracker.widgetAdded.connect((_, panel) => followNotebook(panel.content));
   },
 };
 

@@ -15,7 +15,10 @@ import {
   type Usage,
   type WaitingFor,
 } from "./contract";
+import { button, copyText } from "./copy";
 import { MarkdownView, type MarkdownViewOptions } from "./renderer";
+
+export { button, copyText };
 
 /** The states the status line shows: "stopping" (Stop clicked here) and "cut" (done at max tokens) are the view's. */
 export type ShownState = Status | "stopping" | "cut";
@@ -96,18 +99,6 @@ export function logError(what: string, err: unknown): void {
   console.error(`[ling-notebook] ${what}`, err);
 }
 
-/** A button that keeps Enter/Space away from the notebook's keyboard shortcuts. */
-export function button(className: string, label: string, aria: string, parent: HTMLElement): HTMLButtonElement {
-  const node = el("button", className, parent);
-  node.type = "button";
-  node.textContent = label;
-  node.setAttribute("aria-label", aria);
-  node.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") event.stopPropagation();
-  });
-  return node;
-}
-
 /**
  * Gives the focus back to the notebook when `button` had it and is about to be disabled or hidden
  * (Stop): the focus would otherwise fall to <body>, where a notebook's command-mode keys do nothing.
@@ -119,35 +110,6 @@ export function keepFocus(button: HTMLElement, fallback: HTMLElement): void {
     ?? fallback;
   if (target === fallback && !fallback.hasAttribute("tabindex")) fallback.tabIndex = -1;
   target.focus({ preventScroll: true });
-}
-
-/** Copies `text` to the clipboard; falls back to a hidden textarea where the API is missing or refused. */
-export async function copyText(text: string): Promise<boolean> {
-  try {
-    if (navigator.clipboard?.writeText) {
-      await navigator.clipboard.writeText(text);
-      return true;
-    }
-  } catch {
-    // Refused (no permission, insecure context): try the old way.
-  }
-  const area = document.createElement("textarea");
-  area.value = text;
-  area.setAttribute("readonly", "");
-  area.style.position = "fixed";
-  area.style.opacity = "0";
-  const focused = document.activeElement as HTMLElement | null;
-  document.body.append(area);
-  try {
-    area.focus();
-    area.select();
-    return document.execCommand("copy");
-  } catch {
-    return false;
-  } finally {
-    area.remove();
-    focused?.focus();
-  }
 }
 
 export interface PaneOptions {

@@ -21,9 +21,10 @@ export function newViewId(): string {
 }
 
 /** Dispatches FINAL_EVENT from `root`; true when the page's extension took the copy. */
-export function handOver(root: HTMLElement, bundle: unknown, modelId: unknown): boolean {
+export function handOver(root: HTMLElement, bundle: unknown, modelId: unknown, metadata?: unknown): boolean {
   if (!bundle || typeof bundle !== "object" || typeof modelId !== "string") return false;
   const detail: FinalDetail = { bundle: bundle as Record<string, string>, model_id: modelId };
+  if (metadata && typeof metadata === "object") detail.metadata = metadata as Record<string, unknown>;
   return !root.dispatchEvent(new CustomEvent(FINAL_EVENT, { bubbles: true, cancelable: true, detail }));
 }
 
@@ -47,12 +48,13 @@ export class Presence {
   }
 
   /** Handles `ended` and `final`; false for any other message. */
-  onMessage(msg: { type?: unknown; bundle?: unknown; model_id?: unknown }): boolean {
+  onMessage(msg: { type?: unknown; bundle?: unknown; model_id?: unknown; metadata?: unknown }): boolean {
     if (msg.type === "ended") {
       this.send({ type: "copy" }, true);
     } else if (msg.type === "final") {
       // The extension replaces the output, which disposes this view before dispatchEvent returns.
-      if (!handOver(this.root, msg.bundle, msg.model_id) && !this.gone && !this.root.querySelector(".ling-unsaved")) {
+      if (!handOver(this.root, msg.bundle, msg.model_id, msg.metadata) && !this.gone &&
+        !this.root.querySelector(".ling-unsaved")) {
         el("div", "ling-note ling-unsaved", this.root).textContent = UNSAVED_NOTE;
       }
     } else {

@@ -87,7 +87,7 @@ class Comparison(Sequence[Reply]):
         else:
             from IPython.display import display
 
-            display(comparison_bundle(self), raw=True)
+            display(comparison_bundle(self), raw=True, metadata=comparison_metadata(self))
 
 
 @config.keeps_secrets_out_of_tracebacks
@@ -225,14 +225,23 @@ def terminal_text(comparison: Comparison) -> str:
 
 # Scoped to the comparison's wrapper (inside render's `.ling-static`): columns side by side, wrapping
 # to rows when narrow, aligned at the top, each as long as its reply (a saved copy is read, not scrolled:
-# a column cut at a fixed height hid its end, status line and all), its header on one line.
+# a column cut at a fixed height hid its end, status line and all). Each column's header is laid out as the
+# live column's (js/widget.css): the model, cut short, and the actions (js/copies.ts) on the first row, the
+# state and numbers below, so the header has one shape in every column and does not move at the end.
 _STYLE = """<style>
 .ling-static .ling-compare{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:12px;
 align-items:start;margin:0 0 10px}
-.ling-static .ling-column{min-width:0;padding:4px 8px 6px;border:1px solid var(--jp-border-color2,#ddd);
+.ling-static .ling-column{min-width:0;padding:0 8px 6px;border:1px solid var(--jp-border-color2,#ddd);
 border-radius:var(--jp-border-radius,2px)}
-.ling-static.ling-static .ling-column>.ling-role{margin:0 0 6px;padding-bottom:4px;white-space:nowrap;overflow:hidden;
-text-overflow:ellipsis;border-bottom:1px solid var(--jp-border-color2,#ddd);color:var(--jp-ui-font-color1,inherit)}
+.ling-static.ling-static .ling-compare-bar{display:flex;align-items:center;min-height:22px;margin:0 0 6px;
+color:var(--jp-ui-font-color2,#666);font-family:var(--jp-ui-font-family,system-ui,sans-serif);
+font-size:var(--jp-ui-font-size1,13px)}
+.ling-static.ling-static .ling-column>.ling-status{padding-top:4px}
+.ling-static .ling-column>.ling-status>.ling-model{flex:1 1 0;min-width:0;overflow:hidden;text-overflow:ellipsis;
+white-space:nowrap}
+.ling-static .ling-column>.ling-status>.ling-actions{order:1}
+.ling-static .ling-column>.ling-status::after{content:"";order:2;flex-basis:100%}
+.ling-static .ling-column>.ling-status>.ling-state{order:3}
 </style>"""
 
 
@@ -241,9 +250,15 @@ def comparison_bundle(comparison: Comparison) -> dict[str, str]:
     every piece of it is built by `render`, the one path from untrusted text to HTML."""
     from .render import bundle, reply_html, table_html, text_html
 
-    columns = "".join(
-        f'<div class="ling-column">{text_html(reply.model, "ling-role")}{reply_html(reply)}</div>'
-        for reply in comparison
-    )
+    count = f"{len(comparison.replies)} models" + (", all ended" if comparison.ended else "")
+    bar = text_html(count, "ling-compare-bar")  # where the live view has its count and Stop all
+    columns = "".join(f'<div class="ling-column">{reply_html(reply)}</div>' for reply in comparison)
     table = table_html(SUMMARY_HEADER, summary_rows(comparison))
-    return bundle(f'{_STYLE}<div class="ling-compare">{columns}</div>{table}', terminal_text(comparison))
+    return bundle(f'{_STYLE}{bar}<div class="ling-compare">{columns}</div>{table}', terminal_text(comparison))
+
+
+def comparison_metadata(comparison: Comparison) -> dict[str, Any]:
+    """The output metadata of the static copy: each column's Markdown, for Copy (`render.copy_metadata`)."""
+    from .render import copy_metadata
+
+    return copy_metadata(*(reply.text for reply in comparison))

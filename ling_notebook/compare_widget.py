@@ -68,10 +68,11 @@ class CompareWidget(StubWidget):
 
     def show(self) -> None:
         """Display a view; every view shares one display id, so all get the static copy at the end."""
-        from .compare import comparison_bundle
+        from .compare import comparison_bundle, comparison_metadata
 
         if self.comparison.ended:
-            display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id)
+            display(comparison_bundle(self.comparison), raw=True, metadata=comparison_metadata(self.comparison),
+                    display_id=self.display_id)
         else:
             display(self, display_id=self.display_id)
         if not self._attached:  # only now: the static copy must never arrive before the display it replaces
@@ -100,11 +101,11 @@ class CompareWidget(StubWidget):
                 if self._views.ended:
                     self.send({"type": "ended"})
         elif kind == "copy" and self._views.ended:  # never a copy of a comparison still under way
-            from .compare import comparison_bundle
+            from .compare import comparison_bundle, comparison_metadata
 
-            bundle = comparison_bundle(self.comparison)
+            bundle, metadata = comparison_bundle(self.comparison), comparison_metadata(self.comparison)
             with self._lock:
-                self.send({"type": "final", "bundle": bundle, "model_id": self.model_id})
+                self.send({"type": "final", "bundle": bundle, "metadata": metadata, "model_id": self.model_id})
         elif kind == "bye":
             with self._lock:
                 self._views.bye(content)
@@ -125,10 +126,11 @@ class CompareWidget(StubWidget):
             self._told_ended.add(self._index[id(reply)])
             last = before < len(self._told_ended) == len(self.comparison.replies)
         if last:  # the copy replaces every view, which already had all the text as deltas
-            from .compare import comparison_bundle
+            from .compare import comparison_bundle, comparison_metadata
 
             try:
-                update_display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id)
+                update_display(comparison_bundle(self.comparison), raw=True,
+                               metadata=comparison_metadata(self.comparison), display_id=self.display_id)
             finally:  # the views update_display missed still get the end, and the widget still closes
                 with self._lock:  # a hello or a delta on another thread must not send while the comm closes
                     self._views.end()

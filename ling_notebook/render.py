@@ -15,13 +15,15 @@ and batch summaries):
 - `markdown_html(text)`: sanitized HTML for Markdown text.
 - `text_html(text)`: an escaped paragraph of plain text (line breaks kept).
 - `plain_excerpt(markdown, limit)`: the readable text of Markdown on one line, cut to `limit` (batch rows).
-- `reply_html(reply)`: one reply: reasoning in a closed <details>, the text, the error banner, the status
-  line as a footer.
-- `status_line(reply)`: that footer as plain text.
+- `reply_html(reply)`: one reply: the status line as a header (where the live view has its own, so nothing
+  moves when the copy replaces it), reasoning in a closed <details>, the text, the error banner.
+- `status_line(reply)`: that header as plain text.
 - `table_html(header, rows)`: a table of plain-text cells.
 - `bundle(html, plain)`: the output bundle for an HTML fragment built from the functions above; it adds
   our stylesheet and a wrapper, and cuts `plain` short.
 - `reply_bundle(reply)`: `bundle(reply_html(reply), <the reply's text>)`.
+- `copy_metadata(*texts)`, `reply_metadata(reply)`: the output metadata shown with a copy: the Markdown
+  of each reply in it, which the ling-notebook extension offers to Copy (js/copies.ts).
 
 Cost: the static copy is built when a reply ends (on that reply's own end thread, see `Runner.finish`,
 so streams, the kernel and other replies' ends go on meanwhile; again on the kernel's thread for a view
@@ -201,7 +203,7 @@ _md = _parser()
 # -- sanitizing ------------------------------------------------------------------------------------
 
 _OUR_CLASSES = {"ling-chunk", "ling-reasoning", "ling-body", "ling-error", "ling-status", "ling-history",
-                "ling-turn", "ling-role", "ling-table", "ling-text", "ling-note", "ling-title"}
+                "ling-turn", "ling-role", "ling-table", "ling-text", "ling-note", "ling-title", "ling-compare-bar"}
 _TAGS = {"a", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
          "hr", "li", "ol", "p", "pre", "s", "span", "strong", "summary", "table", "tbody", "td", "th", "thead",
          "tr", "ul"}
@@ -210,7 +212,7 @@ _cleaner = nh3.Cleaner(
     clean_content_tags={"script", "style"},
     attributes={"a": {"href", "title"}, "ol": {"start"}},
     allowed_classes={
-        "span": {f"ling-{c}" for c in _TOKEN_CLASSES.values()},
+        "span": {f"ling-{c}" for c in _TOKEN_CLASSES.values()} | {"ling-model", "ling-sep", "ling-state"},
         "a": {"ling-image-link"},
         "th": {"ling-left", "ling-center", "ling-right"},
         "td": {"ling-left", "ling-center", "ling-right"},
@@ -335,8 +337,19 @@ def state_text(reply: Reply) -> str:
 
 def status_line(reply: Reply) -> str:
     """One line of plain text: model, state, and the numbers that are known."""
-    state = state_text(reply)
-    parts = [reply.model, state]
+    return " · ".join([reply.model, *_status_parts(reply)])
+
+
+def status_html(reply: Reply) -> str:
+    """The copy's header: `status_line` with the model apart, laid out as the live view's header
+    (js/pane.ts); the separator after the model shows only where our stylesheet is stripped."""
+    return (f'<div class="ling-status"><span class="ling-model">{html.escape(reply.model)}</span>'
+            f'<span class="ling-sep"> · </span>'
+            f'<span class="ling-state">{html.escape(" · ".join(_status_parts(reply)))}</span></div>')
+
+
+def _status_parts(reply: Reply) -> list[str]:
+    parts = [state_text(reply)]
     if reply.ttft is not None:
         parts.append(f"first token {reply.ttft:.2f} s")
     elif not reply.streamed and reply.ended and reply.elapsed is not None:
@@ -348,7 +361,7 @@ def status_line(reply: Reply) -> str:
         parts.append(f"{u.prompt_tokens} prompt + {u.completion_tokens} completion = {u.total_tokens} tokens")
     if reply.finish_reason:
         parts.append(f"finish: {reply.finish_reason}")
-    return " · ".join(parts)
+    return parts
 
 
 def is_cut(reply: Reply) -> bool:
@@ -357,13 +370,14 @@ def is_cut(reply: Reply) -> bool:
 
 
 def reply_html(reply: Reply) -> str:
-    """One reply: reasoning (closed), the text, the error banner and the status line as a footer."""
+    """One reply: the status line as a header, reasoning (closed), the text and the error banner."""
     return "".join(_reply_pieces(reply))
 
 
 def _reply_pieces(reply: Reply) -> Iterator[str]:
     # Pieces, joined once by the caller: a long reply's HTML then exists in memory about twice at most.
     cut = is_cut(reply)
+    yield valid_text(status_html(reply))
     if reply.reasoning:
         yield '<details class="ling-reasoning"><summary>Reasoning</summary>'
         yield from _windows(reply.reasoning, cut=cut)
@@ -376,7 +390,6 @@ def _reply_pieces(reply: Reply) -> Iterator[str]:
         yield text_html(LENGTH_NOTE, "ling-note")
     if reply.error:
         yield text_html(f"Error: {reply.error}", "ling-error")
-    yield text_html(status_line(reply), "ling-status")
 
 
 def reply_plain(reply: Reply) -> str:
@@ -387,6 +400,26 @@ def reply_plain(reply: Reply) -> str:
 def reply_bundle(reply: Reply) -> dict[str, str]:
     """The output that shows a finished reply: the static copy that replaces the live view."""
     return _bundle(_reply_pieces(reply), reply_plain(reply))
+
+
+COPY_METADATA = "ling-notebook"
+"""The key of a copy's output metadata read by the ling-notebook extension."""
+
+
+def copy_metadata(*texts: str) -> dict[str, Any]:
+    """The output metadata of a static copy: the Markdown of each reply in it, in the order of their headers.
+
+    The ling-notebook extension (js/copies.ts) offers it to Copy from each header, as the live view does:
+    the HTML cannot give the Markdown back. Metadata, because no front end ever renders it (a `text/markdown`
+    would be rendered by someone else's parser; an unknown MIME type makes VS Code say it has no renderer)
+    and `text/plain` is cut short; the cost is the text once more on the wire and in the saved file.
+    """
+    return {COPY_METADATA: {"markdown": [valid_text(t) for t in texts]}}
+
+
+def reply_metadata(reply: Reply) -> dict[str, Any]:
+    """`copy_metadata` of the reply's static copy."""
+    return copy_metadata(reply.text)
 
 
 def history_bundle(chat: Conversation) -> dict[str, str]:
@@ -433,7 +466,7 @@ _STYLE = """<style>
 .ling-static .ling-chunk{content-visibility:auto;contain-intrinsic-size:auto 600px}
 .ling-static .ling-chunk>:first-child{margin-top:0}
 .ling-static .ling-chunk:last-child>:last-child{margin-bottom:0}
-.ling-static .ling-text,.ling-static .ling-error,.ling-static .ling-status,.ling-static .ling-note{white-space:pre-wrap}
+.ling-static .ling-text,.ling-static .ling-error,.ling-static .ling-note{white-space:pre-wrap}
 .ling-static .ling-reasoning{margin:0 0 8px;padding-left:10px;border-left:3px solid var(--jp-border-color2,#ccc);
 color:var(--jp-content-font-color2,inherit)}
 .ling-static .ling-reasoning>summary{cursor:pointer;color:var(--jp-ui-font-color2,inherit)}
@@ -443,8 +476,12 @@ background:rgba(211,47,47,.12);background:color-mix(in srgb,var(--jp-error-color
 color:var(--jp-content-font-color1,inherit);word-break:normal;overflow-wrap:break-word}
 .ling-static.ling-static .ling-note{margin:6px 0 0;color:var(--jp-ui-font-color2,#666);font-style:italic;
 font-size:var(--jp-ui-font-size1,13px)}
-.ling-static.ling-static .ling-status{margin:8px 0 0;padding-top:4px;border-top:1px solid var(--jp-border-color2,#ccc);
-color:var(--jp-ui-font-color2,#666);font-size:var(--jp-ui-font-size1,13px);font-variant-numeric:tabular-nums}
+.ling-static.ling-static .ling-status{display:flex;flex-wrap:wrap;align-items:center;gap:2px 12px;min-height:22px;
+margin:0 0 4px;padding:2px 0 4px;border-bottom:1px solid var(--jp-border-color2,#ccc);
+color:var(--jp-ui-font-color2,#666);font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:var(--jp-ui-font-size1,13px);line-height:1.5;
+font-variant-numeric:tabular-nums;white-space:normal}
+.ling-static .ling-sep{display:none}
+.ling-static .ling-model{font-weight:600;color:var(--jp-ui-font-color1,inherit)}
 .ling-static.ling-static .ling-title{margin:0 0 6px;font-weight:600;font-size:var(--jp-content-font-size2,1.15em)}
 .ling-static .ling-turn{padding:6px 0;border-top:1px solid var(--jp-border-color2,#ccc)}
 .ling-static.ling-static .ling-role{margin:0 0 2px;font-weight:600;font-size:var(--jp-ui-font-size1,13px);

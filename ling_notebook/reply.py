@@ -232,12 +232,12 @@ class Reply:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        from .render import reply_bundle
+        from .render import reply_bundle, reply_metadata
 
         if self.view is not None:
             self.view.show()  # another live view of the same stream
         else:
-            display(reply_bundle(self), raw=True)
+            display(reply_bundle(self), raw=True, metadata=reply_metadata(self))
 
     # -- control -----------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:

@@ -51,7 +51,7 @@ import traitlets
 from IPython.display import display, update_display
 
 from .deltas import DeltaBatcher, Piece
-from .render import reply_bundle
+from .render import reply_bundle, reply_metadata
 from .reply import Reply
 
 STATIC = Path(__file__).parent / "static"
@@ -193,7 +193,7 @@ class ReplyWidget(StubWidget):
     def show(self) -> None:
         """Display a view of the reply; every view shares one display id, so all get the final copy."""
         if self.reply.ended:
-            display(reply_bundle(self.reply), raw=True, display_id=self.display_id)
+            display(reply_bundle(self.reply), raw=True, metadata=reply_metadata(self.reply), display_id=self.display_id)
         else:
             display(self, display_id=self.display_id)
         if not self._attached:  # only now: the final copy must never arrive before the display it replaces
@@ -216,9 +216,9 @@ class ReplyWidget(StubWidget):
         elif kind == "copy" and self._views.ended:
             # Only a view that update_display missed asks: built again here, never kept (see the docstring).
             # Never before the end: a copy of a partial reply would be kept in the notebook as the reply.
-            bundle = reply_bundle(self.reply)
+            bundle, metadata = reply_bundle(self.reply), reply_metadata(self.reply)
             with self._lock:
-                self.send({"type": "final", "bundle": bundle, "model_id": self.model_id})
+                self.send({"type": "final", "bundle": bundle, "metadata": metadata, "model_id": self.model_id})
         elif kind == "bye":
             with self._lock:
                 self._views.bye(content)
@@ -247,7 +247,7 @@ class ReplyWidget(StubWidget):
             self.error = reply.error
             self.status = reply.status
         try:
-            update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
+            update_display(reply_bundle(reply), raw=True, metadata=reply_metadata(reply), display_id=self.display_id)
         finally:  # the views update_display missed still get the end, and the widget still closes
             with self._lock:  # a hello or a delta on another thread must not send while the comm closes
                 self._views.end()

@@ -291,18 +291,33 @@ def test_images_are_links_and_never_loaded():
     assert "[image: a chart]" in page.text
 
 
-def test_a_reply_has_its_reasoning_closed_the_text_the_error_and_a_footer():
+def test_a_reply_has_its_status_line_as_a_header_then_its_reasoning_closed_the_text_and_the_error():
     bundle = render.reply_bundle(reply("The **answer**.", reasoning="thinking *hard*", error="The server said no.",
                                        status="error", usage=Usage(3, 4, 7), finish_reason=None))
     page = assert_inert_bundle(bundle)
     assert page.tags("details") == [{"class": "ling-reasoning"}]  # no `open`: closed
     order = [a.get("class") for tag, a in page.elements if tag in ("details", "div", "p") and a.get("class")]
-    assert order == ["ling-static tex2jax_ignore mathjax_ignore", "ling-reasoning", "ling-chunk", "ling-body",
-                     "ling-chunk", "ling-error", "ling-status"]
+    # The header first, where the live view has its own: nothing moves when the copy replaces the view.
+    assert order == ["ling-static tex2jax_ignore mathjax_ignore", "ling-status", "ling-reasoning", "ling-chunk",
+                     "ling-body", "ling-chunk", "ling-error"]
     assert "Error: The server said no." in page.text
     assert "ling-offline-demo · error · first token 0.25 s · 40 tokens/s · 3 prompt + 4 completion = 7 tokens" in (
         page.text)
     assert bundle["text/plain"] == "The **answer**."
+
+
+def test_the_header_holds_the_model_apart_and_reads_as_one_line_without_our_stylesheet():
+    page = assert_inert(render.status_html(reply("x", model="<b>m</b>", usage=Usage(1, 2, 3))))
+    spans = [(a.get("class")) for tag, a in page.elements if tag == "span"]
+    assert spans == ["ling-model", "ling-sep", "ling-state"]
+    assert page.text == render.status_line(reply("x", model="<b>m</b>", usage=Usage(1, 2, 3)))
+    assert page.text.startswith("<b>m</b> · done · first token 0.25 s")
+
+
+def test_the_copy_metadata_holds_each_replys_markdown_for_the_extensions_copy():
+    text = "# Title\n\n```python\nprint(1)\n```\n" + "x" * 5000
+    assert render.reply_metadata(reply(text)) == {"ling-notebook": {"markdown": [text]}}  # whole, not cut
+    assert render.copy_metadata("a\ud83d", "b") == {"ling-notebook": {"markdown": ["a\ufffd", "b"]}}
 
 
 def test_plain_text_is_cut_and_says_how_much_more_there_is():

@@ -111,6 +111,13 @@ describe("the extension", () => {
     expect(data[0]).toEqual({ data: { "text/plain": "printed" } });
   });
 
+  it("keeps the copy's metadata (the Markdown its Copy buttons copy) with it", () => {
+    const { tracker, nodes, model } = notebook([{ [WIDGET_VIEW]: { model_id: "m1" } }]);
+    const metadata = { "ling-notebook": { markdown: ["**final**"] } };
+    expect(keep(tracker, finalEvent(nodes[0], { bundle: BUNDLE, model_id: "m1", metadata }))).toBe(true);
+    expect(model.set).toHaveBeenCalledWith(0, { output_type: "display_data", data: BUNDLE, metadata });
+  });
+
   it("leaves an output update_display replaced already, and views outside any notebook", () => {
     const { tracker, nodes, model } = notebook([{ "text/html": "the copy" }]);
     expect(keep(tracker, finalEvent(nodes[0]))).toBe(false);
