@@ -47,7 +47,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Keyword, Literal, Name, Operator, String, _TokenType
 from pygments.token import Generic as GenericToken
 
-from . import tail
+from . import formulas, tail
 from .conversation import Conversation, assistant_content
 from .engine import valid_text
 from .reply import ENDED
@@ -191,6 +191,7 @@ def _parser() -> MarkdownIt:
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("th_open", _render_cell)
     md.add_render_rule("td_open", _render_cell)
+    formulas.install(md)
     tail.install(md)
     return md
 
@@ -204,16 +205,28 @@ _OUR_CLASSES = {"ling-chunk", "ling-reasoning", "ling-body", "ling-error", "ling
 _TAGS = {"a", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
          "hr", "li", "ol", "p", "pre", "s", "span", "strong", "summary", "table", "tbody", "td", "th", "thead",
          "tr", "ul"}
+# MathML that latex2mathml makes (formulas.py); never `href`, `style`, `class` or `xlink:*` on it.
+_MATH_TAGS = {"math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "munder",
+              "mover", "munderover", "mfrac", "msqrt", "mroot", "mstyle", "merror", "mpadded", "mphantom", "mtable",
+              "mtr", "mtd", "mlabeledtr", "menclose", "mmultiscripts", "mprescripts", "none"}
+_MATH_ATTRIBUTES = {"display", "displaystyle", "scriptlevel", "mathvariant", "mathsize", "mathcolor", "stretchy",
+                    "fence", "separator", "lspace", "rspace", "minsize", "maxsize", "movablelimits", "accent",
+                    "accentunder", "symmetric", "largeop", "form", "linethickness", "columnalign", "rowalign",
+                    "columnspacing", "rowspacing", "columnlines", "rowlines", "columnspan", "rowspan", "frame",
+                    "framespacing", "equalrows", "equalcolumns", "width", "height", "depth", "voffset", "notation",
+                    "align", "open", "close", "separators"}
 _cleaner = nh3.Cleaner(
-    tags=_TAGS,
+    tags=_TAGS | _MATH_TAGS,
     clean_content_tags={"script", "style"},
-    attributes={"a": {"href", "title"}, "ol": {"start"}},
+    attributes={"a": {"href", "title"}, "ol": {"start"}, "code": {"title"},
+                **dict.fromkeys(_MATH_TAGS, _MATH_ATTRIBUTES)},
     allowed_classes={
-        "span": {f"ling-{c}" for c in _TOKEN_CLASSES.values()},
+        "code": {"ling-math-error"},
+        "span": {f"ling-{c}" for c in _TOKEN_CLASSES.values()} | {"ling-math-label"},
         "a": {"ling-image-link"},
         "th": {"ling-left", "ling-center", "ling-right"},
         "td": {"ling-left", "ling-center", "ling-right"},
-        "div": _OUR_CLASSES,
+        "div": _OUR_CLASSES | {"ling-math-block"},
         "details": _OUR_CLASSES,
         "p": _OUR_CLASSES,
         "table": _OUR_CLASSES,
