@@ -14,6 +14,7 @@ comparisons and batch summaries):
 
 - `markdown_html(text)`: sanitized HTML for Markdown text.
 - `text_html(text)`: an escaped paragraph of plain text (line breaks kept).
+- `code_blocks(markdown)`: the code of its fenced code blocks (`%%ling --code` puts them in a new cell).
 - `plain_excerpt(markdown, limit)`: the readable text of Markdown on one line, cut to `limit` (batch rows).
 - `reply_html(reply)`: one reply: reasoning in a closed <details>, the text, the error banner, the status
   line as a footer.
@@ -297,6 +298,12 @@ def markdown_html(text: str, *, cut: bool = False) -> str:
     """Sanitized HTML for Markdown `text`, in `ling-chunk` divs (one per window of blocks); a text `cut`
     short (a reply stopped, failed or at max tokens) has the markers its end leaves open closed."""
     return "".join(_windows(text, cut=cut))
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The code of each fenced code block of `markdown`, in order (`%%ling --code`). The parser decides what
+    a fence is: one inside a list or a quote counts (without the quote's `>`), ``` inside code does not."""
+    return [token.content for token in _md.parse(markdown, {}) if token.type == "fence"]
 
 
 def plain_excerpt(markdown: str, limit: int) -> str:
