@@ -472,6 +472,9 @@ color:var(--jp-ui-font-color2,#666)}
 .ling-static.ling-static .ling-turn :is(h1,h2,h3,h4,h5,h6){margin:.8em 0 .3em;font-size:1em;line-height:1.3}
 .ling-static.ling-static .ling-turn :is(h1,h2){font-size:1.1em}
 .ling-static .ling-image-link{font-style:italic}
+.ling-static .ling-math-block{display:flex;align-items:center;margin:0 0 1em;overflow-x:auto;overflow-y:hidden}
+.ling-static .ling-math-block>math{flex:1}
+.ling-static .ling-math-error{cursor:help;text-decoration:underline dotted var(--jp-error-color1,#d32f2f)}
 .ling-static.ling-static th,.ling-static.ling-static td{text-align:left}
 .ling-static.ling-static .ling-center{text-align:center}.ling-static.ling-static .ling-right{text-align:right}
 .ling-static.ling-static pre{margin:0 0 1em;padding:8px 10px;overflow-x:auto;white-space:pre;
