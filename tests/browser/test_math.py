@@ -1,7 +1,7 @@
 """Math in JupyterLab: a derivation renders as MathML while it streams and in the static copy (light and
 dark, after a reload, in an nbconvert export), a hostile formula stays its source; `%%ling --code` puts the
-reply's code in a new cell below (JupyterLab and Notebook 7). Headless Chromium against the built-in model server (test/echo streams
-the prompt back)."""
+reply's code in a new cell below (JupyterLab and Notebook 7). Headless Chromium against the built-in model
+server (test/echo streams the prompt back)."""
 
 from __future__ import annotations
 
