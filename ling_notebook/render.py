@@ -308,16 +308,16 @@ def code_blocks(markdown: str) -> list[str]:
 
 def plain_excerpt(markdown: str, limit: int) -> str:
     """The readable text of Markdown on one line, at most `limit` characters (an ellipsis where cut):
-    markers gone (`## `, `**`, list bullets, table pipes, fences), code kept as written. Read from
+    markers gone (`## `, `**`, list bullets, table pipes, fences), code and TeX kept as written. Read from
     markdown-it's token stream, so it is what the rendered Markdown says, not a guess by pattern."""
     # An excerpt needs the beginning only; Markdown cut short still parses (open blocks just end).
     tokens = _md.parse(markdown[: limit * 4 + 200], {})
     words: list[str] = []
     for token in tokens:
-        if token.type in ("fence", "code_block"):
+        if token.type in ("fence", "code_block") or token.type.startswith("math_block"):
             words.append(token.content)
         for child in token.children or []:
-            if child.type in ("text", "code_inline"):
+            if child.type in ("text", "code_inline", "math_inline", "math_inline_double"):
                 words.append(child.content)
             elif child.type in ("softbreak", "hardbreak"):
                 words.append(" ")

@@ -118,3 +118,7 @@ def test_no_tex_gets_script_links_styles_or_classes_into_the_static_copy(tex, de
     html_text = render.markdown_html(f"A {opener}{tex}{closer} b\n\n{opener}{tex}{closer}\n")
     assert read(html_text).dangers == []
     assert "<a " not in html_text  # no link of any kind comes from TeX
+
+
+def test_a_batch_row_s_excerpt_keeps_the_formulas_tex():
+    assert render.plain_excerpt("The loss $L=x^2$ falls.\n\n$$\na+b\n$$\n\nEnd", 100) == "The loss L=x^2 falls. a+b End"
