@@ -39,19 +39,33 @@ DANGER = """(cell) => [...cell.querySelectorAll('.jp-OutputArea *')].flatMap((el
         .map((a) => `${el.localName}@${a.name}`)])"""
 
 
-def test_a_derivation_renders_as_mathml_live_and_in_the_static_copy(notebook, artifacts, lab, tmp_path):
-    nb = notebook(LOAD, f"%%ling -m test/echo?rate=25\n{DERIVATION}")
-    nb.run_and_wait(0)
-    nb.run(1)
-
-    # Live: formulas are MathML while the reply still streams; one not closed yet is its source.
+def wait_for_live_math(nb, index: int) -> None:
+    """Until formulas show as MathML in the live view while the reply still streams."""
     nb.page.wait_for_function(
         """(cell) => {
             const widget = cell.querySelector('.ling-widget');
             return widget?.dataset.status === 'streaming' && widget.querySelectorAll('.ling-body math').length >= 2;
         }""",
-        arg=nb.cell(1).element_handle(),
+        arg=nb.cell(index).element_handle(),
     )
+
+
+def change_theme(nb, theme: str) -> None:
+    nb.page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+    light = "true" if "Light" in theme else "false"
+    nb.page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light", arg=light)
+    expect(nb.page.locator("#jupyterlab-splash")).to_have_count(0)
+
+
+@pytest.mark.parametrize("front_end", FRONT_ENDS, indirect=True)
+def test_a_derivation_renders_as_mathml_live_and_in_the_static_copy(notebook, artifacts, lab, tmp_path):
+    source = f"%%ling -m test/echo?rate=25\n{DERIVATION}"
+    nb = notebook(LOAD, source, source)
+    nb.run_and_wait(0)
+    nb.run(1)
+
+    # Live: formulas are MathML while the reply still streams; one not closed yet is its source.
+    wait_for_live_math(nb, 1)
     nb.screenshot(artifacts, "math-01-live")
     assert nb.cell(1).evaluate(DANGER) == []
     # For a screenshot: the display formula in \[...\] while it is still open (its source), if the reply
@@ -76,12 +90,16 @@ def test_a_derivation_renders_as_mathml_live_and_in_the_static_copy(notebook, ar
     assert nb.cell(1).evaluate(DANGER) == []
     nb.screenshot(artifacts, "math-02-done-light")
 
-    nb.page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
-    nb.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
-    expect(nb.page.locator("#jupyterlab-splash")).to_have_count(0)
+    change_theme(nb, "JupyterLab Dark")
     nb.screenshot(artifacts, "math-03-done-dark")
-    nb.page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
-    nb.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+    nb.run(2)
+    wait_for_live_math(nb, 2)
+    nb.cell(2).evaluate("(cell) => cell.scrollIntoView({block: 'start'})")
+    expect(nb.output(2).locator("math").first).to_be_visible()
+    nb.page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    nb.screenshot(artifacts, "math-04-live-dark")
+    expect(nb.static_copy(2).locator("math")).to_have_count(4)
+    change_theme(nb, "JupyterLab Light")
 
     nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     assert "<math" in json.dumps(json.loads(nb.path.read_text())["cells"][1]["outputs"])
@@ -92,7 +110,7 @@ def test_a_derivation_renders_as_mathml_live_and_in_the_static_copy(notebook, ar
 
     jupyter("nbconvert", "--to", "html", "--output-dir", str(tmp_path), str(nb.path))
     exported = (tmp_path / f"{nb.path.stem}.html").read_text()
-    assert exported.count('<math display="block">') == 2 and "mathjax_ignore" in exported
+    assert exported.count('<math display="block">') == 4 and "mathjax_ignore" in exported  # two cells, two each
     assert 'href="javascript' not in exported.replace(" ", "")
 
 
