@@ -335,6 +335,8 @@ function finished(token: Token, top: Top, lines: string[], n: number): boolean {
   switch (token.type) {
     case "heading_open":
     case "hr":
+    case "math_block": // only a closed formula is one (formulas.ts): an open one is a paragraph
+    case "math_block_eqno":
       return true;
     case "fence":
       // Without a closing fence, the code runs to the end of the window.

@@ -16,7 +16,8 @@ import { build } from "esbuild";
 const outdir = process.argv[2] ?? "ling_notebook/static";
 const common = { bundle: true, minify: true, format: "esm", target: "es2020", logLevel: "warning" };
 
-await build({ ...common, entryPoints: { app: "js/app.ts" }, outdir });
+// markdown-it-texmath falls back to `require("katex")` when given no engine; js/formulas.ts gives it one.
+await build({ ...common, entryPoints: { app: "js/app.ts" }, outdir, external: ["katex"] });
 const hash = createHash("sha256");
 for (const name of ["app.js", "app.css"]) hash.update(await readFile(`${outdir}/${name}`));
 await build({

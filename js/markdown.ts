@@ -4,9 +4,11 @@
  * Owns: the markdown-it configuration. Raw HTML in model output is escaped and shown as text
  * (`html: false`), links must pass `isSafeUrl`, and images are shown as links rather than loaded:
  * a reply must not make the browser fetch URLs on its own (a known way to leak notebook data).
+ * Math is MathML (formulas.ts).
  * Every result goes through DOMPurify before it reaches the page.
  */
 import MarkdownIt, { type Env, type MarkdownIt as Parser, type Token } from "markdown-it";
+import { installFormulas } from "./formulas";
 import { highlightCode, MAX_HIGHLIGHT_CHARS, prepareLanguage } from "./highlight";
 import { isSafeUrl, sanitizeToFragment } from "./sanitize";
 import { completeTail, installTailRules, type TailEnv } from "./tail";
@@ -39,6 +41,7 @@ function createParser(highlight: boolean): Parser {
     return `<a class="ling-image-link" href="${esc(src)}" title="${esc(`Image (not loaded): ${src}`)}">` +
       `[image: ${esc(alt)}]</a>`;
   };
+  installFormulas(md);
   installTailRules(md);
   return md;
 }

@@ -12,7 +12,22 @@ const ALLOWED_TAGS = [
   "a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li",
   "ol", "p", "pre", "s", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
 ];
-const ALLOWED_ATTR = ["href", "title", "class", "start", "style"];
+/** MathML that Temml makes (formulas.ts): the same allowlist as the static copy's (render.py). */
+const MATH_TAGS = [
+  "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "munder", "mover",
+  "munderover", "mfrac", "msqrt", "mroot", "mstyle", "merror", "mpadded", "mphantom", "mtable", "mtr", "mtd",
+  "mlabeledtr", "menclose", "mmultiscripts", "mprescripts", "none",
+];
+const MATH_ATTR = [
+  "display", "displaystyle", "scriptlevel", "mathvariant", "mathsize", "mathcolor", "stretchy", "fence",
+  "separator", "lspace", "rspace", "minsize", "maxsize", "movablelimits", "accent", "accentunder", "symmetric",
+  "largeop", "form", "linethickness", "columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines",
+  "rowlines", "columnspan", "rowspan", "frame", "framespacing", "equalrows", "equalcolumns", "width", "height",
+  "depth", "voffset", "notation", "align", "open", "close", "separators",
+];
+const MATHML = "http://www.w3.org/1998/Math/MathML";
+const MATH_REFUSED_ATTR = new Set(["href", "class", "style"]);
+const ALLOWED_ATTR = ["href", "title", "class", "start", "style", ...MATH_ATTR];
 
 /** URL schemes a link may use. Everything without a scheme (relative, `#anchor`) is allowed too. */
 const SAFE_SCHEMES = new Set(["http", "https", "mailto"]);
@@ -55,7 +70,7 @@ export function isSafeUrl(url: string): boolean {
 }
 
 const CONFIG: Config = {
-  ALLOWED_TAGS,
+  ALLOWED_TAGS: [...ALLOWED_TAGS, ...MATH_TAGS],
   ALLOWED_ATTR,
   ALLOWED_URI_REGEXP: SAFE_URI,
   ALLOW_DATA_ATTR: false,
@@ -68,8 +83,11 @@ function getPurifier(): DOMPurify {
   if (purifier) return purifier;
   // Our own instance, so our hooks never affect anyone else's DOMPurify.
   const p = createDOMPurify(window);
-  p.addHook("uponSanitizeAttribute", (_node, data) => {
-    if (data.attrName === "class") {
+  p.addHook("uponSanitizeAttribute", (node, data) => {
+    if (node.namespaceURI === MATHML && MATH_REFUSED_ATTR.has(data.attrName)) {
+      // From TeX these would be links and restyling (\href, \class, \style), which formulas.ts refuses.
+      data.keepAttr = false;
+    } else if (data.attrName === "class") {
       const kept = data.attrValue.split(/\s+/).filter((c) => SAFE_CLASS.test(c));
       if (kept.length) data.attrValue = kept.join(" ");
       else data.keepAttr = false;

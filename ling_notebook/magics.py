@@ -27,7 +27,7 @@ from .compare import start as start_comparison
 from .conversation import Conversation
 from .errors import LingError
 from .fill import fill
-from .reply import stop_all
+from .reply import Reply, stop_all
 
 DEFAULT_CHAT = "default"
 
@@ -42,6 +42,14 @@ def _option(name: str) -> Any:
 
 
 CONFIGURABLE = (*config.OPTIONS, *config.REQUEST_OPTIONS)  # what %config and %ling config set
+
+
+def _block_number(value: str) -> int:
+    """`--code N`: N counts from 1 (`--code` alone, 0 inside, means all the code blocks)."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value}: code blocks count from 1 (--code alone puts all of them)")
+    return number
 
 
 @magics_class
@@ -97,6 +105,11 @@ class LingMagics(Magics):
     @argument("--batch", metavar="EXPR", help="Run the cell once per item of EXPR (a list or Series fills {item}, "
               "a DataFrame or list of dicts fills {column}); -o binds the Batch.")
     @argument("--concurrency", type=int, default=8, help="With --batch: most requests open at once (default 8).")
+    @argument("--code", nargs="?", const=0, type=_block_number, metavar="N",
+              help="When the reply has ended, put its code blocks (all, joined; or block N, from 1) into a "
+                   "new cell below. The cell waits for the reply (interrupt the kernel to stop it); nothing "
+                   "is run.")
+    @argument("-f", "--format", metavar="code", help="-f code: the same as --code (as jupyter-ai's %%%%ai -f code).")
     @argument("--extra", metavar="JSON", help='Other request fields as JSON, in quotes: '
               '--extra \'{"enable_thinking": true}\'.')
     @cell_magic
@@ -124,6 +137,9 @@ class LingMagics(Magics):
         params = _request_params(options)
         models = options["model"] or [None]
         connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"]}
+        code = _code_option(options)
+        if code is not None and (options["batch"] or len(models) > 1):
+            raise config.ConfigurationError("--code takes the code of one reply: not with --batch or several -m.")
         if options["batch"]:
             if len(models) > 1:
                 raise config.ConfigurationError("--batch runs one model: give -m once (or compare without --batch).")
@@ -160,6 +176,24 @@ class LingMagics(Magics):
             chat.record(cell_id, prompt, result)
         if options["output"]:
             self.shell.user_ns[options["output"]] = result
+        if code is not None:
+            self._next_cell_code(result, code)
+
+    def _next_cell_code(self, reply: Reply, number: int) -> None:
+        """`--code`: wait for `reply` (an interrupt stops it), then its code blocks go into a new cell below."""
+        reply.wait()
+        if reply.status != "done":
+            raise config.ConfigurationError(
+                f"no new cell: the reply did not end on its own ({render.state_text(reply)}).")
+        blocks = render.code_blocks(reply.text)
+        if not blocks:
+            raise config.ConfigurationError("the reply has no code block: no new cell was made.")
+        if number > len(blocks):
+            raise config.ConfigurationError(
+                f"--code {number}: the reply has {len(blocks)} code block(s); give a number from 1 to "
+                f"{len(blocks)}, or --code alone for all of them. No new cell was made.")
+        chosen = blocks if number == 0 else [blocks[number - 1]]
+        self.shell.set_next_input("\n\n".join(block.rstrip("\n") for block in chosen), replace=False)
 
     def _compare(
         self, prompt: str, settings: list[config.Settings], options: dict[str, Any], params: dict[str, Any]
@@ -384,6 +418,15 @@ def _unknown_words(unknown: list[str], options: dict[str, Any], parser: Any) -> 
         return f"--extra takes the JSON in quotes, as one word: {_EXTRA_EXAMPLE}. Nothing was sent."
     return (f"unexpected {' '.join(unknown)!r} on the %%ling line: put a value with spaces in quotes "
             '(-s "Be terse."), and the prompt in the cell below. See %%ling? for the options.')
+
+
+def _code_option(options: dict[str, Any]) -> int | None:
+    """`--code` / `-f code` (0: all the code blocks), `--code N` (the Nth), or None (no code cell)."""
+    if options["format"] not in (None, "code"):
+        raise config.ConfigurationError(
+            f"-f takes `code` (the reply's code into a new cell), not {options['format']!r}.")
+    code: int | None = options["code"]
+    return 0 if code is None and options["format"] == "code" else code
 
 
 def _request_params(options: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ and batch summaries):
 
 - `markdown_html(text)`: sanitized HTML for Markdown text.
 - `text_html(text)`: an escaped paragraph of plain text (line breaks kept).
+- `code_blocks(markdown)`: the code of its fenced code blocks (`%%ling --code` puts them in a new cell).
 - `plain_excerpt(markdown, limit)`: the readable text of Markdown on one line, cut to `limit` (batch rows).
 - `reply_html(reply)`: one reply: the status line as a header (where the live view has its own, so nothing
   moves when the copy replaces it), reasoning in a closed <details>, the text, the error banner.
@@ -50,7 +51,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Keyword, Literal, Name, Operator, String, _TokenType
 from pygments.token import Generic as GenericToken
 
-from . import tail
+from . import formulas, tail
 from .conversation import Conversation, assistant_content
 from .engine import valid_text
 from .reply import ENDED
@@ -194,6 +195,7 @@ def _parser() -> MarkdownIt:
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("th_open", _render_cell)
     md.add_render_rule("td_open", _render_cell)
+    formulas.install(md)
     tail.install(md)
     return md
 
@@ -207,16 +209,29 @@ _OUR_CLASSES = {"ling-chunk", "ling-reasoning", "ling-body", "ling-error", "ling
 _TAGS = {"a", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
          "hr", "li", "ol", "p", "pre", "s", "span", "strong", "summary", "table", "tbody", "td", "th", "thead",
          "tr", "ul"}
+# MathML that latex2mathml makes (formulas.py); never `href`, `style`, `class` or `xlink:*` on it.
+_MATH_TAGS = {"math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "munder",
+              "mover", "munderover", "mfrac", "msqrt", "mroot", "mstyle", "merror", "mpadded", "mphantom", "mtable",
+              "mtr", "mtd", "mlabeledtr", "menclose", "mmultiscripts", "mprescripts", "none"}
+_MATH_ATTRIBUTES = {"display", "displaystyle", "scriptlevel", "mathvariant", "mathsize", "mathcolor", "stretchy",
+                    "fence", "separator", "lspace", "rspace", "minsize", "maxsize", "movablelimits", "accent",
+                    "accentunder", "symmetric", "largeop", "form", "linethickness", "columnalign", "rowalign",
+                    "columnspacing", "rowspacing", "columnlines", "rowlines", "columnspan", "rowspan", "frame",
+                    "framespacing", "equalrows", "equalcolumns", "width", "height", "depth", "voffset", "notation",
+                    "align", "open", "close", "separators"}
 _cleaner = nh3.Cleaner(
-    tags=_TAGS,
+    tags=_TAGS | _MATH_TAGS,
     clean_content_tags={"script", "style"},
-    attributes={"a": {"href", "title"}, "ol": {"start"}},
+    attributes={"a": {"href", "title"}, "ol": {"start"}, "code": {"title"},
+                **dict.fromkeys(_MATH_TAGS, _MATH_ATTRIBUTES)},
     allowed_classes={
-        "span": {f"ling-{c}" for c in _TOKEN_CLASSES.values()} | {"ling-model", "ling-sep", "ling-state"},
+        "code": {"ling-math-error"},
+        "span": {f"ling-{c}" for c in _TOKEN_CLASSES.values()}
+        | {"ling-model", "ling-sep", "ling-state", "ling-math-label"},
         "a": {"ling-image-link"},
         "th": {"ling-left", "ling-center", "ling-right"},
         "td": {"ling-left", "ling-center", "ling-right"},
-        "div": _OUR_CLASSES,
+        "div": _OUR_CLASSES | {"ling-math-block"},
         "details": _OUR_CLASSES,
         "p": _OUR_CLASSES,
         "table": _OUR_CLASSES,
@@ -289,18 +304,24 @@ def markdown_html(text: str, *, cut: bool = False) -> str:
     return "".join(_windows(text, cut=cut))
 
 
+def code_blocks(markdown: str) -> list[str]:
+    """The code of each fenced code block of `markdown`, in order (`%%ling --code`). The parser decides what
+    a fence is: one inside a list or a quote counts (without the quote's `>`), ``` inside code does not."""
+    return [token.content for token in _md.parse(markdown, {}) if token.type == "fence"]
+
+
 def plain_excerpt(markdown: str, limit: int) -> str:
     """The readable text of Markdown on one line, at most `limit` characters (an ellipsis where cut):
-    markers gone (`## `, `**`, list bullets, table pipes, fences), code kept as written. Read from
+    markers gone (`## `, `**`, list bullets, table pipes, fences), code and TeX kept as written. Read from
     markdown-it's token stream, so it is what the rendered Markdown says, not a guess by pattern."""
     # An excerpt needs the beginning only; Markdown cut short still parses (open blocks just end).
     tokens = _md.parse(markdown[: limit * 4 + 200], {})
     words: list[str] = []
     for token in tokens:
-        if token.type in ("fence", "code_block"):
+        if token.type in ("fence", "code_block") or token.type.startswith("math_block"):
             words.append(token.content)
         for child in token.children or []:
-            if child.type in ("text", "code_inline"):
+            if child.type in ("text", "code_inline", "math_inline", "math_inline_double"):
                 words.append(child.content)
             elif child.type in ("softbreak", "hardbreak"):
                 words.append(" ")
@@ -490,6 +511,9 @@ color:var(--jp-ui-font-color2,#666)}
 .ling-static.ling-static .ling-turn :is(h1,h2,h3,h4,h5,h6){margin:.8em 0 .3em;font-size:1em;line-height:1.3}
 .ling-static.ling-static .ling-turn :is(h1,h2){font-size:1.1em}
 .ling-static .ling-image-link{font-style:italic}
+.ling-static .ling-math-block{display:flex;align-items:center;margin:0 0 1em;overflow-x:auto;overflow-y:hidden}
+.ling-static .ling-math-block>math{flex:1}
+.ling-static .ling-math-error{cursor:help;text-decoration:underline dotted var(--jp-error-color1,#d32f2f)}
 .ling-static.ling-static th,.ling-static.ling-static td{text-align:left}
 .ling-static.ling-static .ling-center{text-align:center}.ling-static.ling-static .ling-right{text-align:right}
 .ling-static.ling-static pre{margin:0 0 1em;padding:8px 10px;overflow-x:auto;white-space:pre;

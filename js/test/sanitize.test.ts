@@ -3,7 +3,8 @@ import { renderMarkdown } from "../markdown";
 import { isSafeUrl, sanitizeToFragment } from "../sanitize";
 
 const DANGEROUS_TAGS = new Set([
-  "SCRIPT", "IFRAME", "STYLE", "OBJECT", "EMBED", "SVG", "MATH", "IMG", "FORM", "INPUT", "BUTTON",
+  // MathML is allowed (formulas.ts): its elements may carry no link, style or class (checked below).
+  "SCRIPT", "IFRAME", "STYLE", "OBJECT", "EMBED", "SVG", "IMG", "FORM", "INPUT", "BUTTON",
   "BASE", "META", "LINK", "TEMPLATE", "VIDEO", "AUDIO", "SOURCE",
 ]);
 
@@ -22,6 +23,7 @@ function expectInert(fragment: DocumentFragment): void {
         expect(scheme === null || ["http", "https", "mailto"].includes(scheme[1].toLowerCase()), attr.value).toBe(true);
       }
       if (name === "style") expect(attr.value).toMatch(/^text-align:(left|right|center)$/);
+      if (node.namespaceURI?.endsWith("MathML")) expect(["href", "style", "class"]).not.toContain(name);
     }
   }
 }
@@ -141,6 +143,9 @@ describe("the DOMPurify wall", () => {
     "<svg onload=alert(1)></svg>",
     "<svg><a xlink:href=\"javascript:alert(1)\"><text>x</text></a></svg>",
     "<math><mi xlink:href=\"javascript:alert(1)\">x</mi></math>",
+    "<math><mrow href=\"javascript:alert(1)\" style=\"color:red\" class=\"ling-error\"><mi>x</mi></mrow></math>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "<math><mtext><mglyph><svg><mtext><style><path id=\"</style><img onerror=alert(1) src>\">",
     "<iframe src=\"https://e.example\"></iframe>",
     "<iframe srcdoc=\"<script>alert(1)</script>\"></iframe>",
     "<style>* { display: none }</style>",
