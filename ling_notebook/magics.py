@@ -20,7 +20,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from . import config, render
+from . import config, record, render
 from . import display as show
 from .compare import Comparison, check_models
 from .compare import start as start_comparison
@@ -54,6 +54,7 @@ class LingMagics(Magics):
     timeout = _option("timeout")
     max_retries = _option("max_retries")
     frame_interval = _option("frame_interval")
+    log = _option("log")
     temperature = _option("temperature")
     top_p = _option("top_p")
     max_tokens = _option("max_tokens")
@@ -150,13 +151,14 @@ class LingMagics(Magics):
             if options["system"]:
                 chat.system = options["system"]
             cell_id = self._cell_id()
-            result = show.start(
-                lambda: chat.messages_before(cell_id, prompt),
-                settings[0],
-                stream=not options["no_stream"],
-                params=params,
-                after=lambda: chat.unfinished_before(cell_id),
-            )
+            with record.asked_in(conversation=self.current, cell=cell_id):  # what resuming reads back
+                result = show.start(
+                    lambda: chat.messages_before(cell_id, prompt),
+                    settings[0],
+                    stream=not options["no_stream"],
+                    params=params,
+                    after=lambda: chat.unfinished_before(cell_id),
+                )
             chat.record(cell_id, prompt, result)
         if options["output"]:
             self.shell.user_ns[options["output"]] = result
@@ -253,11 +255,13 @@ class LingMagics(Magics):
           %ling models              list the models of the configured server (GET /models)
           %ling stop                stop every running reply, comparison and batch (as Jupyter's
                                     interrupt does while the kernel is idle)
+          %ling log [off|on|PATH]   say where replies are recorded (a SQLite file), or turn it off
+                                    or on, or choose the file, for this session
 
         The options of a %%ling cell (two % signs: the cell is the prompt): %%ling?
         """
         handlers = {"config": self._config, "history": self._history, "reset": self._reset,
-                    "models": self._models, "stop": self._stop}
+                    "models": self._models, "stop": self._stop, "log": self._log}
         try:
             try:
                 words = shlex.split(line)
@@ -306,6 +310,15 @@ class LingMagics(Magics):
         name = rest[0] if rest else self.current
         self.conversations.pop(name, None)
         print(f"ling: conversation {name!r} is empty now.")
+
+    def _log(self, rest: list[str]) -> None:
+        if len(rest) > 1:
+            raise config.ConfigurationError("Use `%ling log`, `%ling log off`, `%ling log on` or `%ling log PATH`.")
+        if rest:
+            self.log = config.DEFAULT_LOG if rest[0].lower() == "on" else config.validate("log", rest[0])
+        _, path, source = next(row for row in config.describe() if row[0] == "log")
+        print("ling: replies are not recorded (%ling log on records them)." if path == "off"
+              else f"ling: replies are recorded in {path} ({source}).")
 
     def _models(self, rest: list[str]) -> None:
         import openai

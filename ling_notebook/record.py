@@ -1,0 +1,359 @@
+"""The record of every reply: a SQLite log with one row per reply, and what a saved output says of its reply.
+
+Every reply that ends (done, stopped or failed; streamed or not; with what text arrived) is handed to
+`ended`, which only queues it: one writer thread per process builds the rows and writes them, many per
+transaction, so a stream never waits for the disk. The file is in WAL mode with a busy timeout, so
+several kernels may write one log at once. A log that cannot be written (a read-only folder, a lock
+held too long, a corrupt file, a full disk) costs one warning line on stderr; the replies go on.
+
+Where: `Settings.log` (`configure(log=...)`, `LING_LOG`, `%ling log`; default: the user's data folder),
+"off" for none. What: see `_MIGRATIONS` and the README's schema. Never a secret: URLs are stored as
+`shown_url` shows them, header and query values are masked, and every text passes `redact`.
+
+Reading the log (`%ling usage`, resuming a conversation after a restart) is `rows` and `read_turns`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import json
+import os
+import queue
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from ._secrets import MASK, redact, shown_url
+from .engine import valid_text
+
+if TYPE_CHECKING:
+    from .reply import Reply
+
+OFF = "off"
+BUSY_TIMEOUT = 10.0  # seconds a write waits for another kernel's transaction before it gives up (and warns)
+
+# Each migration (its statements) takes the log from version i to i + 1 (`PRAGMA user_version`); never
+# edit one, add one.
+_MIGRATIONS: list[tuple[str, ...]] = [(
+    """
+    CREATE TABLE replies (
+        seq INTEGER PRIMARY KEY,       -- the order rows were written in
+        id TEXT NOT NULL UNIQUE,       -- the reply's id, also in its saved output's metadata
+        time TEXT NOT NULL,            -- when the request was sent (UTC, ISO 8601)
+        notebook TEXT,                 -- the notebook's path, where the front end tells it
+        cell TEXT,                     -- the asking cell: 'cell:<id>', or 'run:<n>' without an id
+        conversation TEXT,             -- the %%ling conversation's name; NULL outside one
+        model TEXT NOT NULL,
+        server TEXT NOT NULL,          -- the base URL without credentials
+        request TEXT NOT NULL,         -- JSON: messages, params (header and query values masked), stream
+        text TEXT NOT NULL,            -- what arrived, complete or not
+        reasoning TEXT NOT NULL,
+        parts TEXT,                    -- JSON list of the reply's parts (tool calls and results); NULL: text only
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        total_tokens INTEGER,
+        finish_reason TEXT,
+        status TEXT NOT NULL,          -- done, stopped or error
+        error TEXT,
+        ttft REAL,                     -- seconds to the first token (streamed replies)
+        duration REAL,                 -- seconds from the request to the end
+        version TEXT NOT NULL          -- ling-notebook's version
+    )""",
+    "CREATE INDEX replies_by_notebook ON replies (notebook, conversation, seq)",
+    "CREATE INDEX replies_by_time ON replies (time)",
+    """
+    CREATE TABLE resets (              -- `--new` and `%ling reset`: a resumed conversation starts after these
+        notebook TEXT NOT NULL,
+        conversation TEXT NOT NULL,
+        time TEXT NOT NULL
+    )""",
+)]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_COLUMNS = ("id", "time", "notebook", "cell", "conversation", "model", "server", "request", "text", "reasoning",
+            "parts", "prompt_tokens", "completion_tokens", "total_tokens", "finish_reason", "status", "error",
+            "ttft", "duration", "version")
+_INSERT = f"INSERT OR IGNORE INTO replies ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+# Where the reply being made is asked from: the %%ling magic sets the conversation and cell around it.
+_asked_in: contextvars.ContextVar[Mapping[str, str | None]] = contextvars.ContextVar(
+    "ling_asked_in", default=MappingProxyType({}))
+
+
+@contextlib.contextmanager
+def asked_in(**where: str | None) -> Iterator[None]:
+    """Replies made inside are recorded with these fields (`conversation`, `cell`)."""
+    token = _asked_in.set(MappingProxyType({**_asked_in.get(), **where}))
+    try:
+        yield
+    finally:
+        _asked_in.reset(token)
+
+
+def notebook_path() -> str | None:
+    """The notebook this kernel runs, where the front end says: Jupyter Server's `JPY_SESSION_NAME`
+    (JupyterLab, Notebook 7), VS Code's `__vsc_ipynb_file__`; None elsewhere (nbclient, a terminal)."""
+    if os.environ.get("JPY_SESSION_NAME"):
+        return os.environ["JPY_SESSION_NAME"]
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    path = shell.user_ns.get("__vsc_ipynb_file__") if shell is not None else None
+    return path if isinstance(path, str) else None
+
+
+def origin() -> dict[str, str | None]:
+    """Where a reply made now is asked from; kept by the reply, written with it."""
+    return {"notebook": notebook_path(), "cell": None, "conversation": None, **_asked_in.get()}
+
+
+def ended(reply: Reply) -> None:
+    """Record an ended reply (called once, by the reply, as it ends). Only queues it: quick on any thread."""
+    path = reply.settings.log
+    if path != OFF:
+        _writer.put((path, reply, time.time()))
+
+
+def flush(timeout: float | None = 10.0) -> bool:
+    """Wait until every reply ended so far is written (or has failed to be); False on timeout."""
+    return _writer.flush(timeout)
+
+
+def reset(path: str, notebook: str, conversation: str) -> None:
+    """Mark a conversation as started afresh: turns before now are not resumed."""
+    if path != OFF:
+        _writer.put((path, (notebook, conversation, _iso(time.time())), 0.0))
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _masked(fields: Any) -> Any:
+    """Header and query fields by name only: their values may be credentials."""
+    return {name: MASK for name in fields} if isinstance(fields, Mapping) else fields
+
+
+def _text(text: str) -> str:
+    """Text as the log keeps it: no known secret, and encodable (a prompt may hold half a surrogate pair)."""
+    return valid_text(redact(text))
+
+
+def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
+    """The row of an ended reply; every text field redacted (a key pasted into a prompt, echoed back...)."""
+    from . import __version__
+
+    params = {name: _masked(value) if name in ("extra_headers", "extra_query") else value
+              for name, value in reply._params.items()}
+    request = {"messages": reply.messages, "params": params, "stream": reply.streamed}
+    usage = reply.usage
+    where = reply.origin
+    elapsed = reply.elapsed
+    return (
+        reply.id,
+        _iso(ended_at - (elapsed or 0.0)),
+        *(_text(where[name]) if where.get(name) else None for name in ("notebook", "cell", "conversation")),
+        _text(reply.model),
+        _text(shown_url(reply.settings.base_url)),
+        _text(json.dumps(request, ensure_ascii=False, default=str)),
+        _text(reply.text),
+        _text(reply.reasoning),
+        None,
+        *((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) if usage else (None, None, None)),
+        reply.finish_reason,
+        reply.status,
+        reply.error and _text(reply.error),
+        reply.ttft,
+        elapsed,
+        __version__,
+    )
+
+
+def connect(path: str | Path, *, write: bool = False) -> sqlite3.Connection:
+    """A connection to the log at `path`, its schema brought up to date when writing.
+
+    Autocommit mode: transactions are explicit (`BEGIN IMMEDIATE`), so two kernels never both read an
+    old schema version and both migrate.
+    """
+    path = Path(path)
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise FileNotFoundError(f"no reply log at {path}")
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    try:
+        if write:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")  # WAL's safe setting: a power cut loses no committed row
+            _migrate(connection)
+        else:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"the log has schema version {version}; this ling-notebook reads {SCHEMA_VERSION}")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"it has schema version {version}, written by a newer ling-notebook (this one writes {SCHEMA_VERSION})"
+            )
+        for statements in _MIGRATIONS[version:]:
+            for statement in statements:
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+class _Writer:
+    """The one thread that writes the log, started with the first reply to record."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._connections: dict[str, sqlite3.Connection] = {}
+        self._warned: set[str] = set()
+
+    def put(self, item: Any) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="ling-notebook log", daemon=True)
+                    self._thread.start()
+                    atexit.register(self.flush, 5.0)  # what ended just before the kernel exits is kept
+        self._queue.put(item)
+
+    def flush(self, timeout: float | None) -> bool:
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while True:  # all that is waiting goes in one transaction per file: a batch's thousand ends in a few
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write([item for item in items if not isinstance(item, threading.Event)])
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+
+    def _write(self, items: list[tuple[str, Any, float]]) -> None:
+        by_path: dict[str, tuple[list[tuple[Any, ...]], list[tuple[str, str, str]]]] = {}
+        for path, what, ended_at in items:
+            replies, resets = by_path.setdefault(path, ([], []))
+            try:
+                if isinstance(what, tuple):
+                    resets.append(what)
+                else:
+                    replies.append(_row(what, ended_at))
+            except Exception as exc:  # a bug of ours must not stop the writer: the other rows still go
+                self._warn(path, exc)
+        for path, (replies, resets) in by_path.items():
+            try:
+                if path not in self._connections:
+                    self._connections[path] = connect(path, write=True)
+                connection = self._connections[path]
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    connection.executemany(_INSERT, replies)
+                    connection.executemany("INSERT INTO resets (notebook, conversation, time) VALUES (?, ?, ?)", resets)
+                    connection.execute("COMMIT")
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+            except Exception as exc:  # sqlite3.Error, OSError; anything else must not stop the writer either
+                stale = self._connections.pop(path, None)  # opened again next time: the file may be fixed by then
+                if stale is not None:
+                    stale.close()
+                self._warn(path, exc)
+
+    def _warn(self, path: str, exc: BaseException) -> None:
+        if path in self._warned:
+            return
+        self._warned.add(path)
+        print(f"ling: the reply log {path} cannot be written ({type(exc).__name__}: {redact(str(exc))}); "
+              "replies go on, unrecorded. Choose another file with LING_LOG=PATH, or turn it off with "
+              "%ling log off.", file=sys.stderr)
+
+
+_writer = _Writer()
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def rows(path: str, where: str = "1", args: tuple[Any, ...] = (), columns: str = "*") -> list[sqlite3.Row]:
+    """Rows of the log at `path` matching the SQL condition `where` (placeholders filled from `args`)."""
+    connection = connect(path)
+    try:
+        connection.row_factory = sqlite3.Row
+        return connection.execute(f"SELECT {columns} FROM replies WHERE {where} ORDER BY seq", args).fetchall()
+    finally:
+        connection.close()
+
+
+@dataclass
+class Recorded:
+    """An earlier turn's reply as the log kept it: what a conversation needs of a `Reply` that has ended."""
+
+    text: str
+    status: str
+    error: str | None
+    model: str
+    reasoning: str = ""
+    ended: bool = True
+
+    def stop(self) -> None:
+        """Nothing to stop: it ended in an earlier kernel."""
+
+
+def read_turns(path: str, notebook: str, conversation: str) -> list[tuple[str, str, Recorded]]:
+    """The turns of a conversation of a notebook as the log has them, since its last reset: (cell, prompt,
+    reply) for each cell with an id, in the order the cells first asked, each with its latest reply."""
+    connection = connect(path)
+    try:
+        connection.row_factory = sqlite3.Row
+        since = connection.execute("SELECT max(time) FROM resets WHERE notebook = ? AND conversation = ?",
+                                   (notebook, conversation)).fetchone()[0] or ""
+        found = connection.execute(
+            "SELECT cell, request, text, status, error, model, reasoning FROM replies WHERE notebook = ? "
+            "AND conversation = ? AND cell LIKE 'cell:%' AND time > ? ORDER BY seq",
+            (notebook, conversation, since),
+        ).fetchall()
+    finally:
+        connection.close()
+    turns: dict[str, tuple[str, str, Recorded]] = {}  # dicts keep the order keys were first added in
+    for row in found:
+        messages = json.loads(row["request"])["messages"] or []
+        prompt = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), None)
+        if isinstance(prompt, str):
+            reply = Recorded(row["text"], row["status"], row["error"], row["model"], row["reasoning"])
+            turns[row["cell"]] = (row["cell"], prompt, reply)
+    return list(turns.values())
