@@ -16,6 +16,7 @@ from typing import Any, overload
 
 from . import config
 from .display import build_messages, in_kernel
+from .record import comparison_provenance
 from .reply import Reply
 from .terminal import printable
 
@@ -87,7 +88,7 @@ class Comparison(Sequence[Reply]):
         else:
             from IPython.display import display
 
-            display(comparison_bundle(self), raw=True)
+            display(comparison_bundle(self), raw=True, metadata=comparison_provenance(self))
 
 
 @config.keeps_secrets_out_of_tracebacks

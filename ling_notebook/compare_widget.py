@@ -17,6 +17,7 @@ import traitlets
 from IPython.display import display, update_display
 
 from .deltas import DeltaBatcher, Piece
+from .record import comparison_provenance
 from .reply import Reply
 from .widget import StubWidget, ViewSet
 
@@ -71,7 +72,8 @@ class CompareWidget(StubWidget):
         from .compare import comparison_bundle
 
         if self.comparison.ended:
-            display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id)
+            display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id,
+                    metadata=comparison_provenance(self.comparison))
         else:
             display(self, display_id=self.display_id)
         if not self._attached:  # only now: the static copy must never arrive before the display it replaces
@@ -127,7 +129,8 @@ class CompareWidget(StubWidget):
         if last:  # the copy replaces every view, which already had all the text as deltas
             from .compare import comparison_bundle
 
-            update_display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id)
+            update_display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id,
+                           metadata=comparison_provenance(self.comparison))
             with self._lock:  # a hello or a delta on another thread must not send while the comm closes
                 self._views.end()
 

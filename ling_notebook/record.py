@@ -11,6 +11,10 @@ Where: `Settings.log` (`configure(log=...)`, `LING_LOG`, `%ling log`; default: t
 `shown_url` shows them, header and query values are masked, and every text passes `redact`.
 
 Reading the log (`%ling usage`, resuming a conversation after a restart) is `rows` and `read_turns`.
+
+Provenance: the static copy of a reply, a comparison or a batch summary is displayed with
+`metadata["ling_notebook"]` (`provenance`, `comparison_provenance`, `batch_provenance`), so a saved
+notebook says which model answered, how, and when: never a key, never the messages.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from ._secrets import MASK, redact, shown_url
 from .engine import valid_text
 
 if TYPE_CHECKING:
+    from .batch import Batch
+    from .compare import Comparison
     from .reply import Reply
 
 OFF = "off"
@@ -150,13 +156,17 @@ def _text(text: str) -> str:
     return valid_text(redact(text))
 
 
+def _request_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A request's parameters as the log and saved outputs keep them: header and query values masked."""
+    return {name: _masked(value) if name in ("extra_headers", "extra_query") else value
+            for name, value in params.items()}
+
+
 def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
     """The row of an ended reply; every text field redacted (a key pasted into a prompt, echoed back...)."""
     from . import __version__
 
-    params = {name: _masked(value) if name in ("extra_headers", "extra_query") else value
-              for name, value in reply._params.items()}
-    request = {"messages": reply.messages, "params": params, "stream": reply.streamed}
+    request = {"messages": reply.messages, "params": _request_params(reply._params), "stream": reply.streamed}
     usage = reply.usage
     where = reply.origin
     elapsed = reply.elapsed
@@ -178,6 +188,67 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
         elapsed,
         __version__,
     )
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON data (what a notebook's metadata can hold), with no known secret in it."""
+    return json.loads(_text(json.dumps(value, ensure_ascii=False, default=str)))
+
+
+def _tool_names(params: Mapping[str, Any]) -> list[str]:
+    tools = params.get("tools")
+    if not isinstance(tools, list):
+        return []
+    return [str(tool["function"]["name"]) for tool in tools
+            if isinstance(tool, dict) and isinstance(tool.get("function"), dict) and "name" in tool["function"]]
+
+
+def _reply_facts(reply: Reply) -> dict[str, Any]:
+    from . import __version__
+
+    started = reply.started_at
+    return {
+        "reply": reply.id,
+        "model": reply.model,
+        "params": _request_params(reply._params),
+        "usage": vars(reply.usage) if reply.usage else None,
+        "finish_reason": reply.finish_reason,
+        "status": reply.status,
+        "ttft": reply.ttft,
+        "duration": reply.elapsed,
+        "time": _iso(time.time() - (time.perf_counter() - started)) if started is not None else None,
+        "version": __version__,
+        "conversation": reply.origin.get("conversation"),
+        "tools": _tool_names(reply._params),
+    }
+
+
+def provenance(reply: Reply) -> dict[str, Any]:
+    """The display metadata of a reply's static copy."""
+    return {"ling_notebook": _plain(_reply_facts(reply))}
+
+
+def comparison_provenance(comparison: Comparison) -> dict[str, Any]:
+    """The display metadata of a comparison's static copy: each column's reply, in order."""
+    return {"ling_notebook": _plain({"comparison": [_reply_facts(reply) for reply in comparison.replies]})}
+
+
+def batch_provenance(batch: Batch) -> dict[str, Any]:
+    """The display metadata of a batch's summary: the request every item shared, and the totals."""
+    from . import __version__
+
+    return {"ling_notebook": _plain({
+        "batch": len(batch),
+        "model": batch.settings.model,
+        "params": _request_params(batch._params),
+        "usage": batch.usage,
+        "counts": batch.counts,
+        "status": batch.status,
+        "duration": batch.elapsed,
+        "time": _iso(time.time() - batch.elapsed),
+        "version": __version__,
+        "tools": _tool_names(batch._params),
+    })}
 
 
 def connect(path: str | Path, *, write: bool = False) -> sqlite3.Connection:
@@ -253,17 +324,23 @@ class _Writer:
         return done.wait(timeout)
 
     def _run(self) -> None:
+        while True:  # no local variable here: the replies written last must not stay held while it waits
+            self._handle(self._take())
+
+    def _take(self) -> list[Any]:
+        """What waits, at least one item: all of it goes in one transaction per file (a batch's ends in a few)."""
+        items = [self._queue.get()]
         while True:
-            items = [self._queue.get()]
-            while True:  # all that is waiting goes in one transaction per file: a batch's thousand ends in a few
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write([item for item in items if not isinstance(item, threading.Event)])
-            for item in items:
-                if isinstance(item, threading.Event):
-                    item.set()
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _handle(self, items: list[Any]) -> None:
+        self._write([item for item in items if not isinstance(item, threading.Event)])
+        for item in items:
+            if isinstance(item, threading.Event):
+                item.set()
 
     def _write(self, items: list[tuple[str, Any, float]]) -> None:
         by_path: dict[str, tuple[list[tuple[Any, ...]], list[tuple[str, str, str]]]] = {}

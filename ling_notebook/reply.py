@@ -240,7 +240,7 @@ class Reply:
         if self.view is not None:
             self.view.show()  # another live view of the same stream
         else:
-            display(reply_bundle(self), raw=True)
+            display(reply_bundle(self), raw=True, metadata=record.provenance(self))
 
     # -- control -----------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:

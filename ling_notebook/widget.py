@@ -47,6 +47,7 @@ import traitlets
 from IPython.display import display, update_display
 
 from .deltas import DeltaBatcher, Piece
+from .record import provenance
 from .render import reply_bundle
 from .reply import Reply
 
@@ -165,7 +166,7 @@ class ReplyWidget(StubWidget):
     def show(self) -> None:
         """Display a view of the reply; every view shares one display id, so all get the final copy."""
         if self.reply.ended:
-            display(reply_bundle(self.reply), raw=True, display_id=self.display_id)
+            display(reply_bundle(self.reply), raw=True, display_id=self.display_id, metadata=provenance(self.reply))
         else:
             display(self, display_id=self.display_id)
         if not self._attached:  # only now: the final copy must never arrive before the display it replaces
@@ -217,7 +218,7 @@ class ReplyWidget(StubWidget):
             self.finish_reason = reply.finish_reason
             self.error = reply.error
             self.status = reply.status
-        update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
+        update_display(reply_bundle(reply), raw=True, display_id=self.display_id, metadata=provenance(reply))
         with self._lock:  # a hello or a delta on another thread must not send while the comm closes
             self._views.end()
 

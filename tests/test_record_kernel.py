@@ -86,3 +86,59 @@ def test_a_corrupt_log_warns_once_in_the_notebook_and_replies_go_on(kernel, log)
     assert len(warnings) == 1 and any(m["msg_type"] == "display_data" for m in first + second)
     with pytest.raises(sqlite3.DatabaseError):
         record.rows(str(log))
+
+
+def final_metadata(kernel: Kernel, outputs: list[dict]) -> list[dict]:
+    """The provenance of the static copies that replaced a cell's outputs (update_display may come on
+    another thread's parent message: it is found by display id)."""
+    ids = {m["content"].get("transient", {}).get("display_id") for m in outputs if m["msg_type"] == "display_data"}
+    return [m["content"]["metadata"]["ling_notebook"] for m in kernel.messages
+            if m["msg_type"] == "update_display_data" and m["content"]["transient"]["display_id"] in ids]
+
+
+def test_each_static_copy_carries_its_provenance_but_no_key_nor_message(kernel, log):
+    outputs = run_cell(kernel, '%%ling --chat notes -t 0.3 --extra \'{"extra_headers": {"X-Token": "hdr-5ecret-77"}}\''
+                               "\nSecret prompt text", "c1")
+    (facts,) = final_metadata(kernel, outputs)
+    (row,) = record.rows(str(log))
+    assert facts["reply"] == row["id"] and facts["model"] == "test/echo" and facts["status"] == "done"
+    assert facts["params"] == {"temperature": 0.3, "extra_headers": {"X-Token": "***"}}
+    assert facts["usage"]["completion_tokens"] > 0 and facts["finish_reason"] == "stop"
+    assert facts["conversation"] == "notes" and facts["tools"] == [] and facts["version"] == ling_version()
+    assert facts["ttft"] > 0 and facts["duration"] >= facts["ttft"] and facts["time"].endswith("Z")
+    shown = json.dumps(facts)
+    assert "Secret prompt" not in shown and KEY not in shown and "hdr-5ecret" not in shown
+
+    outputs = run_cell(kernel, "%%ling -m test/echo -m 'test/trickle?tokens=3&rate=0'\nCompare", "c2")
+    (facts,) = final_metadata(kernel, outputs)
+    assert [column["model"] for column in facts["comparison"]] == ["test/echo", "test/trickle?tokens=3&rate=0"]
+    assert all(column["status"] == "done" for column in facts["comparison"])
+
+    outputs = run_cell(kernel, "items = ['a', 'b', 'c']\nb = ling_notebook.batch('Say {item}', data=items)\nb.wait(20)",
+                       "c3")
+    (facts,) = final_metadata(kernel, outputs)
+    assert (facts["batch"], facts["model"], facts["counts"]["done"], facts["status"]) == (3, "test/echo", 3, "done")
+
+
+def ling_version() -> str:
+    from ling_notebook import __version__
+
+    return __version__
+
+
+def test_a_notebook_saved_after_a_run_keeps_the_provenance(model_server, log, monkeypatch, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("LING_BASE_URL", model_server.url)
+    monkeypatch.setenv("LING_MODEL", "test/echo")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%load_ext ling_notebook"),
+                                         nbformat.v4.new_code_cell("%%ling -o r\nSaved with its provenance"),
+                                         nbformat.v4.new_code_cell("r.wait(20);")])
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbformat.write(nb, tmp_path / "run.ipynb")
+    (output,) = nbformat.read(tmp_path / "run.ipynb", as_version=4).cells[1].outputs  # the static copy
+    facts = output["metadata"]["ling_notebook"]
+    assert "Saved with its provenance" in output["data"]["text/html"]
+    assert (facts["model"], facts["status"], facts["conversation"]) == ("test/echo", "done", "default")
+    assert facts["reply"] in {row["id"] for row in record.rows(str(log))}
