@@ -124,8 +124,21 @@ def origin() -> dict[str, str | None]:
     return {"notebook": notebook_path(), "cell": None, "conversation": None, **_asked_in.get()}
 
 
+# model -> [requests, prompt tokens, completion tokens] of this process's replies, for `%ling usage`.
+_session: dict[str, list[int]] = {}
+_session_lock = threading.Lock()
+
+
 def ended(reply: Reply) -> None:
     """Record an ended reply (called once, by the reply, as it ends). Only queues it: quick on any thread."""
+    if reply.started_at is not None:  # a request was sent
+        usage = reply.usage
+        with _session_lock:
+            counts = _session.setdefault(reply.model, [0, 0, 0])
+            counts[0] += 1
+            if usage is not None:
+                counts[1] += usage.prompt_tokens
+                counts[2] += usage.completion_tokens
     path = reply.settings.log
     if path != OFF:
         _writer.put((path, reply, time.time()))
@@ -392,6 +405,29 @@ def rows(path: str, where: str = "1", args: tuple[Any, ...] = (), columns: str =
     try:
         connection.row_factory = sqlite3.Row
         return connection.execute(f"SELECT {columns} FROM replies WHERE {where} ORDER BY seq", args).fetchall()
+    finally:
+        connection.close()
+
+
+def session_usage() -> list[tuple[str, int, int, int]]:
+    """(model, requests, prompt tokens, completion tokens) of the replies this process sent, by model."""
+    with _session_lock:
+        return sorted((model, *counts) for model, counts in _session.items())  # type: ignore[misc]
+
+
+def logged_usage(path: str, since: str = "", notebook: str | None = None) -> list[tuple[Any, ...]]:
+    """(day, model, conversation, requests, prompt tokens, completion tokens) from the log at `path`, for
+    requests sent on `since` (YYYY-MM-DD) or later, of one notebook or all."""
+    where, args = "duration IS NOT NULL AND time >= ?", [since]
+    if notebook is not None:
+        where, args = where + " AND notebook = ?", [*args, notebook]
+    connection = connect(path)
+    try:
+        return connection.execute(
+            "SELECT substr(time, 1, 10) AS day, model, coalesce(conversation, '') AS chat, count(*), "
+            "coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0) FROM replies "
+            f"WHERE {where} GROUP BY day, model, chat ORDER BY day, model, chat", args,
+        ).fetchall()
     finally:
         connection.close()
 

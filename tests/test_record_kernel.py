@@ -142,3 +142,83 @@ def test_a_notebook_saved_after_a_run_keeps_the_provenance(model_server, log, mo
     assert "Saved with its provenance" in output["data"]["text/html"]
     assert (facts["model"], facts["status"], facts["conversation"]) == ("test/echo", "done", "default")
     assert facts["reply"] in {row["id"] for row in record.rows(str(log))}
+
+
+def sent(server) -> list[list[dict]]:
+    return [r.body["messages"] for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
+def assistant(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+def restarted(kernel: Kernel, model_server) -> Kernel:
+    kernel.shutdown()
+    return magics_kernel(model_server.url, KEY)
+
+
+def test_after_a_restart_a_cell_continues_the_conversation_the_notebook_shows(kernel, model_server, log):
+    for cell_id, prompt in (("c1", "One"), ("c2", "Two"), ("c3", "Three")):
+        run_cell(kernel, f"%%ling\n{prompt}", cell_id)
+    run_cell(kernel, "%%ling --chat other\nElsewhere", "c9")
+    kernel = restarted(kernel, model_server)
+    try:
+        model_server.clear()
+        outputs = run_cell(kernel, "%%ling\nThree again", "c3")  # only the last cell is run again
+        assert sent(model_server) == [
+            [user("One"), assistant("One"), user("Two"), assistant("Two"), user("Three again")]]
+        assert "continues 3 earlier turn(s) of conversation 'default'" in printed(outputs)
+        model_server.clear()
+        run_cell(kernel, "%%ling\nFour", "c4")  # a new cell follows the turn that replaced c3's
+        assert sent(model_server)[0][-3:] == [user("Three again"), assistant("Three again"), user("Four")]
+        model_server.clear()
+        run_cell(kernel, "%%ling --new\nFresh", "c5")
+        assert sent(model_server) == [[user("Fresh")]]
+        kernel = restarted(kernel, model_server)  # --new holds after a restart too
+        model_server.clear()
+        run_cell(kernel, "%%ling\nAfter", "c6")
+        assert sent(model_server) == [[user("Fresh"), assistant("Fresh"), user("After")]]
+        kernel.run("%ling reset")
+        kernel = restarted(kernel, model_server)
+        model_server.clear()
+        run_cell(kernel, "%%ling\nAlone", "c7")
+        assert sent(model_server) == [[user("Alone")]]
+    finally:
+        kernel.shutdown()
+
+
+def test_without_the_notebooks_path_nothing_is_resumed_and_history_says_why(model_server, log, monkeypatch):
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    kernel = magics_kernel(model_server.url, KEY)
+    try:
+        run_cell(kernel, "%%ling\nOne", "c1")
+        kernel = restarted(kernel, model_server)
+        assert "does not know this notebook's path" in printed(kernel.run("%ling history"))
+        model_server.clear()
+        run_cell(kernel, "%%ling\nTwo", "c2")
+        assert sent(model_server) == [[user("Two")]]
+    finally:
+        kernel.shutdown()
+
+
+def test_usage_adds_up_requests_and_tokens_per_model_in_the_session_and_the_log(kernel, model_server, log):
+    run_cell(kernel, "%%ling\nOne two three four", "c1")
+    run_cell(kernel, "%%ling -m 'test/length?tokens=3' --chat side\nX", "c2")
+    (first, second) = record.rows(str(log))
+    outputs = kernel.run("%ling usage")
+    (html,) = [m["content"]["data"]["text/html"] for m in outputs if m["msg_type"] == "display_data"]
+    session, logged = html.split("The reply log (")
+    assert (f"<td>test/echo</td><td>1</td><td>{first['prompt_tokens']}</td><td>{first['completion_tokens']}</td>"
+            in session and "<td>test/length?tokens=3</td><td>1</td>" in session)
+    day = first["time"][:10]
+    assert f"<td>{day}</td><td>test/echo</td><td>default</td><td>1</td>" in logged
+    assert f"<td>{day}</td><td>test/length?tokens=3</td><td>side</td><td>1</td>" in logged
+    outputs = kernel.run("%ling usage --since 2999-01-01 --notebook")
+    (html,) = [m["content"]["data"]["text/html"] for m in outputs if m["msg_type"] == "display_data"]
+    assert "since 2999-01-01, this notebook" in html and "<td>default</td>" not in html.split("The reply log")[1]
+    assert "--since takes a date" in "".join(m["content"]["text"] for m in kernel.run("%ling usage --since May")
+                                             if m["msg_type"] == "stream")
