@@ -38,6 +38,8 @@ OPTIONS: dict[str, tuple[Any, str | None, str]] = {
     "max_retries": (2, None, "How often a failed request (429, 5xx, connection error) is retried before streaming."),
     "frame_interval": (0.04, None, "Seconds between updates sent to the browser while a reply streams."),
     "log": (DEFAULT_LOG, "LING_LOG", "The SQLite file every reply is recorded in, or off (record.py)."),
+    "replay": (False, "LING_REPLAY", "Answer a request identical to a complete reply in the log from the log, "
+               "without sending it."),
 }
 
 # Request fields that may also be session defaults: name -> (magic flag, help). Unset: the server's default.
@@ -71,6 +73,7 @@ class Settings:
     # The session's request defaults (REQUEST_OPTIONS set with configure()) when these settings were resolved.
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     log: str = field(default="off", compare=False)  # the reply log's path, or "off"
+    replay: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         # However these settings were made, the credentials they carry are redacted from now on.
@@ -286,6 +289,13 @@ def validate(name: str, value: Any) -> Any:
         if not valid:
             raise ConfigurationError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}.")
         return url
+    if name == "replay":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigurationError("replay must be true or false.")
+        return text in ("1", "true", "yes", "on")
     if name == "log":
         text = os.path.expanduser(str(value).strip()) if value is not False else "off"
         if not text:

@@ -55,6 +55,7 @@ class LingMagics(Magics):
     max_retries = _option("max_retries")
     frame_interval = _option("frame_interval")
     log = _option("log")
+    replay = _option("replay")
     temperature = _option("temperature")
     top_p = _option("top_p")
     max_tokens = _option("max_tokens")
@@ -91,6 +92,8 @@ class LingMagics(Magics):
     @argument("-o", "--output", metavar="NAME", help="Bind the reply object to NAME at once.")
     @argument("--no-stream", action="store_true", help="One request without streaming; same view when done.")
     @argument("--new", action="store_true", help="Start a fresh conversation.")
+    @argument("--replay", action="store_true", help="Answer from the reply log when it has a complete reply to "
+              "the same request (server, model, messages, options): no request is sent.")
     @argument("--chat", metavar="NAME", help="Use (or create) the named conversation.")
     @argument("--no-history", action="store_true", help="A one-off prompt: no history sent or kept.")
     @argument("--base-url", help="Base URL of the OpenAI-compatible API for this cell.")
@@ -124,7 +127,8 @@ class LingMagics(Magics):
         options = _parse(line)
         params = _request_params(options)
         models = options["model"] or [None]
-        connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"]}
+        connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"],
+                      "replay": options["replay"] or None}
         if options["batch"]:
             if len(models) > 1:
                 raise config.ConfigurationError("--batch runs one model: give -m once (or compare without --batch).")

@@ -10,7 +10,8 @@ Where: `Settings.log` (`configure(log=...)`, `LING_LOG`, `%ling log`; default: t
 "off" for none. What: see `_MIGRATIONS` and the README's schema. Never a secret: URLs are stored as
 `shown_url` shows them, header and query values are masked, and every text passes `redact`.
 
-Reading the log (`%ling usage`, resuming a conversation after a restart) is `rows` and `read_turns`.
+Reading the log (`%ling usage`, resuming a conversation after a restart) is `rows` and `read_turns`;
+`replay` answers a request the log has a complete reply to (same `request_key`) from the log.
 
 Provenance: the static copy of a reply, a comparison or a batch summary is displayed with
 `metadata["ling_notebook"]` (`provenance`, `comparison_provenance`, `batch_provenance`), so a saved
@@ -19,9 +20,11 @@ notebook says which model answered, how, and when: never a key, never the messag
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import contextvars
+import hashlib
 import json
 import os
 import queue
@@ -29,13 +32,14 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from . import engine
 from ._secrets import MASK, redact, shown_url
 from .engine import valid_text
 
@@ -60,7 +64,8 @@ _MIGRATIONS: list[tuple[str, ...]] = [(
         conversation TEXT,             -- the %%ling conversation's name; NULL outside one
         model TEXT NOT NULL,
         server TEXT NOT NULL,          -- the base URL without credentials
-        request TEXT NOT NULL,         -- JSON: messages, params (header and query values masked), stream
+        request TEXT NOT NULL,         -- JSON: model, messages, params (header and query values masked), stream
+        request_key TEXT NOT NULL,     -- SHA-256 of what makes two requests the same: server, model, messages, params
         text TEXT NOT NULL,            -- what arrived, complete or not
         reasoning TEXT NOT NULL,
         parts TEXT,                    -- JSON list of the reply's parts (tool calls and results); NULL: text only
@@ -76,6 +81,7 @@ _MIGRATIONS: list[tuple[str, ...]] = [(
     )""",
     "CREATE INDEX replies_by_notebook ON replies (notebook, conversation, seq)",
     "CREATE INDEX replies_by_time ON replies (time)",
+    "CREATE INDEX replies_by_request ON replies (request_key, status)",
     """
     CREATE TABLE resets (              -- `--new` and `%ling reset`: a resumed conversation starts after these
         notebook TEXT NOT NULL,
@@ -85,7 +91,8 @@ _MIGRATIONS: list[tuple[str, ...]] = [(
 )]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
-_COLUMNS = ("id", "time", "notebook", "cell", "conversation", "model", "server", "request", "text", "reasoning",
+_COLUMNS = ("id", "time", "notebook", "cell", "conversation", "model", "server", "request", "request_key", "text",
+            "reasoning",
             "parts", "prompt_tokens", "completion_tokens", "total_tokens", "finish_reason", "status", "error",
             "ttft", "duration", "version")
 _INSERT = f"INSERT OR IGNORE INTO replies ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
@@ -131,6 +138,8 @@ _session_lock = threading.Lock()
 
 def ended(reply: Reply) -> None:
     """Record an ended reply (called once, by the reply, as it ends). Only queues it: quick on any thread."""
+    if reply.replayed is not None:  # a copy of a row already there; it sent no request
+        return
     if reply.started_at is not None:  # a request was sent
         usage = reply.usage
         with _session_lock:
@@ -175,11 +184,58 @@ def _request_params(params: Mapping[str, Any]) -> dict[str, Any]:
             for name, value in params.items()}
 
 
+def request_key(reply: Reply) -> str:
+    """What makes two requests the same, hashed: server, model (as asked for), messages, parameters."""
+    same = {"server": shown_url(reply.settings.base_url), "model": reply.settings.model, "messages": reply.messages,
+            "params": _request_params(reply._params)}
+    return hashlib.sha256(_text(json.dumps(same, sort_keys=True, ensure_ascii=False, default=str)).encode()).hexdigest()
+
+
+async def replay(reply: Reply) -> AsyncIterator[engine.Event] | None:
+    """The events of the latest complete logged reply to the same request, when the reply's settings ask
+    for replays (`--replay`, `configure(replay=True)`) and the log has one; else None (the request is sent)."""
+    if not reply.settings.replay or reply.settings.log == OFF:
+        return None
+    row = await asyncio.to_thread(_find_replay, reply.settings.log, request_key(reply))
+    if row is None:
+        return None
+    reply.id, reply.replayed = row["id"], row["time"]
+    return _events_of(row)
+
+
+def _find_replay(path: str, key: str) -> sqlite3.Row | None:
+    flush()  # a reply of this kernel to the same request may be on its way to the file
+    try:
+        connection = connect(path)
+    except (FileNotFoundError, sqlite3.Error):
+        return None
+    try:
+        connection.row_factory = sqlite3.Row
+        return connection.execute("SELECT * FROM replies WHERE request_key = ? AND status = 'done' "
+                                  "ORDER BY seq DESC LIMIT 1", (key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+
+
+async def _events_of(row: sqlite3.Row) -> AsyncIterator[engine.Event]:
+    yield engine.Started(row["model"])
+    if row["reasoning"]:
+        yield engine.ReasoningDelta(row["reasoning"])
+    if row["text"]:
+        yield engine.ContentDelta(row["text"])
+    if row["total_tokens"] is not None:
+        yield engine.Usage(row["prompt_tokens"], row["completion_tokens"], row["total_tokens"])
+    yield engine.Finished(row["finish_reason"] or "stop")
+
+
 def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
     """The row of an ended reply; every text field redacted (a key pasted into a prompt, echoed back...)."""
     from . import __version__
 
-    request = {"messages": reply.messages, "params": _request_params(reply._params), "stream": reply.streamed}
+    request = {"model": reply.settings.model, "messages": reply.messages, "params": _request_params(reply._params),
+               "stream": reply.streamed}
     usage = reply.usage
     where = reply.origin
     elapsed = reply.elapsed
@@ -190,6 +246,7 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
         _text(reply.model),
         _text(shown_url(reply.settings.base_url)),
         _text(json.dumps(request, ensure_ascii=False, default=str)),
+        request_key(reply),
         _text(reply.text),
         _text(reply.reasoning),
         None,
@@ -233,6 +290,7 @@ def _reply_facts(reply: Reply) -> dict[str, Any]:
         "version": __version__,
         "conversation": reply.origin.get("conversation"),
         "tools": _tool_names(reply._params),
+        **({"replayed_from": reply.replayed} if reply.replayed else {}),
     }
 
 

@@ -347,6 +347,8 @@ def status_line(reply: Reply) -> str:
         parts.append(f"{u.prompt_tokens} prompt + {u.completion_tokens} completion = {u.total_tokens} tokens")
     if reply.finish_reason:
         parts.append(f"finish: {reply.finish_reason}")
+    if reply.replayed:
+        parts.append(f"replayed from {reply.replayed[:16].replace('T', ' ')} UTC")
     return " · ".join(parts)
 
 

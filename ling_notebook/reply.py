@@ -128,6 +128,7 @@ class Reply:
         self._messages = messages
         self.id = uuid.uuid4().hex  # names the reply in the log and in its saved output's metadata
         self.origin = record.origin()  # the notebook, cell and conversation asking, for the log
+        self.replayed: str | None = None  # when the logged reply it was answered with was sent (replays)
         self.settings = settings
         self.model = settings.model
         self.status = "waiting"
@@ -323,7 +324,8 @@ class Reply:
             self._messages = self._messages()
         self.started_at = time.perf_counter()
         client = self._runner.client_for(self.settings)
-        events = engine.stream_events(self._messages, self.settings, client=client, stream=self._stream, **self._params)
+        events = await record.replay(self) or engine.stream_events(
+            self._messages, self.settings, client=client, stream=self._stream, **self._params)
         outcome, error = "done", None
         async with aclosing(events):
             async for event in events:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from secret_forms import leaked
 
-from ling_notebook import config, record
+from ling_notebook import config, record, render
 from ling_notebook.reply import Reply
 
 KEY = "sk-record-Q7'x\"y/z +end&"
@@ -61,8 +62,8 @@ def test_every_ending_is_one_row_with_what_arrived(model_server, tmp_path):
     row = rows[done.id]
     assert (row["status"], row["text"], row["finish_reason"]) == ("done", "hello there", "stop")
     assert row["model"] == "test/echo"
-    assert json.loads(row["request"]) == {"messages": [{"role": "user", "content": "hello there"}],
-                                          "params": {"temperature": 0.5}, "stream": True}
+    assert json.loads(row["request"]) == {"model": "test/echo", "params": {"temperature": 0.5}, "stream": True,
+                                          "messages": [{"role": "user", "content": "hello there"}]}
     assert row["server"] == model_server.url and row["version"] and row["time"].endswith("Z")
     assert row["completion_tokens"] == done.usage.completion_tokens and row["ttft"] > 0 and row["duration"] > 0
     assert json.loads(rows[unstreamed.id]["request"])["stream"] is False and rows[unstreamed.id]["ttft"] is None
@@ -179,3 +180,26 @@ def test_half_a_surrogate_pair_in_a_prompt_is_written_as_a_replacement_character
     ask(model_server, "test/echo", "a\ud83db", log).start().wait(10)
     (row,) = logged(log)
     assert json.loads(row["request"])["messages"][0]["content"] == "a\ufffdb" and row["text"] == "a\ufffdb"
+
+
+def test_a_replay_answers_a_logged_request_from_the_log_without_sending_it(model_server, tmp_path):
+    log = tmp_path / "replies.sqlite"
+    first = ask(model_server, "test/reasoning?reasoning=3&tokens=4", "same", log, params={"temperature": 0}).start()
+    first.wait(10)
+    settings = config.resolve(base_url=model_server.url, model="test/reasoning?reasoning=3&tokens=4",
+                              api_key="sk-record-test-5150", max_retries=0, log=str(log), replay=True)
+    model_server.clear()
+    again = Reply([{"role": "user", "content": "same"}], settings, params={"temperature": 0}).start()
+    assert again.wait(10) == first.text and again.reasoning == first.reasoning and again.status == "done"
+    assert model_server.requests == [] and again.id == first.id and again.replayed == logged(log)[0]["time"]
+    assert (again.usage, again.finish_reason, again.model) == (first.usage, first.finish_reason, first.model)
+    assert "replayed from " in render.status_line(again)
+    assert len(logged(log)) == 1 and record.provenance(again)["ling_notebook"]["reply"] == first.id
+
+    other = Reply([{"role": "user", "content": "same"}], settings, params={"temperature": 1}).start()
+    other.wait(10)  # other options: another request
+    failed = ask(model_server, "test/error-mid", "broken", log).start()
+    failed.wait(10)
+    retried = Reply([{"role": "user", "content": "broken"}], dataclasses.replace(settings, model="test/error-mid"))
+    retried.start().wait(10)  # only a complete reply is replayed
+    assert len(model_server.requests) == 3 and other.replayed is None and retried.replayed is None

@@ -222,3 +222,21 @@ def test_usage_adds_up_requests_and_tokens_per_model_in_the_session_and_the_log(
     assert "since 2999-01-01, this notebook" in html and "<td>default</td>" not in html.split("The reply log")[1]
     assert "--since takes a date" in "".join(m["content"]["text"] for m in kernel.run("%ling usage --since May")
                                              if m["msg_type"] == "stream")
+
+
+def test_run_all_with_replay_after_a_restart_sends_nothing_and_shows_the_same_replies(kernel, model_server, log):
+    for cell_id, prompt in (("c1", "One"), ("c2", "Two")):
+        run_cell(kernel, f"%%ling\n{prompt}", cell_id)
+    kernel = restarted(kernel, model_server)
+    try:
+        kernel.run("ling_notebook.configure(replay=True)")
+        model_server.clear()
+        again = [run_cell(kernel, f"%%ling\n{prompt}", cell_id) for cell_id, prompt in (("c1", "One"), ("c2", "Two"))]
+        assert model_server.requests == []
+        copies = [final_metadata(kernel, outputs) for outputs in again]
+        assert [facts["reply"] for (facts,) in copies] == [row["id"] for row in record.rows(str(log))]
+        assert all(facts["replayed_from"] and facts["model"] == "test/echo" for (facts,) in copies)
+        html = [m["content"]["data"]["text/html"] for m in kernel.messages if m["msg_type"] == "update_display_data"]
+        assert len(html) == 2 and all("replayed from " in page for page in html) and "Two" in html[1]
+    finally:
+        kernel.shutdown()
