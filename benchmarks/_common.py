@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# A benchmark never writes to the user's reply log: replies made here, and the processes started from here,
+# record nothing unless a figure passes a log of its own.
+os.environ["LING_LOG"] = "off"
 BENCH = ROOT / "benchmarks"
 BUILD = BENCH / "build"  # git-ignored: bundles, harness output, results
 

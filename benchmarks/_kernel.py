@@ -226,6 +226,7 @@ def kernel_env(base_url: str, extra: dict[str, str] | None = None) -> dict[str, 
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     env["LING_BASE_URL"] = base_url
     env["LING_API_KEY"] = "sk-bench-not-a-secret"
+    env["LING_LOG"] = "off"  # a benchmark never writes to the user's reply log (fig_log.py passes its own)
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env.update(extra or {})
     return env

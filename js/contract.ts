@@ -123,10 +123,10 @@ export interface FinalDetail {
 }
 
 /**
- * The key of a static copy's output metadata (ling_notebook/render.py `copy_metadata`):
- * `{ markdown: string[] }`, the Markdown of each reply in the copy, in the order of their headers.
+ * The key of a static copy's output metadata (ling_notebook/render.py `copy_metadata`): its provenance, and
+ * `markdown: string[]`, the Markdown of each reply in the copy, in the order of their headers.
  */
-export const COPY_METADATA = "ling-notebook";
+export const COPY_METADATA = "ling_notebook";
 
 /**
  * Mirrors the synced traitlets of the Python comparison widget (`ling_notebook/compare_widget.py`):

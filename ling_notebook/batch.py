@@ -27,6 +27,7 @@ from ._secrets import redact
 from .display import build_messages, in_kernel
 from .errors import ConfigurationError
 from .fill import fill_template, template
+from .record import batch_provenance
 from .reply import Reply, rate
 from .runner import Runner, get_runner
 from .terminal import printable
@@ -478,7 +479,7 @@ class Batch:
             if hasattr(view, "show_again"):
                 view.show_again()
                 return
-        display(self.summary_bundle(), raw=True)
+        display(self.summary_bundle(), raw=True, metadata=batch_provenance(self))
 
     def summary_bundle(self) -> dict[str, str]:
         """The static, sanitized summary that replaces the progress view when the batch ends."""

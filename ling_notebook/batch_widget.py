@@ -20,6 +20,7 @@ from IPython.display import display, update_display
 
 from . import render
 from .batch import progress_line
+from .record import batch_provenance
 from .widget import shared_layout, static_text
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class BatchView:
 
     def finish(self, batch: Batch) -> None:
         """The run ended: every view of it becomes the static summary, and the widget is closed."""
-        update_display(summary_bundle(batch), raw=True, display_id=self.display_id)
+        update_display(summary_bundle(batch), raw=True, display_id=self.display_id, metadata=batch_provenance(batch))
         with self._lock:
             widget, self.widget = self.widget, None
         if widget is not None:
@@ -106,7 +107,8 @@ class BatchView:
         if widget is not None:
             display(widget, display_id=self.display_id)
         else:
-            display(summary_bundle(self.batch), raw=True, display_id=self.display_id)
+            display(summary_bundle(self.batch), raw=True, display_id=self.display_id,
+                    metadata=batch_provenance(self.batch))
 
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

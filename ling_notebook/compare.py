@@ -16,6 +16,7 @@ from typing import Any, overload
 
 from . import config
 from .display import build_messages, in_kernel
+from .record import comparison_provenance
 from .reply import Reply
 from .terminal import printable
 
@@ -258,7 +259,7 @@ def comparison_bundle(comparison: Comparison) -> dict[str, str]:
 
 
 def comparison_metadata(comparison: Comparison) -> dict[str, Any]:
-    """The output metadata of the static copy: each column's Markdown, for Copy (`render.copy_metadata`)."""
+    """The output metadata of the static copy: its provenance and each column's Markdown (`render.copy_metadata`)."""
     from .render import copy_metadata
 
-    return copy_metadata(*(reply.text for reply in comparison))
+    return copy_metadata(comparison_provenance(comparison), *(reply.text for reply in comparison))

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
+import platformdirs
+
 from . import _secrets
 from .errors import ConfigurationError, LingError
 
@@ -25,6 +27,7 @@ DEFAULT_MODEL = "Ling-2.6-flash"
 
 KEY_VARIABLES = ("LING_API_KEY", "ANT_LING_API_KEY")
 NO_KEY = "not-needed"  # sent to loopback servers when no key is set; not a secret
+DEFAULT_LOG = str(platformdirs.user_data_path("ling-notebook", appauthor=False) / "replies.sqlite")
 
 # name -> (default, environment variable, help); the single declaration of every setting.
 OPTIONS: dict[str, tuple[Any, str | None, str]] = {
@@ -34,6 +37,9 @@ OPTIONS: dict[str, tuple[Any, str | None, str]] = {
     "timeout": (60.0, "LING_TIMEOUT", "Seconds to wait for the server to connect or to send the next chunk."),
     "max_retries": (2, None, "How often a failed request (429, 5xx, connection error) is retried before streaming."),
     "frame_interval": (0.04, None, "Seconds between updates sent to the browser while a reply streams."),
+    "log": (DEFAULT_LOG, "LING_LOG", "The SQLite file every reply is recorded in, or off (record.py)."),
+    "replay": (False, "LING_REPLAY", "Answer a request identical to a complete reply in the log from the log, "
+               "without sending it."),
 }
 
 # Request fields that may also be session defaults: name -> (magic flag, help). Unset: the server's default.
@@ -66,6 +72,8 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     # The session's request defaults (REQUEST_OPTIONS set with configure()) when these settings were resolved.
     params: dict[str, Any] = field(default_factory=dict, compare=False)
+    log: str = field(default="off", compare=False)  # the reply log's path, or "off"
+    replay: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         # However these settings were made, the credentials they carry are redacted from now on.
@@ -281,6 +289,18 @@ def validate(name: str, value: Any) -> Any:
         if not valid:
             raise ConfigurationError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}.")
         return url
+    if name == "replay":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigurationError("replay must be true or false.")
+        return text in ("1", "true", "yes", "on")
+    if name == "log":
+        text = os.path.expanduser(str(value).strip()) if value is not False else "off"
+        if not text:
+            raise ConfigurationError("log must be a file path, or off.")
+        return "off" if text.lower() in ("off", "false", "no", "0") else text
     if name == "api_key":
         value = clean_key(value, "configure(api_key=...)")
     if name in ("model", "api_key", "api_key_env"):

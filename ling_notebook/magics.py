@@ -20,11 +20,11 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from . import config, render
+from . import config, record, render
 from . import display as show
 from .compare import Comparison, check_models
 from .compare import start as start_comparison
-from .conversation import Conversation
+from .conversation import Conversation, Turn
 from .errors import LingError
 from .fill import fill
 from .reply import Reply, stop_all
@@ -62,6 +62,8 @@ class LingMagics(Magics):
     timeout = _option("timeout")
     max_retries = _option("max_retries")
     frame_interval = _option("frame_interval")
+    log = _option("log")
+    replay = _option("replay")
     temperature = _option("temperature")
     top_p = _option("top_p")
     max_tokens = _option("max_tokens")
@@ -98,6 +100,8 @@ class LingMagics(Magics):
     @argument("-o", "--output", metavar="NAME", help="Bind the reply object to NAME at once.")
     @argument("--no-stream", action="store_true", help="One request without streaming; same view when done.")
     @argument("--new", action="store_true", help="Start a fresh conversation.")
+    @argument("--replay", action="store_true", help="Answer from the reply log when it has a complete reply to "
+              "the same request (server, model, messages, options): no request is sent.")
     @argument("--chat", metavar="NAME", help="Use (or create) the named conversation.")
     @argument("--no-history", action="store_true", help="A one-off prompt: no history sent or kept.")
     @argument("--base-url", help="Base URL of the OpenAI-compatible API for this cell.")
@@ -136,7 +140,8 @@ class LingMagics(Magics):
         options = _parse(line)
         params = _request_params(options)
         models = options["model"] or [None]
-        connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"]}
+        connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"],
+                      "replay": options["replay"] or None}
         code = _code_option(options)
         if code is not None and (options["batch"] or len(models) > 1):
             raise config.ConfigurationError("--code takes the code of one reply: not with --batch or several -m.")
@@ -154,7 +159,7 @@ class LingMagics(Magics):
         if options["chat"]:
             self.current = options["chat"]
         if options["new"]:
-            self.conversations.pop(self.current, None)
+            self._start_afresh(self.current, settings[0].log)
 
         if len(settings) > 1:
             result: Any = self._compare(prompt, settings, options, params)
@@ -162,17 +167,18 @@ class LingMagics(Magics):
             messages = show.build_messages(prompt, options["system"])
             result = show.start(messages, settings[0], stream=not options["no_stream"], params=params)
         else:
-            chat = self.conversations.setdefault(self.current, Conversation(self.current))
+            chat = self._conversation(self.current, settings[0].log)
             if options["system"]:
                 chat.system = options["system"]
             cell_id = self._cell_id()
-            result = show.start(
-                lambda: chat.messages_before(cell_id, prompt),
-                settings[0],
-                stream=not options["no_stream"],
-                params=params,
-                after=lambda: chat.unfinished_before(cell_id),
-            )
+            with record.asked_in(conversation=self.current, cell=cell_id):  # what resuming reads back
+                result = show.start(
+                    lambda: chat.messages_before(cell_id, prompt),
+                    settings[0],
+                    stream=not options["no_stream"],
+                    params=params,
+                    after=lambda: chat.unfinished_before(cell_id),
+                )
             chat.record(cell_id, prompt, result)
         if options["output"]:
             self.shell.user_ns[options["output"]] = result
@@ -204,7 +210,7 @@ class LingMagics(Magics):
         if options["no_history"]:
             messages = show.build_messages(prompt, options["system"])
             return start_comparison(messages, settings, stream=stream, params=params)
-        chat = self.conversations.setdefault(self.current, Conversation(self.current))
+        chat = self._conversation(self.current, settings[0].log)
         if options["system"]:
             chat.system = options["system"]
         cell_id = self._cell_id()
@@ -224,6 +230,37 @@ class LingMagics(Magics):
         if not cell_id.startswith("run:"):
             self._comparisons[cell_id] = comparison
         return comparison
+
+    def _conversation(self, name: str, log: str) -> Conversation:
+        """The named conversation; the first time this kernel uses it, it continues from the log: the turns
+        this notebook's cells had in it, in a kernel before a restart (record.read_turns)."""
+        chat = self.conversations.get(name)
+        if chat is not None:
+            return chat
+        chat = self.conversations[name] = Conversation(name)
+        notebook = record.notebook_path()
+        if notebook is None or log == record.OFF:
+            return chat
+        record.flush()  # a reset or reply of this kernel still on its way to the file
+        try:
+            turns = record.read_turns(log, notebook, name)
+        except FileNotFoundError:
+            return chat
+        except Exception as exc:  # sqlite3.Error, a row of a newer schema: the log is unreadable, the cell goes on
+            print(f"ling: earlier turns are not resumed: the reply log {log} cannot be read ({exc}).", file=sys.stderr)
+            return chat
+        chat.turns = [Turn(cell, prompt, reply) for cell, prompt, reply in turns]  # type: ignore[arg-type]
+        if turns:
+            print(f"ling: continues {len(turns)} earlier turn(s) of conversation {name!r} of this notebook, "
+                  "from the reply log (--new or %ling reset starts afresh).")
+        return chat
+
+    def _start_afresh(self, name: str, log: str) -> None:
+        """Forget the conversation, here and for a kernel that resumes it after a restart."""
+        self.conversations[name] = Conversation(name)
+        notebook = record.notebook_path()
+        if notebook is not None:
+            record.reset(log, notebook, name)
 
     def _batch(self, options: dict[str, Any], cell: str, params: dict[str, Any], settings: config.Settings) -> Any:
         """`--batch EXPR`: the cell is a template filled per item; no conversation is read or written."""
@@ -287,11 +324,16 @@ class LingMagics(Magics):
           %ling models              list the models of the configured server (GET /models)
           %ling stop                stop every running reply, comparison and batch (as Jupyter's
                                     interrupt does while the kernel is idle)
+          %ling log [off|on|PATH]   say where replies are recorded (a SQLite file), or turn it off
+                                    or on, or choose the file, for this session
+          %ling usage [--since YYYY-MM-DD] [--notebook]
+                                    requests and tokens per model in this session, and per day,
+                                    model and conversation in the reply log (--notebook: this one's)
 
         The options of a %%ling cell (two % signs: the cell is the prompt): %%ling?
         """
         handlers = {"config": self._config, "history": self._history, "reset": self._reset,
-                    "models": self._models, "stop": self._stop}
+                    "models": self._models, "stop": self._stop, "log": self._log, "usage": self._usage}
         try:
             try:
                 words = shlex.split(line)
@@ -334,13 +376,66 @@ class LingMagics(Magics):
 
     def _history(self, rest: list[str]) -> None:
         name = rest[0] if rest else self.current
-        chat = self.conversations.get(name) or Conversation(name)
-        display(render.history_bundle(chat), raw=True)
+        if name not in self.conversations:  # no cell of this kernel used it yet: say whether it is resumed
+            if record.notebook_path() is None:
+                print("ling: the kernel does not know this notebook's path (Jupyter Server sets JPY_SESSION_NAME, "
+                      "VS Code __vsc_ipynb_file__), so no earlier turns are resumed from the reply log.")
+            elif _log_path() == record.OFF:
+                print("ling: the reply log is off, so no earlier turns are resumed after a restart.")
+        display(render.history_bundle(self._conversation(name, _log_path())), raw=True)
 
     def _reset(self, rest: list[str]) -> None:
         name = rest[0] if rest else self.current
-        self.conversations.pop(name, None)
+        self._start_afresh(name, _log_path())
         print(f"ling: conversation {name!r} is empty now.")
+
+    def _log(self, rest: list[str]) -> None:
+        if len(rest) > 1:
+            raise config.ConfigurationError("Use `%ling log`, `%ling log off`, `%ling log on` or `%ling log PATH`.")
+        if rest:
+            self.log = config.DEFAULT_LOG if rest[0].lower() == "on" else config.validate("log", rest[0])
+        _, path, source = next(row for row in config.describe() if row[0] == "log")
+        print("ling: replies are not recorded (%ling log on records them)." if path == "off"
+              else f"ling: replies are recorded in {path} ({source}).")
+
+    def _usage(self, rest: list[str]) -> None:
+        import datetime
+
+        since, notebook, words = "", None, iter(rest)
+        for word in words:
+            if word == "--since":
+                try:
+                    since = datetime.date.fromisoformat(next(words, "")).isoformat()
+                except ValueError:
+                    raise config.ConfigurationError("--since takes a date: --since 2026-01-31.") from None
+            elif word == "--notebook":
+                notebook = record.notebook_path()
+                if notebook is None:
+                    raise config.ConfigurationError("--notebook: the kernel does not know this notebook's path.")
+            else:
+                raise config.ConfigurationError("Use `%ling usage [--since YYYY-MM-DD] [--notebook]`.")
+        header = ["requests", "prompt tokens", "completion tokens"]
+        session = record.session_usage()
+        parts = [render.text_html("This session", "ling-title"),
+                 render.table_html(["model", *header], session) if session else render.text_html("No requests yet.")]
+        plain = ["This session:", *(" · ".join(map(str, row)) for row in session)]
+        log = _log_path()
+        record.flush()
+        try:
+            logged = record.logged_usage(log, since, notebook) if log != record.OFF else None
+        except FileNotFoundError:
+            logged = []
+        except Exception as exc:  # sqlite3.Error, a log of a newer schema
+            raise config.ConfigurationError(f"The reply log {log} cannot be read ({exc}).") from None
+        title = "The reply log is off" if logged is None else f"The reply log ({log})" + (
+            f" since {since}" if since else "") + (", this notebook" if notebook else "")
+        parts.append(render.text_html(title, "ling-title"))
+        plain.append(title + ":")
+        if logged:
+            rows = [(day, model, chat or "–", *numbers) for day, model, chat, *numbers in logged]
+            parts.append(render.table_html(["day", "model", "conversation", *header], rows))
+            plain += [" · ".join(map(str, row)) for row in rows]
+        display(render.bundle("".join(parts), "\n".join(plain)), raw=True)
 
     def _models(self, rest: list[str]) -> None:
         import openai
@@ -364,6 +459,11 @@ class LingMagics(Magics):
 
         batches = stop_batches()
         print(f"ling: stopped {stop_all()} running reply(s)" + (f" and {batches} batch(es)." if batches else "."))
+
+
+def _log_path() -> str:
+    """The reply log's path as the settings stand (or off), read without needing a key."""
+    return next(value for name, value, _ in config.describe() if name == "log")
 
 
 def _document_cell_magic() -> None:

@@ -23,8 +23,8 @@ and batch summaries):
 - `bundle(html, plain)`: the output bundle for an HTML fragment built from the functions above; it adds
   our stylesheet and a wrapper, and cuts `plain` short.
 - `reply_bundle(reply)`: `bundle(reply_html(reply), <the reply's text>)`.
-- `copy_metadata(*texts)`, `reply_metadata(reply)`: the output metadata shown with a copy: the Markdown
-  of each reply in it, which the ling-notebook extension offers to Copy (js/copies.ts).
+- `copy_metadata(provenance, *texts)`, `reply_metadata(reply)`: the output metadata shown with a copy: its
+  provenance, and the Markdown of each reply in it, which the ling-notebook extension offers to Copy.
 
 Cost: the static copy is built when a reply ends (on that reply's own end thread, see `Runner.finish`,
 so streams, the kernel and other replies' ends go on meanwhile; again on the kernel's thread for a view
@@ -382,6 +382,8 @@ def _status_parts(reply: Reply) -> list[str]:
         parts.append(f"{u.prompt_tokens} prompt + {u.completion_tokens} completion = {u.total_tokens} tokens")
     if reply.finish_reason:
         parts.append(f"finish: {reply.finish_reason}")
+    if reply.replayed:
+        parts.append(f"replayed from {reply.replayed[:16].replace('T', ' ')} UTC")
     return parts
 
 
@@ -423,24 +425,27 @@ def reply_bundle(reply: Reply) -> dict[str, str]:
     return _bundle(_reply_pieces(reply), reply_plain(reply))
 
 
-COPY_METADATA = "ling-notebook"
-"""The key of a copy's output metadata read by the ling-notebook extension."""
+COPY_METADATA = "ling_notebook"
+"""The key of a copy's output metadata: its provenance (record.py) and the Markdown the extension copies."""
 
 
-def copy_metadata(*texts: str) -> dict[str, Any]:
-    """The output metadata of a static copy: the Markdown of each reply in it, in the order of their headers.
+def copy_metadata(provenance: dict[str, Any], *texts: str) -> dict[str, Any]:
+    """The output metadata of a static copy: its `provenance` (`record.provenance` and kin), and the Markdown
+    of each reply in it, in the order of their headers (`markdown`).
 
-    The ling-notebook extension (js/copies.ts) offers it to Copy from each header, as the live view does:
-    the HTML cannot give the Markdown back. Metadata, because no front end ever renders it (a `text/markdown`
-    would be rendered by someone else's parser; an unknown MIME type makes VS Code say it has no renderer)
-    and `text/plain` is cut short; the cost is the text once more on the wire and in the saved file.
+    The ling-notebook extension (js/copies.ts) offers the Markdown to Copy from each header, as the live view
+    does: the HTML cannot give the Markdown back. Metadata, because no front end ever renders it (a
+    `text/markdown` would be rendered by someone else's parser; an unknown MIME type makes VS Code say it has
+    no renderer) and `text/plain` is cut short; the cost is the text once more on the wire and in the file.
     """
-    return {COPY_METADATA: {"markdown": [valid_text(t) for t in texts]}}
+    return {COPY_METADATA: {**provenance.get(COPY_METADATA, {}), "markdown": [valid_text(t) for t in texts]}}
 
 
 def reply_metadata(reply: Reply) -> dict[str, Any]:
-    """`copy_metadata` of the reply's static copy."""
-    return copy_metadata(reply.text)
+    """The output metadata of the reply's static copy (`copy_metadata`)."""
+    from .record import provenance
+
+    return copy_metadata(provenance(reply), reply.text)
 
 
 def history_bundle(chat: Conversation) -> dict[str, str]:

@@ -11,13 +11,14 @@ import asyncio
 import logging
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from contextlib import aclosing
 from typing import Any, Protocol
 
-from . import engine
+from . import engine, record
 from ._secrets import redact, redact_logs_of, remember_values
 from .config import Settings
 from .errors import ReplyError
@@ -125,6 +126,9 @@ class Reply:
         until it returns None or a reply that has ended.
         """
         self._messages = messages
+        self.id = uuid.uuid4().hex  # names the reply in the log and in its saved output's metadata
+        self.origin = record.origin()  # the notebook, cell and conversation asking, for the log
+        self.replayed: str | None = None  # when the logged reply it was answered with was sent (replays)
         self.settings = settings
         self.model = settings.model
         self.status = "waiting"
@@ -322,7 +326,8 @@ class Reply:
             self._messages = self._messages()
         self.started_at = time.perf_counter()
         client = self._runner.client_for(self.settings)
-        events = engine.stream_events(self._messages, self.settings, client=client, stream=self._stream, **self._params)
+        events = await record.replay(self) or engine.stream_events(
+            self._messages, self.settings, client=client, stream=self._stream, **self._params)
         outcome, error = "done", None
         async with aclosing(events):
             async for event in events:
@@ -397,6 +402,7 @@ class Reply:
             listeners = list(self._listeners)
         with _running_lock:
             _running.discard(self)
+        record.ended(self)
         if not listeners:  # nothing to wait for (a batch item): settled here, behind nobody's copy
             self._ended.set_result(self.text)
             return

@@ -8,6 +8,15 @@ import pytest
 from ling_notebook.server import ModelServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reply_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Never the user's own reply log: every test, and every kernel or JupyterLab a test starts (they
+    inherit the environment), records in this run's. Tests of the log choose files of their own."""
+    path = str(tmp_path_factory.mktemp("log") / "replies.sqlite")
+    os.environ["LING_LOG"] = path
+    yield path
+
+
 @pytest.fixture(scope="session")
 def model_server() -> Iterator[ModelServer]:
     """The built-in server on a free loopback port, shared by the session; the demo model runs at 1000

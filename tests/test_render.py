@@ -96,7 +96,7 @@ def assert_inert_bundle(bundle: dict[str, str]) -> Page:
 def reply(text="", *, reasoning="", error=None, status="done", model="ling-offline-demo", usage=None,
           finish_reason="stop"):
     return SimpleNamespace(text=text, reasoning=reasoning, error=error, status=status, model=model, ttft=0.25,
-                           tokens_per_s=40.0, usage=usage, finish_reason=finish_reason)
+                           tokens_per_s=40.0, usage=usage, finish_reason=finish_reason, replayed=None)
 
 
 def test_half_a_surrogate_pair_anywhere_becomes_a_replacement_character():
@@ -316,8 +316,9 @@ def test_the_header_holds_the_model_apart_and_reads_as_one_line_without_our_styl
 
 def test_the_copy_metadata_holds_each_replys_markdown_for_the_extensions_copy():
     text = "# Title\n\n```python\nprint(1)\n```\n" + "x" * 5000
-    assert render.reply_metadata(reply(text)) == {"ling-notebook": {"markdown": [text]}}  # whole, not cut
-    assert render.copy_metadata("a\ud83d", "b") == {"ling-notebook": {"markdown": ["a\ufffd", "b"]}}
+    assert render.copy_metadata({}, text) == {"ling_notebook": {"markdown": [text]}}  # whole, not cut
+    assert render.copy_metadata({"ling_notebook": {"model": "m"}}, "a\ud83d", "b") == {
+        "ling_notebook": {"model": "m", "markdown": ["a\ufffd", "b"]}}
 
 
 def test_plain_text_is_cut_and_says_how_much_more_there_is():

@@ -27,7 +27,7 @@ def test_the_static_copy_completes_what_the_live_view_completes(src, expected):
 def reply(text, status, finish_reason):
     return SimpleNamespace(text=text, reasoning="", error=None, status=status, model="m", ttft=None,
                            tokens_per_s=None, usage=None, finish_reason=finish_reason, streamed=True,
-                           elapsed=1.0)
+                           elapsed=1.0, replayed=None)
 
 
 @pytest.mark.parametrize(("status", "finish_reason"), [("stopped", None), ("done", "length"), ("error", None)])

@@ -89,8 +89,8 @@ describe("a static copy's controls", () => {
   });
 
   it("reads the Markdown only from well-formed metadata", () => {
-    expect(markdownOf({ "ling-notebook": { markdown: ["a", "b"] } })).toEqual(["a", "b"]);
-    for (const bad of [undefined, null, {}, { "ling-notebook": { markdown: "a" } }, { "ling-notebook": { markdown: [1] } }]) {
+    expect(markdownOf({ "ling_notebook": { markdown: ["a", "b"] } })).toEqual(["a", "b"]);
+    for (const bad of [undefined, null, {}, { "ling_notebook": { markdown: "a" } }, { "ling_notebook": { markdown: [1] } }]) {
       expect(markdownOf(bad)).toBeNull();
     }
   });

@@ -113,7 +113,7 @@ describe("the extension", () => {
 
   it("keeps the copy's metadata (the Markdown its Copy buttons copy) with it", () => {
     const { tracker, nodes, model } = notebook([{ [WIDGET_VIEW]: { model_id: "m1" } }]);
-    const metadata = { "ling-notebook": { markdown: ["**final**"] } };
+    const metadata = { "ling_notebook": { markdown: ["**final**"] } };
     expect(keep(tracker, finalEvent(nodes[0], { bundle: BUNDLE, model_id: "m1", metadata }))).toBe(true);
     expect(model.set).toHaveBeenCalledWith(0, { output_type: "display_data", data: BUNDLE, metadata });
   });

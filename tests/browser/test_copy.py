@@ -80,7 +80,8 @@ def test_a_finished_reply_keeps_its_header_in_place_and_offers_copy_there(notebo
     nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     nb.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
     (output,) = json.loads(nb.path.read_text())["cells"][1]["outputs"]
-    assert output["metadata"] == {"ling-notebook": {"markdown": [PROMPT]}}
+    kept = output["metadata"]["ling_notebook"]
+    assert kept["markdown"] == [PROMPT] and kept["status"] == "done"  # the Markdown, with the provenance
     saved_html = "".join(output["data"]["text/html"])
     assert "ling-static" in saved_html and "<button" not in saved_html
 
