@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import config
-from .reply import Reply
+from .reply import MAX_ROUNDS, Reply
 from .terminal import printable
+from .tools import Tool, toolbox
 
 
 @config.keeps_secrets_out_of_tracebacks
@@ -20,6 +21,8 @@ def stream(
     *,
     model: str | None = None,
     system: str | None = None,
+    tools: list[Callable[..., Any] | Tool] | None = None,
+    max_rounds: int = MAX_ROUNDS,
     **options: Any,
 ) -> Reply:
     """Send a chat request and show the reply as it streams; return the `Reply` at once.
@@ -28,9 +31,14 @@ def stream(
     `options` may hold settings (`base_url`, `api_key`, `client`, `timeout`, ...) and any request
     field (`temperature`, `max_tokens`, `extra_body`, ...). In a terminal, tokens go to stdout, the
     call returns when the reply ends, and Ctrl-C stops it.
+
+    `tools` are functions (or `ling_notebook.tool(...)`s) the model may call; each is described from its
+    signature before anything is sent. The reply goes on for at most `max_rounds` requests.
     """
+    box = toolbox(tools)
     settings = config.resolve(model=model, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options})
-    return start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options))
+    return start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options),
+                 tools=box, max_rounds=max_rounds)
 
 
 def build_messages(prompt_or_messages: str | list[dict[str, Any]], system: str | None = None) -> list[dict[str, Any]]:
@@ -54,9 +62,13 @@ def start(
     stream: bool = True,
     params: dict[str, Any] | None = None,
     after: Callable[[], Reply | None] | None = None,
+    tools: dict[str, Tool] | None = None,
+    max_rounds: int = MAX_ROUNDS,
 ) -> Reply:
     """Create a reply, attach its view, send the request, and return the reply."""
-    reply = Reply(messages, settings, stream=stream, params=params, after=after)
+    if max_rounds < 1:
+        raise config.ConfigurationError(f"max_rounds must be at least 1, not {max_rounds}.")
+    reply = Reply(messages, settings, stream=stream, params=params, after=after, tools=tools, max_rounds=max_rounds)
     if in_kernel():
         from .interrupt import install
         from .widget import ReplyWidget

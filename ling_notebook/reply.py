@@ -17,11 +17,15 @@ from concurrent.futures import Future
 from contextlib import aclosing
 from typing import Any, Protocol
 
-from . import engine
+from . import engine, toolrun
 from ._secrets import redact, redact_logs_of, remember_values
 from .config import Settings
 from .errors import ReplyError
+from .parts import Part, TextPart, ToolCall
 from .runner import Runner, get_runner
+from .tools import Tool
+
+MAX_ROUNDS = 10  # requests per reply, by default: a model that keeps calling tools is stopped there
 
 ENDED = ("done", "stopped", "error")
 
@@ -63,7 +67,9 @@ class Listener(Protocol):
     """What a view of a reply implements. `on_status` and `on_delta` are called on the runner's loop thread,
     `on_end` once, on a finishing thread (see `Runner.finish`) that the reply's `wait()` waits for.
 
-    `on_delta` runs while the reply's end waits (so no piece comes after `on_end`): keep it quick."""
+    `on_delta` runs while the reply's end waits (so no piece comes after `on_end`): keep it quick.
+    A listener may also have `on_part(reply, part)`, called on the loop thread when a tool call starts or
+    changes (arguments, state, result): `reply.parts` then holds it in its place among the text parts."""
 
     def on_status(self, reply: Reply) -> None: ...
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None: ...
@@ -117,8 +123,13 @@ class Reply:
         params: dict[str, Any] | None = None,
         after: Callable[[], Reply | None] | None = None,
         runner: Runner | None = None,
+        tools: dict[str, Tool] | None = None,
+        max_rounds: int = MAX_ROUNDS,
     ) -> None:
         """`messages` may be a function, called just before the request is sent.
+
+        `tools` (by name, see `tools.toolbox`) are offered to the model; while it answers with tool calls,
+        they are run (see `toolrun`) and their results sent back, for at most `max_rounds` requests.
 
         `after` says which earlier reply must end first: it is called before the request is sent and
         again each time the reply it named has ended (a conversation may change while this one waits),
@@ -146,6 +157,14 @@ class Reply:
         self._content = TextBuffer()
         self._reasoning = TextBuffer()
         self._listeners: list[Listener] = []
+        self._tools = tools or {}
+        self._max_rounds = max_rounds
+        self._parts: list[Part] = []
+        self._open: dict[str, TextPart] = {}  # the text and reasoning parts that pieces are added to
+        self._exchange: list[dict[str, Any]] = []  # the messages of the rounds whose tool calls were all answered
+        self.rounds = 0  # requests sent
+        self.stopped_during: str | None = None  # what Stop interrupted: "request", "stream" or "tool NAME"
+        self._stage = "request"
         # Set once, by `_end`, and never cancelled: each waiter waits on a future of its own (`_waiter`).
         self._ended: Future[str] = Future()
         # Guards the end against start(), stop() and each piece. Reentrant: a listener may stop the reply
@@ -154,6 +173,7 @@ class Reply:
         self._task: Future[None] | None = None  # while the request runs; dropped once it has ended
         self._started = False  # start() was called, or stop() came first and the reply is never sent
         self._stop_asked = False
+        self._stopping = threading.Event()  # set by stop() at once: a running tool reads it (`stop_requested`)
         self.view: Any = None  # the widget showing this reply, when there is one
 
     # -- reading -----------------------------------------------------------------------------
@@ -177,6 +197,31 @@ class Reply:
     def reasoning(self) -> str:
         """Reasoning ("thinking") text received so far; empty when the model sends none."""
         return str(self._reasoning)
+
+    @property
+    def parts(self) -> list[Part]:
+        """The reply in order: reasoning and text parts, and tool calls (see `parts`)."""
+        return list(self._parts)
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls the model asked for, in order, with their arguments, results, errors and timings."""
+        return [part for part in self._parts if isinstance(part, ToolCall)]
+
+    @property
+    def exchange(self) -> list[dict[str, Any]]:
+        """The assistant tool-call messages and tool messages of the rounds that were answered in full: what a
+        conversation sends between this turn's prompt and its final answer."""
+        return list(self._exchange)
+
+    @property
+    def final_text(self) -> str:
+        """The text after the last answered tool round: the model's answer (`text` for a reply without tools)."""
+        answered = sum(1 for m in self._exchange if m["role"] == "assistant")
+        if not answered:
+            return self.text
+        return "".join(p.text for p in self._parts
+                       if isinstance(p, TextPart) and p.kind == "text" and p.round > answered)
 
     @property
     def messages(self) -> list[dict[str, Any]] | None:
@@ -276,6 +321,9 @@ class Reply:
 
     def stop(self) -> None:
         """Cancel the request: the HTTP connection closes at once; `text` keeps what arrived."""
+        self._stopping.set()  # first: from now on no tool of this reply starts (`toolrun.Job.claim`)
+        if not self.ended:
+            self.stopped_during = self._stage
         with self._end_lock:
             task, never_started = self._task, not self._started
             self._started = True  # a start() from now on sends nothing
@@ -286,9 +334,11 @@ class Reply:
             self._end("stopped")
 
     def wait(self, timeout: float | None = None) -> str:
-        """Block until the reply ends and return `text`. Interrupting the kernel stops the reply."""
+        """Block until the reply ends and return `text`. Interrupting the kernel stops the reply.
+
+        On the main thread it runs due tool calls meanwhile (see `toolrun`): they could not run otherwise."""
         try:
-            self._ended.result(timeout)
+            toolrun.wait(self._ended, timeout)
         except TimeoutError:
             raise TimeoutError(f"The reply is still streaming after {timeout:g} s.") from None
         except KeyboardInterrupt:
@@ -297,7 +347,7 @@ class Reply:
         return self.text
 
     def __await__(self) -> Generator[Any, None, str]:
-        return self._waiter().__await__()
+        return toolrun.wait_async(self._waiter()).__await__()
 
     def _waiter(self) -> asyncio.Future[str]:
         """A future of this reply's end, on the running loop, for one waiter alone.
@@ -320,16 +370,58 @@ class Reply:
             self._messages = self._messages()
         self.started_at = time.perf_counter()
         client = self._runner.client_for(self.settings)
-        events = engine.stream_events(self._messages, self.settings, client=client, stream=self._stream, **self._params)
-        outcome, error = "done", None
+        messages = list(self._messages)
+        params = {**self._params, "tools": [t.schema for t in self._tools.values()]} if self._tools else self._params
+        error = None
+        try:
+            while True:
+                self.rounds += 1
+                self._stage = "stream"
+                error, calls = await self._round(messages, client, params)
+                if error is not None or self.finish_reason != "tool_calls" or not calls:
+                    break
+                if self.rounds >= self._max_rounds:
+                    for call in calls:
+                        self._set_call(call, "skipped")
+                    error = ReplyError(
+                        f"The model still asked for tools after {self.rounds} requests, the most this reply may "
+                        f"make (max_rounds={self._max_rounds}): stopped there. Pass a higher max_rounds to let "
+                        "it go on.", kind="max_rounds")
+                    break
+                for call in calls:
+                    await self._run_call(call)
+                text = "".join(p.text for p in self._parts
+                               if isinstance(p, TextPart) and p.kind == "text" and p.round == self.rounds)
+                answered = [{"role": "assistant", "content": text or None, "tool_calls": [c.message() for c in calls]},
+                            *(call.answer() for call in calls)]
+                messages += answered
+                self._exchange += answered
+        finally:
+            self._stage = "end"
+        self._end("error" if error else "done", error)
+
+    async def _round(self, messages: list[dict[str, Any]], client: Any,
+                     params: dict[str, Any]) -> tuple[ReplyError | None, list[ToolCall]]:
+        """One request: its pieces go into parts; return its error, if any, and the tool calls it asked for."""
+        events = engine.stream_events(messages, self.settings, client=client, stream=self._stream, **params)
+        error, calls = None, []
+        self.finish_reason = None
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, (engine.ContentDelta, engine.ReasoningDelta)):
                     self._on_delta(event)
+                elif isinstance(event, engine.ToolCallStarted):
+                    call = ToolCall(self.rounds, event.index, event.id, event.name)
+                    calls.append(call)
+                    self._on_call(call, "")
+                elif isinstance(event, engine.ToolCallDelta):
+                    call = next((c for c in calls if c.index == event.index), None)
+                    if call is not None:
+                        self._on_call(call, event.arguments)
                 elif isinstance(event, engine.Started):
                     with self._end_lock:  # stop() on another thread may have ended the reply already
-                        opened = not self.ended
-                        if opened:
+                        opened = not self.ended and self.status != "streaming"
+                        if not self.ended:
                             self.model = event.model
                             self.status = "streaming"
                     if opened:
@@ -338,10 +430,79 @@ class Reply:
                 elif isinstance(event, engine.Finished):
                     self.finish_reason = event.reason
                 elif isinstance(event, engine.Usage):
-                    self.usage = event
+                    self.usage = event if self.usage is None else engine.Usage(  # over every round
+                        self.usage.prompt_tokens + event.prompt_tokens,
+                        self.usage.completion_tokens + event.completion_tokens,
+                        self.usage.total_tokens + event.total_tokens)
                 elif isinstance(event, engine.Failed):
-                    outcome, error = "error", event.error
-        self._end(outcome, error)
+                    error = event.error
+        for call in calls:
+            self._set_call(call, "pending" if error is None else "skipped")
+        return error, calls
+
+    async def _run_call(self, call: ToolCall) -> None:
+        """Run one call where its tool belongs and keep its result (or error: data for the model)."""
+        tool = self._tools.get(call.name)
+        if tool is None:
+            known = ", ".join(sorted(self._tools)) or "none"
+            self._set_call(call, "error", error=f"There is no tool named {call.name!r}; the tools are: {known}.")
+            return
+        try:
+            kwargs = tool.arguments(call.arguments_text)
+        except ValueError as exc:
+            self._set_call(call, "error", error=str(exc))
+            return
+        self._stage = f"tool {call.name}"
+        job = toolrun.Job(tool, kwargs, self._stopping, started=lambda: self._call_started(call))
+        toolrun.submit(job)
+        # Stop cancels this wait, and with it a job that has not started (it never runs); a running one is
+        # told through `_stopping`, not killed, and what it returns is not sent (`_end` marks the call).
+        result, failure, output = await asyncio.wrap_future(job.future)
+        call.output = output
+        self._set_call(call, "error" if failure else "done", result=result, error=failure)
+
+    def _call_started(self, call: ToolCall) -> None:
+        """On the thread that runs the tool, just before it runs: the views hear of it from the loop."""
+        self._stage = f"running tool {call.name}"
+        call.started_at = time.perf_counter()
+        self._runner.call_soon(self._set_call, call, "running")
+
+    def _set_call(self, call: ToolCall, state: str, *, result: str | None = None, error: str | None = None) -> None:
+        """Move a call to `state` (a tool's error is also what the model is sent) and tell the views."""
+        with self._end_lock:
+            if call.ended:
+                return
+            if state in ("done", "error", "stopped") and call.started_at is not None:
+                call.ended_at = time.perf_counter()
+            call.error = error
+            call.result = f"Error: {error}" if error is not None else result
+            call.state = state
+            self._tell_part(call)
+
+    def _on_call(self, call: ToolCall, piece: str) -> None:
+        with self._end_lock:
+            if self.ended:
+                return
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            if piece:
+                self.chunks += 1
+                call.add_arguments(piece)
+            else:  # a new call: later text opens a part of its own after it
+                self._close_text()
+                self._parts.append(call)
+            self._tell_part(call)
+
+    def _tell_part(self, part: Part) -> None:
+        for listener in self._listeners:
+            on_part = getattr(listener, "on_part", None)
+            if on_part is not None:
+                on_part(self, part)
+
+    def _close_text(self) -> None:
+        for part in self._open.values():
+            part.end = len(part.buffer)
+        self._open.clear()
 
     def _wait_for(self, what: str) -> None:
         """Say what the reply waits for (its views show it), unless it has ended meanwhile."""
@@ -363,12 +524,16 @@ class Reply:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self.chunks += 1
-            if isinstance(event, engine.ContentDelta):
-                self._content.append(event.text)
-                content, reasoning = event.text, ""
-            else:
-                self._reasoning.append(event.text)
-                content, reasoning = "", event.text
+            kind = "text" if isinstance(event, engine.ContentDelta) else "reasoning"
+            buffer = self._content if kind == "text" else self._reasoning
+            piece = event.text
+            if kind not in self._open:  # a new part: after a tool call, apart from the text before it
+                if len(buffer):
+                    piece = "\n\n" + piece
+                self._open[kind] = TextPart(kind, self.rounds, buffer, len(buffer) + len(piece) - len(event.text))
+                self._parts.append(self._open[kind])
+            buffer.append(piece)
+            content, reasoning = (piece, "") if kind == "text" else ("", piece)
             for listener in self._listeners:
                 listener.on_delta(self, content, reasoning)
 
@@ -389,6 +554,10 @@ class Reply:
             self.ended_at = time.perf_counter()
             self.error = error.message if error else None
             self.status = status
+            for call in self.tool_calls:  # the calls the end came before: never run, or told to stop
+                if not call.ended:
+                    call.state = "stopped" if call.started_at is not None else "skipped"
+                    call.ended_at = self.ended_at if call.started_at is not None else None
             listeners = list(self._listeners)
         with _running_lock:
             _running.discard(self)

@@ -96,7 +96,8 @@ def assert_inert_bundle(bundle: dict[str, str]) -> Page:
 def reply(text="", *, reasoning="", error=None, status="done", model="ling-offline-demo", usage=None,
           finish_reason="stop"):
     return SimpleNamespace(text=text, reasoning=reasoning, error=error, status=status, model=model, ttft=0.25,
-                           tokens_per_s=40.0, usage=usage, finish_reason=finish_reason)
+                           tokens_per_s=40.0, usage=usage, finish_reason=finish_reason, final_text=text, exchange=[],
+                           parts=[], tool_calls=[], rounds=1)
 
 
 def test_half_a_surrogate_pair_anywhere_becomes_a_replacement_character():
