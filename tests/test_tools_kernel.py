@@ -1,0 +1,60 @@
+"""Tools in a real kernel: they run on the main thread between cells, see the user's variables, keep their
+prints out of other cells, and a cell that blocks on the reply runs them itself instead of deadlocking."""
+
+from __future__ import annotations
+
+import pytest
+from kernel_client import magics_kernel
+
+KEY = "sk-tools-kernel-7f2e-secret"
+
+
+@pytest.fixture(scope="module")
+def kernel(model_server):
+    k = magics_kernel(model_server.url, KEY)
+    k.run("import threading\n"
+          "def total(year: int) -> str:\n"
+          "    '''Sales of a year.'''\n"
+          "    print('summing', year)\n"
+          "    return f'{sales[year]} on {threading.current_thread().name}'\n")
+    yield k
+    k.shutdown()
+
+
+def printed(outputs) -> str:
+    return "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+
+
+def test_a_tool_runs_between_cells_on_the_main_thread_with_the_users_variables(kernel):
+    kernel.run("sales = {2025: 120}\n"
+               "r = ling_notebook.stream('call total {\"year\": 2025}', tools=[total], model='test/tools')")
+    outputs = []
+    for _ in range(200):  # each cell lets the kernel run what is due between cells; a bound, not a timing
+        outputs += kernel.run("print(r.status)")
+        if printed(outputs).split()[-1] == "done":
+            break
+    assert kernel.value("r.text") == "Tool results: total -> 120 on MainThread"
+    assert kernel.value("r.tool_calls[0].output") == "summing 2025\n"
+    assert "summing" not in printed(outputs)  # the tool's print went to its card, not to a cell
+
+
+def test_a_cell_blocking_on_wait_runs_the_tools_itself(kernel):
+    outputs = kernel.run("sales = {2024: 7}\n"
+                         "r = ling_notebook.stream('call total {\"year\": 2024}', tools=[total], model='test/tools')\n"
+                         "print(r.wait(20))", timeout=30)
+    assert printed(outputs) == "Tool results: total -> 7 on MainThread\n"
+
+
+def test_a_cell_awaiting_the_reply_runs_the_tools_itself(kernel):
+    outputs = kernel.run("sales = {2023: 3}\n"
+                         "r = ling_notebook.stream('call total {\"year\": 2023}', tools=[total], model='test/tools')\n"
+                         "print(await r)", timeout=30)
+    assert printed(outputs) == "Tool results: total -> 3 on MainThread\n"
+
+
+def test_a_raising_tool_tells_the_model_and_keeps_its_error(kernel):
+    outputs = kernel.run("sales = {}\n"
+                         "r = ling_notebook.stream('call total {\"year\": 1999}', tools=[total], model='test/tools')\n"
+                         "r.wait(20)\n"
+                         "print(r.tool_calls[0].state, '|', r.tool_calls[0].error, '|', r.text)", timeout=30)
+    assert printed(outputs) == "error | KeyError: 1999 | Tool results: total -> Error: KeyError: 1999\n"
