@@ -208,3 +208,19 @@ def test_an_undescribable_function_is_refused_before_anything_is_sent(model_serv
         ask(model_server, "call f {}", [scope["f"]])
     assert "\n" not in str(caught.value)
     assert len(model_server.requests) == before
+
+
+def test_the_static_copy_shows_each_step_in_order_and_keeps_hostile_text_inert(model_server):
+    from ling_notebook.render import reply_bundle
+
+    def evil(html: str) -> str:
+        """Returns markup."""
+        print("<script>window.__printed=1</script>")
+        return "<img src=x onerror=alert(1)>"
+
+    reply = ask(model_server, 'call evil {"html": "<b onclick=alert(2)>x</b>"}', [evil])
+    page = reply_bundle(reply)["text/html"]
+    assert page.index('class="ling-tool"') < page.index("Tool results")
+    assert "<img" not in page and "<script" not in page and "<b " not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "Tool evil · done" in page
+    assert "2 rounds" in page
