@@ -68,8 +68,9 @@ class Listener(Protocol):
     `on_end` once, on a finishing thread (see `Runner.finish`) that the reply's `wait()` waits for.
 
     `on_delta` runs while the reply's end waits (so no piece comes after `on_end`): keep it quick.
-    A listener may also have `on_part(reply, part)`, called on the loop thread when a tool call starts or
-    changes (arguments, state, result): `reply.parts` then holds it in its place among the text parts."""
+    A listener may also have `on_part(reply, part, arguments)`, called on the loop thread when a tool call
+    starts or changes (`arguments`: the new piece of its arguments, if any; its state, result): `reply.parts`
+    then holds it in its place among the text parts."""
 
     def on_status(self, reply: Reply) -> None: ...
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None: ...
@@ -491,13 +492,13 @@ class Reply:
             else:  # a new call: later text opens a part of its own after it
                 self._close_text()
                 self._parts.append(call)
-            self._tell_part(call)
+            self._tell_part(call, piece)
 
-    def _tell_part(self, part: Part) -> None:
+    def _tell_part(self, part: Part, arguments: str = "") -> None:
         for listener in self._listeners:
             on_part = getattr(listener, "on_part", None)
             if on_part is not None:
-                on_part(self, part)
+                on_part(self, part, arguments)
 
     def _close_text(self) -> None:
         for part in self._open.values():

@@ -145,7 +145,7 @@ def test_stop_before_a_pending_tool_runs_means_it_never_runs(model_server):
         def on_delta(self, reply, content, reasoning): pass
         def on_end(self, reply): pass
 
-        def on_part(self, reply, part):
+        def on_part(self, reply, part, arguments):
             if part.state == "pending":
                 pending.set()
 
