@@ -23,6 +23,7 @@ def stream(
     system: str | None = None,
     tools: list[Callable[..., Any] | Tool] | None = None,
     max_rounds: int = MAX_ROUNDS,
+    approve: bool = False,
     **options: Any,
 ) -> Reply:
     """Send a chat request and show the reply as it streams; return the `Reply` at once.
@@ -33,12 +34,13 @@ def stream(
     call returns when the reply ends, and Ctrl-C stops it.
 
     `tools` are functions (or `ling_notebook.tool(...)`s) the model may call; each is described from its
-    signature before anything is sent. The reply goes on for at most `max_rounds` requests.
+    signature before anything is sent. The reply goes on for at most `max_rounds` requests. `approve=True`
+    shows Run and Skip on each call's card before it runs (Jupyter only).
     """
     box = toolbox(tools)
     settings = config.resolve(model=model, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options})
     return start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options),
-                 tools=box, max_rounds=max_rounds)
+                 tools=box, max_rounds=max_rounds, approve=approve)
 
 
 def build_messages(prompt_or_messages: str | list[dict[str, Any]], system: str | None = None) -> list[dict[str, Any]]:
@@ -64,11 +66,16 @@ def start(
     after: Callable[[], Reply | None] | None = None,
     tools: dict[str, Tool] | None = None,
     max_rounds: int = MAX_ROUNDS,
+    approve: bool = False,
 ) -> Reply:
     """Create a reply, attach its view, send the request, and return the reply."""
     if max_rounds < 1:
         raise config.ConfigurationError(f"max_rounds must be at least 1, not {max_rounds}.")
-    reply = Reply(messages, settings, stream=stream, params=params, after=after, tools=tools, max_rounds=max_rounds)
+    if approve and not in_kernel():
+        raise config.ConfigurationError("approve=True needs the Run and Skip buttons of a Jupyter front end; "
+                                        "outside Jupyter, call reply.decide(call_id, run) from your own code.")
+    reply = Reply(messages, settings, stream=stream, params=params, after=after, tools=tools, max_rounds=max_rounds,
+                  approve=approve)
     if in_kernel():
         from .interrupt import install
         from .widget import ReplyWidget

@@ -126,11 +126,13 @@ class Reply:
         runner: Runner | None = None,
         tools: dict[str, Tool] | None = None,
         max_rounds: int = MAX_ROUNDS,
+        approve: bool = False,
     ) -> None:
         """`messages` may be a function, called just before the request is sent.
 
         `tools` (by name, see `tools.toolbox`) are offered to the model; while it answers with tool calls,
-        they are run (see `toolrun`) and their results sent back, for at most `max_rounds` requests.
+        they are run (see `toolrun`) and their results sent back, for at most `max_rounds` requests. With
+        `approve`, each call waits in state "approval" until `decide(call_id, run)` (the card's Run or Skip).
 
         `after` says which earlier reply must end first: it is called before the request is sent and
         again each time the reply it named has ended (a conversation may change while this one waits),
@@ -160,6 +162,8 @@ class Reply:
         self._listeners: list[Listener] = []
         self._tools = tools or {}
         self._max_rounds = max_rounds
+        self._approve = approve
+        self._decisions: dict[str, asyncio.Future[bool]] = {}  # call id -> the user's choice, on the loop
         self._parts: list[Part] = []
         self._open: dict[str, TextPart] = {}  # the text and reasoning parts that pieces are added to
         self._exchange: list[dict[str, Any]] = []  # the messages of the rounds whose tool calls were all answered
@@ -454,6 +458,9 @@ class Reply:
             self._set_call(call, "error", error=str(exc))
             return
         self._stage = f"tool {call.name}"
+        if self._approve and not await self._approved(call):
+            self._set_call(call, "skipped", result="The user declined to run this tool call.")
+            return
         job = toolrun.Job(tool, kwargs, self._stopping, started=lambda: self._call_started(call))
         toolrun.submit(job)
         # Stop cancels this wait, and with it a job that has not started (it never runs); a running one is
@@ -461,6 +468,25 @@ class Reply:
         result, failure, output = await asyncio.wrap_future(job.future)
         call.output = output
         self._set_call(call, "error" if failure else "done", result=result, error=failure)
+
+    async def _approved(self, call: ToolCall) -> bool:
+        decision = self._decisions.setdefault(call.id, asyncio.get_running_loop().create_future())
+        self._set_call(call, "approval")
+        try:
+            return await decision
+        finally:
+            self._decisions.pop(call.id, None)
+
+    def decide(self, call_id: str, run: bool) -> None:
+        """Answer a call waiting for approval (any thread): run it, or tell the model the user declined."""
+        self._runner.call_soon(self._decide, call_id, bool(run))
+
+    def _decide(self, call_id: str, run: bool) -> None:
+        call = next((c for c in self.tool_calls if c.id == call_id and c.state == "approval"), None)
+        decision = self._decisions.get(call_id)
+        if call is not None and decision is not None and not decision.done():
+            call.state = "pending"  # so a second click (another view) finds nothing to decide
+            decision.set_result(run)
 
     def _call_started(self, call: ToolCall) -> None:
         """On the thread that runs the tool, just before it runs: the views hear of it from the loop."""

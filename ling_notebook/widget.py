@@ -178,6 +178,8 @@ class ReplyWidget(StubWidget):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "stop":
             self.reply.stop()
+        elif kind == "tool" and isinstance(content.get("call"), str):
+            self.reply.decide(content["call"], content.get("run") is True)
         elif kind == "hello":
             with self._lock:
                 self._views.hello(content)

@@ -58,3 +58,55 @@ def test_a_raising_tool_tells_the_model_and_keeps_its_error(kernel):
                          "r.wait(20)\n"
                          "print(r.tool_calls[0].state, '|', r.tool_calls[0].error, '|', r.text)", timeout=30)
     assert printed(outputs) == "error | KeyError: 1999 | Tool results: total -> Error: KeyError: 1999\n"
+
+
+def until_done(kernel, name: str = "r") -> None:
+    for _ in range(200):  # each cell lets the kernel run what is due between cells; a bound, not a timing
+        if kernel.value(f"{name}.status") not in ("waiting", "streaming"):
+            return
+    raise AssertionError("the reply did not end")
+
+
+def calls_sent(kernel, comm: str) -> list[dict]:
+    return [call for d in kernel.custom(comm, "delta") for call in d.get("calls") or ()]
+
+
+@pytest.mark.parametrize("run", [True, False])
+def test_approve_shows_the_call_and_runs_or_skips_it_as_the_user_says(kernel, run):
+    kernel.messages.clear()
+    kernel.run('sales = {2025: 5}')
+    kernel.run('%%ling -m test/tools --tools total --approve -o r --no-history\ncall total {{"year": 2025}}')
+    (comm,) = [c for c in kernel.widget_comms() if "_esm" in kernel.state(c)]
+    kernel.read_until(lambda: any(c.get("state") == "approval" for c in calls_sent(kernel, comm)))
+    assert kernel.value("r.tool_calls[0].state") == "approval"
+    kernel.send_to_widget(comm, {"type": "tool", "call": "call_0_0", "run": run})
+    until_done(kernel)
+    expected = "5 on MainThread" if run else "The user declined to run this tool call."
+    assert kernel.value("r.text") == f"Tool results: total -> {expected}"
+    states = [c["state"] for c in calls_sent(kernel, comm)]
+    assert states[0] == "arguments" and states[-1] == ("done" if run else "skipped")
+    assert [c["name"] for c in calls_sent(kernel, comm) if "name" in c][0] == "total"
+
+
+def test_the_magic_refuses_unknown_tools_before_sending(kernel, model_server):
+    before = len(model_server.requests)
+    outputs = kernel.run("%%ling -m test/tools --tools total,nowhere\ncall total {}")
+    errors = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    assert errors == ("ling: --tools: no function named nowhere in your namespace (define it in a cell first). "
+                      "Nothing was sent.\n")
+    assert len(model_server.requests) == before
+
+
+def test_stop_while_a_call_waits_sends_nothing_more_and_says_where_it_stopped(kernel, model_server):
+    kernel.messages.clear()
+    kernel.run('%%ling -m test/tools --tools total --approve -o r --no-history\ncall total {{"year": 1}}')
+    (comm,) = [c for c in kernel.widget_comms() if "_esm" in kernel.state(c)]
+    kernel.read_until(lambda: any(c.get("state") == "approval" for c in calls_sent(kernel, comm)))
+    requests = len(model_server.requests)
+    kernel.send_to_widget(comm, {"type": "stop"})
+    until_done(kernel)
+    assert kernel.value("[r.status, r.stopped_during, r.tool_calls[0].state]") == ["stopped", "tool total", "skipped"]
+    assert len(model_server.requests) == requests
+    kernel.read_until(lambda: bool(kernel.displays()))
+    copy = kernel.displays()[-1]["data"]["text/html"]
+    assert "stopped by user (tool total)" in copy and "Tool total · not run" in copy
