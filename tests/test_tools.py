@@ -224,3 +224,14 @@ def test_the_static_copy_shows_each_step_in_order_and_keeps_hostile_text_inert(m
     assert "<img" not in page and "<script" not in page and "<b " not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and "Tool evil · done" in page
     assert "2 rounds" in page
+
+
+@pytest.mark.parametrize("call", ["compare", "batch"])
+def test_comparisons_and_batches_refuse_tools_before_sending(model_server, call):
+    before = len(model_server.requests)
+    with pytest.raises(ConfigurationError, match="comparisons and batches do not run tools yet"):
+        if call == "compare":
+            ling_notebook.compare("hi", models=["test/echo", "test/echo"], tools=[add], base_url=model_server.url)
+        else:
+            ling_notebook.batch(["hi"], tools=[add], base_url=model_server.url)
+    assert len(model_server.requests) == before

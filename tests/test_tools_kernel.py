@@ -110,3 +110,38 @@ def test_stop_while_a_call_waits_sends_nothing_more_and_says_where_it_stopped(ke
     kernel.read_until(lambda: bool(kernel.displays()))
     copy = kernel.displays()[-1]["data"]["text/html"]
     assert "stopped by user (tool total)" in copy and "Tool total · not run" in copy
+
+
+def test_stop_while_arguments_stream_closes_the_connection(kernel, model_server):
+    kernel.messages.clear()
+    long = "x" * 400
+    kernel.run("r = ling_notebook.stream('call total {\"year\": \"" + long + "\"}', tools=[total], "
+               "model='test/tools?rate=50&pieces=1')")
+    (comm,) = [c for c in kernel.widget_comms() if "_esm" in kernel.state(c)]
+    kernel.read_until(lambda: len([c for c in calls_sent(kernel, comm) if c.get("arguments")]) >= 2)
+    kernel.send_to_widget(comm, {"type": "stop"})
+    until_done(kernel)
+    assert kernel.value("[r.status, r.stopped_during, r.tool_calls[0].state]") == ["stopped", "stream", "skipped"]
+    record = model_server.wait_for(lambda r: r.disconnected_at is not None and long in str(r.messages), timeout=10)
+    assert not record.completed
+
+
+def test_stop_while_a_tool_runs_tells_it_and_its_result_is_not_sent(kernel, model_server):
+    kernel.run("gate, seen = threading.Event(), []\n"
+               "def watch() -> str:\n"
+               "    gate.wait(30)\n"
+               "    seen.append(ling_notebook.stop_requested())\n"
+               "    return 'late'\n"
+               "r = ling_notebook.stream('call watch {}', tools=[ling_notebook.tool(watch, thread_safe=True)], "
+               "model='test/tools')")
+    kernel.messages.clear()
+    for _ in range(200):
+        if kernel.value("r.tool_calls[0].state if r.tool_calls else None") == "running":
+            break
+    requests = len(model_server.requests)
+    kernel.run("r.stop(); gate.set()")
+    until_done(kernel)
+    kernel.run("import time\nfor _ in range(1000):\n    if seen: break\n    time.sleep(0.01)")  # a bound
+    assert kernel.value("[r.status, r.stopped_during, r.tool_calls[0].state, r.tool_calls[0].result, seen]") == [
+        "stopped", "running tool watch", "stopped", None, [True]]
+    assert len(model_server.requests) == requests
