@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
+from .interrupt import StopOnInterrupt
 from .tools import Tool, result_text
 
 log = logging.getLogger("ling_notebook.tools")
@@ -57,15 +59,20 @@ class Job:
         self._started()
         _current.job = self
         output: list[str] = []
+        interrupted = False
         try:
             with _captured(output) if capture else contextlib.nullcontext():
                 value = self.tool.function(**self.kwargs)
             outcome: tuple[str | None, str | None] = (result_text(value), None)
-        except BaseException as exc:  # the model is told what went wrong; KeyboardInterrupt stops the tool alone
+        except KeyboardInterrupt:  # Jupyter's interrupt: it stops the replies too; whoever runs this hears of it
+            outcome, interrupted = (None, "KeyboardInterrupt: interrupted by the user"), True
+        except BaseException as exc:  # the model is told what went wrong (SystemExit included: not ours to exit)
             outcome = (None, f"{type(exc).__name__}: {exc}")
         finally:
             _current.job = None
         self.future.set_result((*outcome, "".join(output)))
+        if interrupted:
+            raise KeyboardInterrupt
 
 
 def submit(job: Job) -> None:
@@ -172,10 +179,17 @@ def _wake_kernel() -> None:
     async def between_cells() -> None:
         lock = getattr(kernel, "_main_asyncio_lock", None)  # ipykernel 7; 6.x runs callbacks between messages
         async with lock if isinstance(lock, asyncio.Lock) else contextlib.nullcontext():
+            # Between cells the kernel ignores SIGINT; a tool must be interruptible like a cell (it may loop
+            # forever), and the interrupt stops the replies as it does anywhere (`interrupt`).
+            previous = signal.signal(signal.SIGINT, StopOnInterrupt(signal.default_int_handler))
             try:
                 run_due()
+            except KeyboardInterrupt:
+                pass
             except Exception:  # a job's own failures are its result; this would be ours
                 log.exception("ling-notebook failed while running tools")
+            finally:
+                signal.signal(signal.SIGINT, previous)
 
     io_loop.add_callback(between_cells)
 

@@ -145,3 +145,17 @@ def test_stop_while_a_tool_runs_tells_it_and_its_result_is_not_sent(kernel, mode
     assert kernel.value("[r.status, r.stopped_during, r.tool_calls[0].state, r.tool_calls[0].result, seen]") == [
         "stopped", "running tool watch", "stopped", None, [True]]
     assert len(model_server.requests) == requests
+
+
+def test_jupyters_interrupt_stops_a_tool_that_never_returns(kernel):
+    kernel.run("import time\n"
+               "def forever() -> str:\n"
+               "    while True:\n"
+               "        time.sleep(0.01)\n")
+    kernel.messages.clear()
+    kernel.run("r = ling_notebook.stream('call forever {}', tools=[forever], model='test/tools')")
+    (comm,) = [c for c in kernel.widget_comms() if "_esm" in kernel.state(c)]
+    kernel.read_until(lambda: any(c.get("state") == "running" for c in calls_sent(kernel, comm)))
+    kernel.manager.interrupt_kernel()
+    until_done(kernel)
+    assert kernel.value("[r.status, r.tool_calls[0].state]") == ["stopped", "stopped"]
