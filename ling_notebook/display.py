@@ -107,7 +107,7 @@ def in_kernel() -> bool:
 
 class TerminalPrinter:
     """Prints tokens to stdout as they arrive, cleaned of control characters (`terminal.printable`);
-    reasoning dimmed when stdout is a terminal."""
+    reasoning dimmed when stdout is a terminal; a line per tool call once it has run (or not)."""
 
     def __init__(self) -> None:
         self._dim = sys.stdout.isatty()
@@ -128,6 +128,15 @@ class TerminalPrinter:
                 sys.stdout.write("\033[0m\n\n" if self._dim else "\n\n")
                 self._in_reasoning = False
             sys.stdout.write(content)
+        sys.stdout.flush()
+
+    def on_part(self, reply: Reply, call: Any, arguments: str) -> None:
+        if not call.ended:
+            return
+        outcome = call.error if call.error is not None else call.result or call.state
+        line = f"[tool {call.name}({call.arguments_text[:200]}) {call.state}: {outcome[:300]}]"
+        sys.stdout.write(("\033[2m" if self._dim else "") + printable(line).replace("\n", " ")
+                         + ("\033[0m" if self._dim else "") + "\n")
         sys.stdout.flush()
 
     def on_end(self, reply: Reply) -> None:

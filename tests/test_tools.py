@@ -52,7 +52,7 @@ def test_the_model_gets_the_result_and_answers_with_it(model_server, capsys):
             {"id": "call_0_0", "type": "function", "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'}}]},
         {"role": "tool", "tool_call_id": "call_0_0", "content": "3"},
     ]
-    assert "Tool results: add -> 3" in capsys.readouterr().out
+    assert capsys.readouterr().out == '[tool add({"a": 1, "b": 2}) done: 3]\nTool results: add -> 3\n'
 
 
 def test_parallel_calls_run_in_order_and_each_is_answered(model_server):
