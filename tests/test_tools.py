@@ -235,3 +235,47 @@ def test_comparisons_and_batches_refuse_tools_before_sending(model_server, call)
         else:
             ling_notebook.batch(["hi"], tools=[add], base_url=model_server.url)
     assert len(model_server.requests) == before
+
+
+def test_deltas_carry_calls_in_order_and_a_snapshot_has_the_same_parts(model_server):
+    from ling_notebook.deltas import DeltaBatcher
+    from ling_notebook.widget import call_change
+
+    sent: list = []
+    holder: dict = {}
+
+    class Feed:
+        def on_status(self, reply): pass
+        def on_end(self, reply): pass
+        def on_delta(self, reply, content, reasoning): holder["batcher"].add(0, content, reasoning)
+        def on_part(self, reply, call, arguments):
+            holder["batcher"].add_call(0, reply.tool_calls.index(call), call_change(call, arguments))
+
+    reply = Reply([{"role": "user", "content": 'call add {"a": 1, "b": 2}\ncall add {"a": 3, "b": 4}'}],
+                  settings(model_server, "test/tools?pieces=2&interleave=1&rate=0"), tools=toolbox([add]))
+    holder["batcher"] = DeltaBatcher([reply], 0.05, lambda seq, pieces: sent.append(pieces[0]))
+    reply.add_listener(Feed())
+    reply.start().wait(10)
+    with holder["batcher"].lock:
+        holder["batcher"].flush_locked()
+        snapshot = holder["batcher"].parts_locked(0)
+    # What the deltas draw, in order: text pieces join into a part; a call's changes merge into its card.
+    drawn: list[dict] = []
+    for piece in sent:
+        assert not (piece.content and piece.calls), "a message holds text or calls"
+        if piece.content:
+            if drawn and drawn[-1]["kind"] == "text":
+                drawn[-1]["text"] += piece.content
+            else:
+                drawn.append({"kind": "text", "text": piece.content})
+        for change in piece.calls:
+            card = next((p for p in drawn if p["kind"] == "call" and p["n"] == change["n"]), None)
+            if card is None:
+                drawn.append({"kind": "call", **change})
+            else:
+                arguments = card["arguments"] + change["arguments"]
+                card.update(change, arguments=arguments)
+    assert drawn == snapshot
+    assert [p["kind"] for p in snapshot] == ["call", "call", "text"]
+    assert [p["arguments"] for p in snapshot[:2]] == ['{"a": 1, "b": 2}', '{"a": 3, "b": 4}']
+    assert snapshot[2]["text"] == reply.text and [p["state"] for p in snapshot[:2]] == ["done", "done"]
