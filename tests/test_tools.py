@@ -279,3 +279,17 @@ def test_deltas_carry_calls_in_order_and_a_snapshot_has_the_same_parts(model_ser
     assert [p["kind"] for p in snapshot] == ["call", "call", "text"]
     assert [p["arguments"] for p in snapshot[:2]] == ['{"a": 1, "b": 2}', '{"a": 3, "b": 4}']
     assert snapshot[2]["text"] == reply.text and [p["state"] for p in snapshot[:2]] == ["done", "done"]
+
+
+def test_the_offline_demo_model_calls_the_first_tool_once_per_year_and_reports_back(model_server):
+    years = []
+
+    def revenue_by_region(year: int) -> str:
+        """Revenue per region."""
+        years.append(year)
+        return f"north,{year - 2000}"
+
+    reply = ask(model_server, "Which region grew most from 2024 to 2025?", [revenue_by_region],
+                model="ling-offline-demo?rate=0")
+    assert years == [2024, 2025] and reply.status == "done" and reply.rounds == 2
+    assert "- north,24\n- north,25" in reply.text and "Offline demo model" in reply.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -134,7 +135,11 @@ def plan_request(body: dict[str, Any], demo_rate: float, attempts: Callable[[], 
     if kind in ("picky", "flaky"):
         _refuse_early_attempts(kind, params, messages, attempts)
     _check_tool_answers(messages)
-    plan = _plan(kind, params, messages, demo_rate, model.partition("?")[0])
+    tools = body.get("tools") if kind == "" else None
+    if tools:
+        plan = _demo_tool_plan(tools, messages, params.get("rate", demo_rate))
+    else:
+        plan = _plan(kind, params, messages, demo_rate, model.partition("?")[0])
     plan.limit = max_tokens
     return plan
 
@@ -300,6 +305,42 @@ def _tool_plan(params: dict[str, float], messages: list[Any], rate: float) -> Pl
     results = [f"{names.get(m.get('tool_call_id'), '?')} -> {text_of(m)}" for m in since if m.get("role") == "tool"]
     answer = "Tool results: " + "; ".join(results) if results else "No tool was called."
     return Plan((("content", p) for p in PIECE.findall(answer)), "stop", rate)
+
+
+def _demo_tool_plan(tools: Any, messages: list[Any], rate: float) -> Plan:
+    """The demo model offered tools: once per prompt it calls the first one, once per number in the prompt
+    when its first parameter is a number (so "from 2024 to 2025" makes two calls in one round), then says
+    what came back. Arguments are made from the tool's schema and the prompt, deterministically."""
+    function = (tools[0] or {}).get("function") if isinstance(tools, list) and tools and isinstance(tools[0], dict) \
+        else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise ApiError(400, "Invalid 'tools': expected a list of {\"type\": \"function\", \"function\": {...}}.",
+                       param="tools", code="invalid_value")
+    last_user = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=0)
+    since = [m for m in messages[last_user + 1:] if isinstance(m, dict)]
+    prompt = text_of(messages[last_user])
+    if any(m.get("role") == "tool" for m in since):
+        results = [text_of(m) for m in since if m.get("role") == "tool"]
+        answer = (f"The demo model called `{function['name']}` and got back:\n\n"
+                  + "\n".join(f"- {' '.join(r.split())[:200]}" for r in results)
+                  + "\n\nA real model would now reason over these results to answer your question.\n\n"
+                  "*Offline demo model — no API key, no network.*\n")
+        return Plan((("content", p) for p in PIECE.findall(answer)), "stop", rate)
+    properties = (function.get("parameters") or {}).get("properties") or {}
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", prompt) or ["1"]
+    words = re.findall(r"[A-Za-z]\w+", prompt) or ["demo"]
+    first = next(iter(properties.values()), {}) if isinstance(properties, dict) else {}
+    per_number = isinstance(first, dict) and first.get("type") in ("integer", "number")
+    calls = []
+    for number in (numbers if per_number else numbers[:1]):
+        arguments = {}
+        for i, (name, schema) in enumerate(properties.items() if isinstance(properties, dict) else ()):
+            kind = schema.get("type") if isinstance(schema, dict) else None
+            value: Any = {"integer": int(float(number)), "number": float(number), "boolean": True,
+                          "string": words[i % len(words)], "array": []}.get(str(kind), {})
+            arguments[name] = value
+        calls.append((function["name"], json.dumps(arguments)))
+    return Plan(_call_pieces(calls, 0, 4, False), "tool_calls", rate)
 
 
 def _call_pieces(calls: list[tuple[str, str]], round_: int, size: int, interleave: bool) -> Iterator[Piece]:
