@@ -177,7 +177,8 @@ def _wake_kernel() -> None:
         return
 
     async def between_cells() -> None:
-        lock = getattr(kernel, "_main_asyncio_lock", None)  # ipykernel 7; 6.x runs callbacks between messages
+        # ipykernel 7's cell lock. 6.x has none: there a tool may run while an async cell awaits.
+        lock = getattr(kernel, "_main_asyncio_lock", None)
         async with lock if isinstance(lock, asyncio.Lock) else contextlib.nullcontext():
             # Between cells the kernel ignores SIGINT; a tool must be interruptible like a cell (it may loop
             # forever), and the interrupt stops the replies as it does anywhere (`interrupt`).
