@@ -159,3 +159,16 @@ def test_jupyters_interrupt_stops_a_tool_that_never_returns(kernel):
     kernel.manager.interrupt_kernel()
     until_done(kernel)
     assert kernel.value("[r.status, r.tool_calls[0].state]") == ["stopped", "stopped"]
+
+
+def test_what_a_tool_displays_goes_to_its_card_as_text(kernel):
+    kernel.run("from IPython.display import display\n"
+               "def show() -> str:\n"
+               "    display({'shown': 1})\n"
+               "    return 'ok'\n")
+    kernel.messages.clear()
+    kernel.run("r = ling_notebook.stream('call show {}', tools=[show], model='test/tools')")
+    until_done(kernel)
+    assert kernel.value("r.tool_calls[0].output") == "{'shown': 1}\n"
+    assert not [m for m in kernel.messages if m["msg_type"] in ("display_data", "execute_result")
+                and "shown" in str(m["content"].get("data", {}).get("text/plain", ""))]
