@@ -451,10 +451,11 @@ def history_bundle(chat: Conversation) -> dict[str, str]:
         answer = assistant_content(reply)
         ended = reply.status in ENDED
         role = "assistant" if ended else f"assistant · {reply.status}…"
+        cards = "".join(tool_card_html(call) for call in getattr(reply, "tool_calls", ()))  # what the model was told
         parts.append(_turn_html([
             ("user", markdown_html(turn.prompt)),
-            (role, markdown_html(answer, cut=not ended) if answer is not None
-             else text_html("(no reply; not sent again)")),
+            (role, cards + (markdown_html(answer, cut=not ended) if answer is not None
+                            else text_html("(no reply; not sent again)"))),
         ]))
         plain += [f"user: {turn.prompt}", f"{role}: {answer if answer is not None else '(no reply)'}"]
     return bundle(f'<div class="ling-history">{"".join(parts)}</div>', "\n\n".join(plain))

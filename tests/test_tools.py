@@ -293,3 +293,13 @@ def test_the_offline_demo_model_calls_the_first_tool_once_per_year_and_reports_b
                 model="ling-offline-demo?rate=0")
     assert years == [2024, 2025] and reply.status == "done" and reply.rounds == 2
     assert "- north,24\n- north,25" in reply.text and "Offline demo model" in reply.text
+
+
+def test_history_shows_the_tool_calls_of_a_turn(model_server):
+    from ling_notebook.render import history_bundle
+
+    conversation = Conversation("t")
+    reply = ask(model_server, 'call add {"a": 2, "b": 3}', [add])
+    conversation.record("cell-1", "add them", reply)
+    page = history_bundle(conversation)["text/html"]
+    assert page.index("Tool add · done") < page.index("Tool results: add -&gt; 5")
