@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from _common import Table, flood_text, ratio, secs, size
 
 from ling_notebook import render
-from ling_notebook.server import _demo_reply
+from ling_notebook.server.scenarios import demo_reply
 
 CHARS_PER_TOKEN = 5.4  # the demo model: a 60,000-token reply is about 324 kB of Markdown
 
@@ -25,7 +25,7 @@ CHARS_PER_TOKEN = 5.4  # the demo model: a 60,000-token reply is about 324 kB of
 def demo_text(tokens: int) -> str:
     target, parts, length, i = int(tokens * CHARS_PER_TOKEN), [], 0, 0
     while length < target:
-        part = _demo_reply(f"Question {i} about spring gardens, soil and seeds") + "\n"
+        part = demo_reply(f"Question {i} about spring gardens, soil and seeds") + "\n"
         parts.append(part)
         length += len(part)
         i += 1

@@ -13,13 +13,14 @@ export interface Usage {
   total_tokens: number;
 }
 
+/** What a waiting reply waits for: the reply of an earlier turn, or the server's answer to its request. */
+export type WaitingFor = "reply" | "server";
+
 /**
  * Mirrors the synced traitlets of the Python widget model, one field per trait. The reply's text is
  * not among them: it arrives only in delta and snapshot messages, once, and when the reply ends the
  * kernel replaces the view with a static copy instead of sending the text again.
  */
-/** What a waiting reply waits for: the reply of an earlier turn, or the server's answer to its request. */
-export type WaitingFor = "reply" | "server";
 
 export interface LingModelState {
   status: Status;
@@ -107,18 +108,21 @@ export interface EndedMessage {
 export interface FinalMessage {
   type: "final";
   bundle: Record<string, string>;
+  /** The widget's model id: the extension replaces only the output that shows this widget. */
+  model_id: string;
 }
 
 export type KernelMessage = DeltaMessage | SnapshotMessage | RendererMessage | EndedMessage | FinalMessage;
 
 /**
  * View -> kernel. `hello` asks for a snapshot; `bye` says the view is gone (the kernel closes the widget
- * once the reply has ended and every view that said hello said bye); `copy` asks for the static copy;
+ * once the reply has ended and every view that said hello said bye), `away` when its page unloads (a
+ * reload may bring it back: the kernel waits a while for a new hello); `copy` asks for the static copy;
  * `stop` cancels the reply; `renderer` asks for the renderer. `view` is a random id per view.
  */
 export type ViewMessage =
   | { type: "hello"; view: string }
-  | { type: "bye"; view: string }
+  | { type: "bye"; view: string; away?: boolean }
   | { type: "copy" }
   | { type: "stop" }
   | { type: "tool"; call: string; run: boolean }
@@ -127,13 +131,15 @@ export type ViewMessage =
 /**
  * The DOM event a view dispatches (bubbling, cancelable) from its element when a `final` message reaches
  * it. The ling-notebook JupyterLab / Notebook 7 extension (js/keeper.ts) answers it by replacing the
- * output that holds the element with `detail.bundle` in the notebook's model, and calls preventDefault();
- * where nobody answers, the view shows the final copy itself and says it is not saved.
+ * output that holds the element and shows widget `detail.model_id` with `detail.bundle` in the notebook's
+ * model, and calls preventDefault(); where nobody answers, the view keeps its own text and says it is not
+ * saved.
  */
 export const FINAL_EVENT = "ling-notebook:final";
 
 export interface FinalDetail {
   bundle: Record<string, string>;
+  model_id: string;
 }
 
 /**

@@ -3,9 +3,12 @@
  * holds the view that dispatched it, and replaces it in its cell's output model by the final copy.
  * JupyterLab's objects are typed here by the few members used, so this runs (and is tested) without them.
  */
+import DOMPurify from "dompurify";
 import type { FinalDetail } from "./contract";
 
 const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
+// A leading <style> is kept (FORCE_BODY), and links keep opening in a new tab (they carry rel="noopener").
+const KEEP_HTML = { FORCE_BODY: true, ADD_ATTR: ["target"] };
 
 /** The parts of JupyterLab's notebook API used here (structurally; JupyterLab provides the objects). */
 interface OutputModel {
@@ -43,15 +46,31 @@ export function findOutput(tracker: NotebookTracker, target: Node): { model: Out
   return found;
 }
 
+/**
+ * What the notebook keeps of a bundle: its HTML, without script (DOMPurify's defaults: no script, no event
+ * handler, no javascript: URL; the kernel's copy has none, but the event comes from the page, and a notebook
+ * saved from this session is trusted, so script kept here would run at every open), and its plain text.
+ * Every other MIME type is dropped.
+ */
+export function keptData(bundle: Record<string, unknown>): Record<string, string> {
+  const data: Record<string, string> = {};
+  if (typeof bundle["text/html"] === "string") {
+    data["text/html"] = DOMPurify.sanitize(bundle["text/html"], KEEP_HTML);
+  }
+  if (typeof bundle["text/plain"] === "string") data["text/plain"] = bundle["text/plain"];
+  return data;
+}
+
 /** Replaces the widget output holding the event's target by the final copy; true when it did. */
 export function keep(tracker: NotebookTracker, event: Event): boolean {
-  const bundle = (event as CustomEvent<FinalDetail>).detail?.bundle;
+  const detail = (event as CustomEvent<FinalDetail>).detail;
+  const bundle = detail?.bundle;
   if (!(event.target instanceof Node) || !bundle || typeof bundle !== "object") return false;
   const place = findOutput(tracker, event.target);
-  // Anything but our widget there means update_display (or the user) replaced it already.
-  if (!place || !(WIDGET_VIEW in place.model.get(place.index).data)) return false;
-  const data: Record<string, string> = {};
-  for (const [mime, value] of Object.entries(bundle)) if (typeof value === "string") data[mime] = value;
-  place.model.set(place.index, { output_type: "display_data", data, metadata: {} });
+  // Only the output showing that very widget: anything else there means update_display (or the user)
+  // replaced it already, or the event is not from our view.
+  const shown = place?.model.get(place.index).data[WIDGET_VIEW] as { model_id?: unknown } | undefined;
+  if (!place || !shown || typeof detail.model_id !== "string" || shown.model_id !== detail.model_id) return false;
+  place.model.set(place.index, { output_type: "display_data", data: keptData(bundle), metadata: {} });
   return true;
 }

@@ -7,6 +7,7 @@
  * was reloaded, or the notebook reopened, mid-stream). It asks for the static copy (`copy`) and hands it
  * to the page's ling-notebook extension (FINAL_EVENT, answered by keeper.ts), which replaces the output in
  * the notebook model; where nobody answers, the view keeps its text and says in one line it is not saved.
+ * A bye because the page unloads is `away`: the page may be reloading, and the kernel waits for it.
  */
 import { FINAL_EVENT, type FinalDetail, type ViewMessage, type WidgetModel } from "./contract";
 import { el, logError } from "./pane";
@@ -20,9 +21,9 @@ export function newViewId(): string {
 }
 
 /** Dispatches FINAL_EVENT from `root`; true when the page's extension took the copy. */
-export function handOver(root: HTMLElement, bundle: unknown): boolean {
-  if (!bundle || typeof bundle !== "object") return false;
-  const detail: FinalDetail = { bundle: bundle as Record<string, string> };
+export function handOver(root: HTMLElement, bundle: unknown, modelId: unknown): boolean {
+  if (!bundle || typeof bundle !== "object" || typeof modelId !== "string") return false;
+  const detail: FinalDetail = { bundle: bundle as Record<string, string>, model_id: modelId };
   return !root.dispatchEvent(new CustomEvent(FINAL_EVENT, { bubbles: true, cancelable: true, detail }));
 }
 
@@ -31,7 +32,7 @@ export class Presence {
   private readonly root: HTMLElement;
   private readonly id = newViewId();
   // A page that unloads never disposes its views: say bye then, so the kernel can close the widget.
-  private readonly onPageHide = () => this.bye();
+  private readonly onPageHide = () => this.bye(true);
   private gone = false;
 
   constructor(model: WidgetModel<unknown>, root: HTMLElement) {
@@ -46,12 +47,12 @@ export class Presence {
   }
 
   /** Handles `ended` and `final`; false for any other message. */
-  onMessage(msg: { type?: unknown; bundle?: unknown }): boolean {
+  onMessage(msg: { type?: unknown; bundle?: unknown; model_id?: unknown }): boolean {
     if (msg.type === "ended") {
       this.send({ type: "copy" }, true);
     } else if (msg.type === "final") {
       // The extension replaces the output, which disposes this view before dispatchEvent returns.
-      if (!handOver(this.root, msg.bundle) && !this.gone && !this.root.querySelector(".ling-unsaved")) {
+      if (!handOver(this.root, msg.bundle, msg.model_id) && !this.gone && !this.root.querySelector(".ling-unsaved")) {
         el("div", "ling-note ling-unsaved", this.root).textContent = UNSAVED_NOTE;
       }
     } else {
@@ -67,9 +68,9 @@ export class Presence {
     this.bye();
   }
 
-  private bye(): void {
+  private bye(away = false): void {
     // Quietly: when the widget was closed first (its comm is gone), nobody is left to tell.
-    this.send({ type: "bye", view: this.id }, false);
+    this.send(away ? { type: "bye", view: this.id, away } : { type: "bye", view: this.id }, false);
   }
 
   private send(message: ViewMessage, log: boolean): void {

@@ -310,7 +310,12 @@ class Batch:
 
         After the end, its live view (then its summary) shows where `retry()` is called, as a new output:
         the earlier summary stays as it was, failures included. While the batch runs, the items that
-        have failed so far go back in the queue, in the view that runs."""
+        have failed so far go back in the queue, in the view that runs. With nothing to run again (every
+        item done), nothing happens and no view is shown."""
+        with self._lock:
+            idle = not self._running
+        if idle and not any(state in ("failed", "stopped", "queued") for state in self._states):
+            return self
         for view in self.views:
             view.reopen()
         return self._requeue()

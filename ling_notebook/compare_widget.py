@@ -63,7 +63,7 @@ class CompareWidget(StubWidget):
         # `comparison.ended`: ends are told on several threads, and every reply may have ended before
         # the first is told, so the copy would come (and the widget close) before the other columns sync.
         self._told_ended: set[int] = set()
-        self._views = ViewSet(self)
+        self._views = ViewSet(self, self._lock)
         self.on_msg(self._on_front_end_message)
 
     def show(self) -> None:
@@ -99,17 +99,17 @@ class CompareWidget(StubWidget):
                 self.send({"type": "snapshot", "seq": self._batcher.seq, "columns": columns})
                 if self._views.ended:
                     self.send({"type": "ended"})
-        elif kind == "copy":
+        elif kind == "copy" and self._views.ended:  # never a copy of a comparison still under way
             from .compare import comparison_bundle
 
             bundle = comparison_bundle(self.comparison)
             with self._lock:
-                self.send({"type": "final", "bundle": bundle})
+                self.send({"type": "final", "bundle": bundle, "model_id": self.model_id})
         elif kind == "bye":
             with self._lock:
                 self._views.bye(content)
 
-    # -- the replies' listener interface (runner thread, or the thread that called stop()) ------
+    # -- the replies' listener interface (the stream's thread; on_end on each reply's end thread) --
     def on_status(self, reply: Reply) -> None:
         with self._lock:
             self._sync_column(reply)
@@ -127,9 +127,11 @@ class CompareWidget(StubWidget):
         if last:  # the copy replaces every view, which already had all the text as deltas
             from .compare import comparison_bundle
 
-            update_display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id)
-            with self._lock:  # a hello or a delta on another thread must not send while the comm closes
-                self._views.end()
+            try:
+                update_display(comparison_bundle(self.comparison), raw=True, display_id=self.display_id)
+            finally:  # the views update_display missed still get the end, and the widget still closes
+                with self._lock:  # a hello or a delta on another thread must not send while the comm closes
+                    self._views.end()
 
     def _sync_column(self, reply: Reply) -> None:
         columns = list(self.columns)

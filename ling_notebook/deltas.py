@@ -10,7 +10,7 @@ holds text or calls, never text after a call: text that follows pending calls (a
 pending text) first sends what is pending. That adds a message per change of kind, not per token.
 
 Threads: deltas are added on the stream thread; a snapshot is asked for on the main or a subshell
-thread; a reply can end on the thread that called `stop()`. `lock` guards everything here, and the
+thread; a reply's end is told on a thread of its own (`Runner.finish`). `lock` guards everything here, and the
 widgets hold it for their trait syncs too, so those threads take turns.
 """
 

@@ -310,7 +310,8 @@ class LingMagics(Magics):
                 print(f"ling: {name} is unset: {source} applies ({effective}).")
                 return
             setattr(self, name, config.validate(name, value))  # the observer passes it to configure()
-            print(f"ling: {name} = {getattr(self, name)} for this session.")
+            _, shown, _ = next(row for row in config.describe() if row[0] == name)  # as shown: no credentials
+            print(f"ling: {name} = {shown} for this session.")
             return
         if rest:
             raise config.ConfigurationError(

@@ -9,8 +9,8 @@ and every fragment then passes the nh3 (Ammonia) allowlist before it is emitted.
 escaped with `html.escape`. Bundles carry `text/html` and a short `text/plain`, never `text/markdown`
 (a second Markdown parser must not re-read model output).
 
-API, for every view that shows model output (the static copy of a reply, `%ling history`, and later
-comparisons and batch summaries):
+API, for every view that shows model output (the static copy of a reply, `%ling history`, comparisons
+and batch summaries):
 
 - `markdown_html(text)`: sanitized HTML for Markdown text.
 - `text_html(text)`: an escaped paragraph of plain text (line breaks kept).
@@ -23,8 +23,9 @@ comparisons and batch summaries):
   our stylesheet and a wrapper, and cuts `plain` short.
 - `reply_bundle(reply)`: `bundle(reply_html(reply), <the reply's text>)`.
 
-Cost: the static copy is built when a reply ends (on one of the runner's finishing threads, so
-streams and the kernel go on meanwhile), and Markdown is parsed and sanitized a window of top-level
+Cost: the static copy is built when a reply ends (on that reply's own end thread, see `Runner.finish`,
+so streams, the kernel and other replies' ends go on meanwhile; again on the kernel's thread for a view
+that asks for it after a reload), and Markdown is parsed and sanitized a window of top-level
 blocks at a time: memory stays near the text and the HTML, whatever
 the reply's length, and each window becomes one `ling-chunk` that the browser may skip painting
 while it is off screen (`content-visibility: auto`).

@@ -295,13 +295,18 @@ class Reply:
         self._runner.call_soon(self._attach, listener)
 
     def _attach(self, listener: Listener) -> None:
-        with self._end_lock:  # so `_end` either includes this listener or has already ended
+        # Under the end lock, as `_on_delta`: `_end` either includes this listener, and then tells it of
+        # the end only after this catch-up, or has already ended and the end is told below.
+        with self._end_lock:
             self._listeners.append(listener)
             ended = self.ended
-        if self.status != "waiting" or self.waiting_for:
-            listener.on_status(self)
-        if len(self._content) or len(self._reasoning):
-            listener.on_delta(self, self.text, self.reasoning)
+            if self.status != "waiting" or self.waiting_for:
+                listener.on_status(self)
+            if len(self._content) or len(self._reasoning):
+                listener.on_delta(self, self.text, self.reasoning)
+            on_part = getattr(listener, "on_part", None)
+            for call in self.tool_calls if on_part is not None else ():
+                on_part(self, call, call.arguments_text)
         if ended:
             self._runner.finish(self._notify_end, [listener], False)
 
@@ -410,7 +415,9 @@ class Reply:
         """One request: its pieces go into parts; return its error, if any, and the tool calls it asked for."""
         events = engine.stream_events(messages, self.settings, client=client, stream=self._stream, **params)
         error, calls = None, []
-        self.finish_reason = None
+        with self._end_lock:
+            if not self.ended:
+                self.finish_reason = None  # this round's, when it comes
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, (engine.ContentDelta, engine.ReasoningDelta)):
@@ -432,13 +439,16 @@ class Reply:
                     if opened:
                         for listener in self._listeners:
                             listener.on_status(self)
-                elif isinstance(event, engine.Finished):
-                    self.finish_reason = event.reason
-                elif isinstance(event, engine.Usage):
-                    self.usage = event if self.usage is None else engine.Usage(  # over every round
-                        self.usage.prompt_tokens + event.prompt_tokens,
-                        self.usage.completion_tokens + event.completion_tokens,
-                        self.usage.total_tokens + event.total_tokens)
+                elif isinstance(event, (engine.Finished, engine.Usage)):
+                    with self._end_lock:  # a reply stopped meanwhile keeps what its copy and wait() saw
+                        if not self.ended:
+                            if isinstance(event, engine.Finished):
+                                self.finish_reason = event.reason
+                            else:  # over every round
+                                self.usage = event if self.usage is None else engine.Usage(
+                                    self.usage.prompt_tokens + event.prompt_tokens,
+                                    self.usage.completion_tokens + event.completion_tokens,
+                                    self.usage.total_tokens + event.total_tokens)
                 elif isinstance(event, engine.Failed):
                     error = event.error
         for call in calls:

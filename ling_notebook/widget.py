@@ -26,7 +26,10 @@ again from the reply, so an open widget holds no more than its reply does. A vie
 its bye (a browser crash, or a notebook tab closed in JupyterLab, which never disposes its views) keeps
 the widget, and through it the reply, until the kernel restarts; the reply is usually held anyway (by
 its variable and `%ling history`). Closing at once, as before, blanked every reloaded view; closing
-after a delay would blank a slow page's (or any view while a cell runs blocking code).
+after a short delay would blank a slow page's (or any view while a cell runs blocking code, as its hello
+waits behind the cell). A view whose page unloads says bye `away`: its page may be coming back (a reload),
+and the hello of the reloaded view comes only once that page and its kernel connection are up. So when
+the views left are all away, the widget waits `AWAY_GRACE` seconds for a hello before it closes.
 
 The widget's own ESM, sent in every reply's comm_open, is a small stub (js/widget.ts). The renderer
 (markdown-it, DOMPurify, highlight.js, the view, its CSS) goes to a browser page once: the first view
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,9 @@ from .render import TOOL_SHOWN, cut_plain, reply_bundle, tool_arguments_text
 from .reply import Reply
 
 STATIC = Path(__file__).parent / "static"
+
+# How long a widget whose last views left with their page waits for a reloaded page's hello.
+AWAY_GRACE = 600.0
 
 
 @functools.cache
@@ -91,18 +98,25 @@ class ViewSet:
     """The views of one widget that said hello and not yet bye, and whether its reply (or comparison) has
     ended: the widget is closed once both hold (see the module docstring). Call with the widget's lock held."""
 
-    def __init__(self, widget: anywidget.AnyWidget) -> None:
+    def __init__(self, widget: anywidget.AnyWidget, lock: Any) -> None:
         self._widget = widget
+        self._lock = lock
         self._ids: set[str] = set()
+        self._away = False  # the last view to leave went with its page, which may come back
         self.ended = False
+        # Runs `close_later` after a delay; a hook so tests can run it when they choose.
+        self.later = lambda delay, close_later: _daemon_timer(delay, close_later)
 
     def hello(self, content: dict[str, Any]) -> None:
         if isinstance(content.get("view"), str):
             self._ids.add(content["view"])
 
     def bye(self, content: dict[str, Any]) -> None:
-        self._ids.discard(content.get("view"))
-        self._close_if_done()
+        view = content.get("view")
+        if isinstance(view, str):
+            self._ids.discard(view)
+            self._away = content.get("away") is True
+            self._close_if_done()
 
     def end(self) -> None:
         """After update_display: the views it missed are told, and ask for the copy."""
@@ -112,9 +126,23 @@ class ViewSet:
         self._close_if_done()
 
     def _close_if_done(self) -> None:
-        # Every view is now the static copy: free the model here and in the browser.
-        if self.ended and not self._ids:
+        if not self.ended or self._ids:
+            return
+        if self._away:
+            self.later(AWAY_GRACE, self._close_unless_back)
+        else:  # every view is now the static copy: free the model here and in the browser
             self._widget.close()
+
+    def _close_unless_back(self) -> None:
+        with self._lock:
+            if not self._ids:
+                self._widget.close()
+
+
+def _daemon_timer(delay: float, function: Any) -> None:
+    timer = threading.Timer(delay, function)
+    timer.daemon = True
+    timer.start()
 
 
 class StubWidget(anywidget.AnyWidget):
@@ -156,7 +184,7 @@ class ReplyWidget(StubWidget):
         self._batcher = DeltaBatcher([reply], reply.settings.frame_interval, self._send_deltas)
         self._lock = self._batcher.lock
         self._attached = False
-        self._views = ViewSet(self)
+        self._views = ViewSet(self, self._lock)
         self.on_msg(self._on_front_end_message)
 
     def __repr__(self) -> str:
@@ -191,16 +219,17 @@ class ReplyWidget(StubWidget):
                 self.send(snapshot)
                 if self._views.ended:
                     self.send({"type": "ended"})
-        elif kind == "copy":
+        elif kind == "copy" and self._views.ended:
             # Only a view that update_display missed asks: built again here, never kept (see the docstring).
+            # Never before the end: a copy of a partial reply would be kept in the notebook as the reply.
             bundle = reply_bundle(self.reply)
             with self._lock:
-                self.send({"type": "final", "bundle": bundle})
+                self.send({"type": "final", "bundle": bundle, "model_id": self.model_id})
         elif kind == "bye":
             with self._lock:
                 self._views.bye(content)
 
-    # -- the reply's listener interface (runner thread) ----------------------------------------
+    # -- the reply's listener interface (the stream's thread; on_end on the reply's own end thread) --
     def on_status(self, reply: Reply) -> None:
         with self._lock, self.hold_sync():
             self.model_name = reply.model
@@ -214,7 +243,7 @@ class ReplyWidget(StubWidget):
         self._batcher.add_call(0, reply.tool_calls.index(call), call_change(call, arguments))
 
     def on_end(self, reply: Reply) -> None:
-        """The reply ended (on a finishing thread of the runner: building the copy may take a while)."""
+        """The reply ended (on the reply's own end thread, see Runner.finish: the copy may take a while)."""
         self._batcher.flush()
         # Every view already has the text from the deltas, and the static copy below replaces them.
         with self._lock, self.hold_sync():
@@ -226,9 +255,11 @@ class ReplyWidget(StubWidget):
             self.finish_reason = reply.finish_reason
             self.error = reply.error
             self.status = reply.status
-        update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
-        with self._lock:  # a hello or a delta on another thread must not send while the comm closes
-            self._views.end()
+        try:
+            update_display(reply_bundle(reply), raw=True, display_id=self.display_id)
+        finally:  # the views update_display missed still get the end, and the widget still closes
+            with self._lock:  # a hello or a delta on another thread must not send while the comm closes
+                self._views.end()
 
     def _send_deltas(self, seq: int, pieces: list[Piece]) -> None:
         reply = self.reply

@@ -229,3 +229,11 @@ def test_runs_of_a_batch_leave_no_model_of_their_own_open(kernel, server):
     assert [c["data"]["state"]["_model_name"] for c in opened] == ["AnyModel", "AnyModel"]  # one per run
     closed = {m["content"]["comm_id"] for m in kernel.messages if m["msg_type"] == "comm_close"}
     assert {c["comm_id"] for c in opened} <= closed  # each closed at the end of its run
+
+
+def test_retry_with_nothing_to_run_again_shows_no_view(kernel, server):
+    kernel.run("b = ling_notebook.batch(['ok'], model='test/echo')\nb.wait(30)")
+    kernel.messages.clear()
+    again = kernel.run("b.retry() is b")
+    assert not [m for m in again if m["msg_type"] in ("display_data", "comm_open")]
+    assert kernel.value("b.status") == "done" and batch_widgets(kernel) == []

@@ -205,6 +205,14 @@ def test_config_says_what_it_set(kernel, server):
     assert kernel.value("ling_notebook.config.resolve().timeout") == 60.0
 
 
+def test_config_shows_a_url_it_set_without_its_credentials(kernel, server):
+    outputs = kernel.run("%ling config base_url http://bob:hunter22@127.0.0.1:9/v1?api-key=SEKRET123")
+    said = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    assert said.startswith("ling: base_url = http://127.0.0.1:9/v1") and "hunter22" not in said
+    assert "SEKRET123" not in said and "bob" not in said
+    kernel.run("%ling config base_url default")
+
+
 def test_request_options_are_session_defaults_below_the_cells_own(kernel, server):
     kernel.run("%ling config temperature 0.2\n%config LingMagics.max_tokens = 40\n"
                "ling_notebook.configure(top_p=0.5)")

@@ -184,3 +184,10 @@ def test_peak_open_counts_overlapping_requests_only():
     assert peak_open(back_to_back) == 1
     overlapping = [_record(1, 0, 5), _record(2, 1, None), _record(3, 2, 9, left=3), _record(4, 4, 6)]
     assert peak_open(overlapping) == 3  # at t=2: 1, 2 and 3; 3 left at t=3 before 4 came
+
+
+def test_the_demo_answers_to_the_clients_default_model():
+    from ling_notebook.config import DEFAULT_MODEL
+    from ling_notebook.server.scenarios import DEMO_ALIASES
+
+    assert DEFAULT_MODEL in DEMO_ALIASES

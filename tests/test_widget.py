@@ -105,8 +105,8 @@ def test_a_closed_view_lets_its_reply_go():
     assert reply() is None  # a reply holds all its text: nothing class-wide may keep its view
 
 
-def say(widget: ReplyWidget, kind: str, view: str | None = None) -> None:
-    widget._on_front_end_message(widget, {"type": kind, **({"view": view} if view else {})}, [])
+def say(widget: ReplyWidget, kind: str, view: str | None = None, **more) -> None:
+    widget._on_front_end_message(widget, {"type": kind, **({"view": view} if view else {}), **more}, [])
 
 
 def end(widget: ReplyWidget) -> None:
@@ -145,6 +145,7 @@ def test_a_view_update_display_missed_gets_the_static_copy(widget):
     say(widget, "copy")
     (final,) = custom(widget, "final")
     assert "ling-static" in final["bundle"]["text/html"] and "the final words" in final["bundle"]["text/html"]
+    assert final["model_id"] == widget.model_id  # the extension replaces only the output showing this widget
     assert final["bundle"]["text/plain"] == "the final words"
 
 
@@ -159,4 +160,62 @@ def test_a_view_that_opens_after_the_end_gets_the_text_and_is_told_of_the_end(wi
     say(widget, "bye", "a")
     assert widget.comm is not None
     say(widget, "bye", "late")
+    assert widget.comm is None
+
+
+def test_no_copy_before_the_end_a_partial_reply_is_never_kept_as_the_reply(widget):
+    widget.reply.add_listener(widget)
+    say(widget, "hello", "a")
+    widget.reply._on_delta(engine.ContentDelta("half of"))
+    say(widget, "copy")
+    assert custom(widget, "final") == []
+
+
+def test_a_view_gone_with_its_page_is_waited_for_a_reloaded_page_comes_back(widget):
+    later = []
+    widget._views.later = lambda delay, close: later.append(close)
+    widget.reply.add_listener(widget)
+    say(widget, "hello", "a")
+    say(widget, "bye", "a", away=True)  # the page unloads mid-stream: a reload, maybe
+    end(widget)
+    assert widget.comm is not None and len(later) == 1
+    say(widget, "hello", "reloaded")
+    assert custom(widget, "ended") == [{"type": "ended"}]
+    later.pop()()  # the wait is over, but a view is there: it stays
+    assert widget.comm is not None
+    say(widget, "bye", "reloaded")
+    assert widget.comm is None
+
+
+def test_a_page_that_never_comes_back_lets_the_widget_close_after_the_wait(widget):
+    later = []
+    widget._views.later = lambda delay, close: later.append(close)
+    widget.reply.add_listener(widget)
+    say(widget, "hello", "a")
+    say(widget, "bye", "a", away=True)
+    end(widget)
+    later.pop()()
+    assert widget.comm is None
+
+
+def test_a_bye_without_a_view_id_of_text_is_ignored(widget):
+    say(widget, "hello", "a")
+    widget._on_front_end_message(widget, {"type": "bye", "view": ["a"]}, [])
+    end(widget)
+    assert widget.comm is not None
+
+
+def test_the_views_still_hear_of_the_end_when_the_copy_fails(widget, monkeypatch):
+    import ling_notebook.widget as module
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the front end is gone")
+
+    monkeypatch.setattr(module, "update_display", broken)
+    widget.reply.add_listener(widget)
+    say(widget, "hello", "a")
+    with pytest.raises(RuntimeError):
+        end(widget)
+    assert custom(widget, "ended") == [{"type": "ended"}]
+    say(widget, "bye", "a")
     assert widget.comm is None

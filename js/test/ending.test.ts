@@ -40,18 +40,18 @@ describe("a view at the end of its reply", () => {
     };
     document.addEventListener(FINAL_EVENT, listener);
     try {
-      model.message({ type: "final", bundle: BUNDLE });
+      model.message({ type: "final", bundle: BUNDLE, model_id: "m1" });
     } finally {
       document.removeEventListener(FINAL_EVENT, listener);
     }
-    expect(seen).toEqual([{ bundle: BUNDLE }]);
+    expect(seen).toEqual([{ bundle: BUNDLE, model_id: "m1" }]);
     expect(host.querySelector(".ling-unsaved")).toBeNull();
   });
 
   it("without an extension keeps its text and says once that it is not saved", () => {
     const { model, host, view } = open();
-    model.message({ type: "final", bundle: BUNDLE });
-    model.message({ type: "final", bundle: BUNDLE });
+    model.message({ type: "final", bundle: BUNDLE, model_id: "m1" });
+    model.message({ type: "final", bundle: BUNDLE, model_id: "m1" });
     view.flush();
     expect(host.querySelectorAll(".ling-unsaved")).toHaveLength(1);
     expect(host.querySelector(".ling-unsaved")?.textContent).toBe(UNSAVED_NOTE);
@@ -64,7 +64,7 @@ describe("a view at the end of its reply", () => {
     globalThis.dispatchEvent(new Event("pagehide"));
     view.dispose();
     expect(model.sent.filter((m) => (m as { type: string }).type === "bye")).toEqual([
-      { type: "bye", view: hello.view },
+      { type: "bye", view: hello.view, away: true },
       { type: "bye", view: hello.view },
     ]);
     globalThis.dispatchEvent(new Event("pagehide"));
@@ -96,15 +96,15 @@ function notebook(outputs: Array<Record<string, unknown>>) {
   return { tracker, nodes, model, data };
 }
 
-function finalEvent(target: HTMLElement): CustomEvent<FinalDetail> {
-  const event = new CustomEvent<FinalDetail>(FINAL_EVENT, { bubbles: true, cancelable: true, detail: { bundle: BUNDLE } });
+function finalEvent(target: HTMLElement, detail: FinalDetail = { bundle: BUNDLE, model_id: "m1" }): CustomEvent<FinalDetail> {
+  const event = new CustomEvent<FinalDetail>(FINAL_EVENT, { bubbles: true, cancelable: true, detail });
   Object.defineProperty(event, "target", { value: target });
   return event;
 }
 
 describe("the extension", () => {
   it("replaces the widget output that holds the view by the copy, in the output model", () => {
-    const { tracker, nodes, model, data } = notebook([{ "text/plain": "printed" }, { [WIDGET_VIEW]: {} }]);
+    const { tracker, nodes, model, data } = notebook([{ "text/plain": "printed" }, { [WIDGET_VIEW]: { model_id: "m1" } }]);
     const view = nodes[1].appendChild(document.createElement("span"));
     expect(keep(tracker, finalEvent(view))).toBe(true);
     expect(model.set).toHaveBeenCalledWith(1, { output_type: "display_data", data: BUNDLE, metadata: {} });
@@ -116,5 +116,31 @@ describe("the extension", () => {
     expect(keep(tracker, finalEvent(nodes[0]))).toBe(false);
     expect(keep(tracker, finalEvent(document.body.appendChild(document.createElement("div"))))).toBe(false);
     expect(model.set).not.toHaveBeenCalled();
+  });
+
+  it("replaces only the output that shows the widget named in the event", () => {
+    const { tracker, nodes, model } = notebook([{ [WIDGET_VIEW]: { model_id: "other" } }]);
+    const view = nodes[0].appendChild(document.createElement("span"));
+    expect(keep(tracker, finalEvent(view))).toBe(false);
+    expect(keep(tracker, finalEvent(view, { bundle: BUNDLE } as unknown as FinalDetail))).toBe(false);
+    expect(model.set).not.toHaveBeenCalled();
+  });
+
+  it("keeps no script from the page: HTML without it, plain text, and no other type", () => {
+    const { tracker, nodes, data } = notebook([{ [WIDGET_VIEW]: { model_id: "m1" } }]);
+    const view = nodes[0].appendChild(document.createElement("span"));
+    const bundle = {
+      "text/html": '<style>.ling-static{color:red}</style><div class="ling-static" onclick="alert(1)">x' +
+        '<img src=x onerror="alert(2)"><a href="javascript:alert(3)">y</a><script>alert(4)</script></div>',
+      "text/plain": "x y",
+      "application/javascript": "alert(5)",
+      "text/markdown": "x",
+    };
+    expect(keep(tracker, finalEvent(view, { bundle, model_id: "m1" }))).toBe(true);
+    const kept = data[0].data as Record<string, string>;
+    expect(Object.keys(kept).sort()).toEqual(["text/html", "text/plain"]);
+    expect(kept["text/html"]).toContain("<style>.ling-static{color:red}</style>");
+    expect(kept["text/html"]).toContain('<div class="ling-static">x');
+    expect(kept["text/html"]).not.toMatch(/onclick|onerror|javascript:|<script/);
   });
 });

@@ -15,12 +15,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..config import DEFAULT_MODEL
-
 DEMO_MODEL = "ling-offline-demo"
-# Other names the demo answers to: what `%%ling` sends when no model is configured, so pointing
-# LING_BASE_URL at `ling-notebook serve` is enough. Each answer says it comes from the offline demo.
-DEMO_ALIASES = (DEFAULT_MODEL,)
+# Other names the demo answers to: what `%%ling` sends when no model is configured (config.DEFAULT_MODEL,
+# written out: the server knows nothing of the client side), so pointing LING_BASE_URL at
+# `ling-notebook serve` is enough. Each answer says it comes from the offline demo.
+DEMO_ALIASES = ("Ling-2.6-flash",)
 
 # Scenario name -> default parameters (and `rate`, 1000 unless given); the keys are the parameters it accepts.
 SCENARIOS: dict[str, dict[str, float]] = {
