@@ -303,3 +303,21 @@ def test_history_shows_the_tool_calls_of_a_turn(model_server):
     conversation.record("cell-1", "add them", reply)
     page = history_bundle(conversation)["text/html"]
     assert page.index("Tool add · done") < page.index("Tool results: add -&gt; 5")
+
+
+def test_a_listener_attached_late_hears_of_the_calls_so_far(model_server):
+    reply = Reply([{"role": "user", "content": 'call add {"a": 1, "b": 2}'}], settings(model_server, "test/tools"),
+                  tools=toolbox([add]))
+    reply.start().wait(10)
+    heard = []
+    ended = threading.Event()
+
+    class Late:
+        def on_status(self, reply): pass
+        def on_delta(self, reply, content, reasoning): pass
+        def on_end(self, reply): ended.set()
+        def on_part(self, reply, call, arguments): heard.append((call.name, call.state, arguments))
+
+    reply.add_listener(Late())
+    assert ended.wait(10)
+    assert heard == [("add", "done", '{"a": 1, "b": 2}')]
