@@ -31,6 +31,7 @@ import fig_lab
 import fig_memory
 import fig_pages
 import fig_stop
+import fig_tools
 from _approaches import setup
 from _common import BUILD, Bars, ServerProcess, Table, machine, secs
 from _kernel import Kernel, kernel_env
@@ -50,6 +51,7 @@ FULL = {
     "end_tokens": [20000, 60000],
     "compare_repeats": 5,
     "batch_runs": 3,
+    "tool_runs": 20,
 }
 QUICK = {
     "latency_runs": 8,
@@ -66,6 +68,7 @@ QUICK = {
     "end_tokens": [20000],
     "compare_repeats": 2,
     "batch_runs": 1,
+    "tool_runs": 5,
 }
 BROWSER_RATE = 10000.0  # tokens/s fed to the browser harness: about what a flood reaches through the kernel
 CONCURRENT = 20
@@ -74,7 +77,8 @@ CONCURRENT = 20
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11,12", help="figures to run, e.g. 1,4 (default: all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10,11,12,13",
+                        help="figures to run, e.g. 1,4 (default: all)")
     parser.add_argument(
         "--jupyter-ai-venv",
         type=Path,
@@ -232,6 +236,7 @@ def main() -> int:
             ),
             (10, "figure 10: long tasks in JupyterLab", lambda: fig_pages.end_tasks(server, p["end_tokens"])),
             (12, "figure 12: a batch of 1,000 prompts", lambda: fig_batch.batch(server, 1000, p["batch_runs"], bars)),
+            (13, "figure 13: a tool round in the kernel", lambda: fig_tools.tool_round(server, p["tool_runs"], bars)),
         ):
             if int(number) not in figures or (number == 7.5 and args.quick) or (number in (9, 10) and args.no_lab):
                 continue

@@ -37,12 +37,32 @@ export interface LingModelState {
   error: string | null;
 }
 
+/**
+ * What changed in one tool call (widget.py `call_change`). `n` is the call's place among the reply's calls;
+ * `arguments` is a piece to append; `shown` (once they are complete) replaces them. All text is untrusted:
+ * a view sets it as text, never as HTML.
+ */
+export interface CallChange {
+  n: number;
+  id?: string;
+  name?: string;
+  state?: string;
+  arguments?: string;
+  shown?: string;
+  seconds?: number | null;
+  result?: string | null;
+  error?: string | null;
+  output?: string | null;
+}
+
 /** Kernel -> view: text to append. `seq` counts delta messages from 1 without gaps. */
 export interface DeltaMessage {
   type: "delta";
   seq: number;
   content: string;
   reasoning: string;
+  /** Tool calls that changed; a message holds text or calls, never text after a call (deltas.py). */
+  calls?: CallChange[];
   elapsed: number;
   ttft: number | null;
   /** The kernel's `Reply.tokens_per_s`: null where a speed would mean nothing (the view never computes one). */
@@ -55,6 +75,8 @@ export interface SnapshotMessage {
   seq: number;
   text: string;
   reasoning: string;
+  /** For a reply with tool calls: its text parts and calls in order (each call whole, arguments given so far). */
+  parts?: Array<{ kind: "text"; text: string } | ({ kind: "call" } & CallChange)>;
 }
 
 /**
@@ -105,6 +127,7 @@ export type ViewMessage =
   | { type: "bye"; view: string; away?: boolean }
   | { type: "copy" }
   | { type: "stop" }
+  | { type: "tool"; call: string; run: boolean }
   | { type: "renderer" };
 
 /**

@@ -126,7 +126,14 @@ export class ReplyPane {
   readonly root: HTMLDivElement;
   private readonly now: () => number;
   private readonly onStopClick: () => void;
-  private readonly body: MarkdownView;
+  private readonly markdownOptions: MarkdownViewOptions | undefined;
+  /** Where the text segments and the parts between them (tool cards) go, in order. */
+  private readonly partsEl: HTMLDivElement;
+  /** The reply's text in segments, one before and one after each inserted part; `body` is the last. */
+  private readonly segments: MarkdownView[] = [];
+  private body: MarkdownView;
+  /** A part was inserted since the last segment began: the next text opens a new segment after it. */
+  private afterPart = false;
   private readonly thoughts: MarkdownView;
 
   private readonly modelEl: HTMLSpanElement;
@@ -191,12 +198,15 @@ export class ReplyPane {
     const summary = el("summary", "ling-reasoning-summary", this.reasoningEl);
     summary.textContent = "Reasoning";
     const thoughtsEl = el("div", "ling-reasoning-body", this.reasoningEl);
-    const bodyEl = el("div", "ling-body", this.root);
+    this.partsEl = el("div", "ling-parts", this.root);
+    const bodyEl = el("div", "ling-body", this.partsEl);
     this.lengthNote = el("div", "ling-note ling-length", this.root);
     this.errorEl = el("div", "ling-error", this.root);
     this.errorEl.setAttribute("role", "alert");
 
+    this.markdownOptions = options.markdown;
     this.body = new MarkdownView(bodyEl, options.markdown);
+    this.segments.push(this.body);
     this.thoughts = new MarkdownView(thoughtsEl, options.markdown);
 
     this.stopButton.addEventListener("click", () => {
@@ -220,7 +230,26 @@ export class ReplyPane {
 
   /** The Markdown this pane shows (or is about to show). */
   get text(): string {
-    return this.body.text;
+    return this.segments.map((segment) => segment.text).join("");
+  }
+
+  /** Whether any text has come (without joining the segments: this runs for every message). */
+  private hasText(): boolean {
+    return this.segments.some((segment) => segment.text !== "");
+  }
+
+  /** Puts `node` (a tool card) after the text so far; text that comes later goes after it. */
+  insertPart(node: HTMLElement): void {
+    this.partsEl.append(node);
+    this.afterPart = true;
+  }
+
+  /** Removes every inserted part and text segment but the first (a snapshot draws them again). */
+  clearParts(): void {
+    for (const segment of this.segments.splice(1)) segment.dispose();
+    this.body = this.segments[0];
+    this.partsEl.replaceChildren(this.partsEl.firstElementChild as HTMLElement);
+    this.afterPart = false;
   }
 
   /**
@@ -266,12 +295,24 @@ export class ReplyPane {
 
   append(content: string, reasoning: string): void {
     this.streamed = true;
-    if (content) this.body.append(String(content));
+    if (content) this.segment().append(String(content));
     if (reasoning) this.thoughts.append(String(reasoning));
+  }
+
+  /** The segment that text goes to: a new one after a part inserted since the last. */
+  private segment(): MarkdownView {
+    if (this.afterPart) {
+      this.afterPart = false;
+      this.body = new MarkdownView(el("div", "ling-body", this.partsEl), this.markdownOptions);
+      this.segments.push(this.body);
+      if (this.isFinal()) this.setFinal();
+    }
+    return this.body;
   }
 
   replace(text: string, reasoning: string): void {
     this.streamed = true;
+    this.clearParts();
     this.body.setText(String(text ?? ""));
     this.thoughts.setText(String(reasoning ?? ""));
   }
@@ -287,7 +328,7 @@ export class ReplyPane {
 
   /** Renders all received text now (tests). */
   flush(): void {
-    this.body.flush();
+    for (const segment of this.segments) segment.flush();
     this.thoughts.flush();
   }
 
@@ -298,7 +339,7 @@ export class ReplyPane {
     try {
       this.stopTicker();
       if (this.copyTimer !== null) clearTimeout(this.copyTimer);
-      this.body.dispose();
+      for (const segment of this.segments) segment.dispose();
       this.thoughts.dispose();
       this.root.remove();
     } catch (err) {
@@ -313,12 +354,12 @@ export class ReplyPane {
   private setFinal(): void {
     this.stopTicker();
     const cut = isCut(this.state);
-    this.body.setFinal(true, cut);
+    for (const segment of this.segments) segment.setFinal(true, cut && segment === this.body);
     this.thoughts.setFinal(true, cut);
   }
 
   private async onCopy(): Promise<void> {
-    const ok = await copyText(this.body.text);
+    const ok = await copyText(this.text);
     if (this.disposed) return;
     this.copyButton.textContent = ok ? "Copied" : "Copy failed";
     if (this.copyTimer !== null) clearTimeout(this.copyTimer);
@@ -345,7 +386,7 @@ export class ReplyPane {
     if (this.stopButton.disabled !== this.stopping) this.stopButton.disabled = this.stopping;
     const stopLabel = this.stopping ? "Stopping…" : "Stop";
     if (this.stopButton.textContent !== stopLabel) this.stopButton.textContent = stopLabel;
-    show(this.copyButton, this.body.text !== "");
+    show(this.copyButton, this.hasText());
 
     this.refreshStats();
     const usage = this.state.usage;
@@ -394,7 +435,7 @@ export class ReplyPane {
     const has = this.thoughts.text !== "";
     show(this.reasoningEl, has);
     // Open while the model is only thinking, so the thinking shows; closed once the reply starts.
-    this.reasoningAutoOpen = has && this.body.text === "";
+    this.reasoningAutoOpen = has && !this.hasText();
     if (!this.reasoningTouched && this.reasoningEl.open !== this.reasoningAutoOpen) {
       this.reasoningEl.open = this.reasoningAutoOpen;
     }

@@ -6,6 +6,7 @@
  * own state and listeners, because anywidget gives every view its own model object.
  */
 import {
+  type CallChange,
   type CompareViewMessage,
   type DeltaMessage,
   FINAL_STATUSES,
@@ -18,6 +19,7 @@ import { isNumber, logError, ReplyPane } from "./pane";
 import { Presence } from "./presence";
 import type { MarkdownViewOptions } from "./renderer";
 import { InOrder } from "./sequence";
+import { ToolCard } from "./toolcard";
 
 export { copyText } from "./pane";
 
@@ -78,11 +80,18 @@ export class LingView {
   private readonly order: InOrder<DeltaMessage>;
   private readonly listeners: Array<[string, (...args: unknown[]) => void]> = [];
   private readonly presence: Presence;
+  /** The reply's tool calls, by their place among its calls. */
+  private readonly cards = new Map<number, ToolCard>();
+  private readonly now: () => number;
   private disposed = false;
 
   constructor(model: LingModel, host: HTMLElement, options: LingViewOptions = {}) {
     this.model = model;
-    this.order = new InOrder((delta) => this.pane.append(delta.content, delta.reasoning));
+    this.now = options.now ?? (() => performance.now());
+    this.order = new InOrder((delta) => {
+      this.pane.append(delta.content, delta.reasoning);
+      if (Array.isArray(delta.calls)) this.calls(delta.calls);
+    });
     this.pane = new ReplyPane(host, this.state(), {
       ...options,
       onStop: () => {
@@ -111,6 +120,7 @@ export class LingView {
     if (this.disposed) return;
     this.disposed = true;
     unlisten(this.model, this.listeners);
+    for (const card of this.cards.values()) card.dispose();
     this.pane.dispose();
     this.presence.dispose();
   }
@@ -132,8 +142,38 @@ export class LingView {
 
   private onState(): void {
     const state = this.state();
-    if (FINAL_STATUSES.has(state.status)) this.order.clear();
+    if (FINAL_STATUSES.has(state.status)) {
+      this.order.clear();
+      for (const card of this.cards.values()) card.dispose();
+    }
     this.pane.setState(state);
+  }
+
+  /** Draws tool calls that changed: a new one gets its card after the text so far. */
+  private calls(changes: CallChange[]): void {
+    for (const change of changes) {
+      if (!change || typeof change !== "object" || !isNumber(change.n)) continue;
+      let card = this.cards.get(change.n);
+      if (card === undefined) {
+        card = new ToolCard(document.createElement("div"), this.now, (call, run) => {
+          sendTo(this.model, { type: "tool", call, run });
+        });
+        this.cards.set(change.n, card);
+        this.pane.insertPart(card.root);
+      }
+      card.update(change);
+    }
+  }
+
+  /** A snapshot of a reply with tool calls: its text parts and cards drawn again, in order. */
+  private replaceParts(snapshot: SnapshotMessage): void {
+    this.pane.replace("", snapshot.reasoning);
+    for (const card of this.cards.values()) card.dispose();
+    this.cards.clear();
+    for (const part of snapshot.parts ?? []) {
+      if (part.kind === "text") this.pane.append(String(part.text ?? ""), "");
+      else if (part.kind === "call") this.calls([part]);
+    }
   }
 
   private onMessage(msg: unknown): void {
@@ -146,7 +186,10 @@ export class LingView {
       this.order.delta(delta);
     } else if (m.type === "snapshot") {
       const snapshot = msg as SnapshotMessage;
-      this.order.snapshot(snapshot.seq, () => this.pane.replace(snapshot.text, snapshot.reasoning));
+      this.order.snapshot(snapshot.seq, () => {
+        if (Array.isArray(snapshot.parts)) this.replaceParts(snapshot);
+        else this.pane.replace(snapshot.text, snapshot.reasoning);
+      });
     } else {
       return;
     }

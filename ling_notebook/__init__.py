@@ -12,6 +12,8 @@ from .config import configure
 from .display import stream
 from .errors import ConfigurationError, LingError, ReplyError
 from .reply import Reply
+from .toolrun import stop_requested
+from .tools import Tool, tool
 
 __version__ = "0.1.0"
 
@@ -22,12 +24,15 @@ __all__ = [
     "LingError",
     "Reply",
     "ReplyError",
+    "Tool",
     "__version__",
     "batch",
     "compare",
     "configure",
     "load_ipython_extension",
+    "stop_requested",
     "stream",
+    "tool",
 ]
 
 

@@ -45,11 +45,20 @@ def remember(key: str | None) -> None:
         _pattern = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE)
 
 
+# A URL's user name shorter than this is a name (`user`, `admin`), not a key: masking such a word in every
+# message would garble them (a log's `"role": "user"`), and URLs are shown without it anyway (`shown_url`).
+_MIN_USERNAME = 8
+
+
 def remember_url(url: str) -> None:
-    """Add the credentials a URL may carry: its user name and password, and every query value
-    (gateways take keys there, `?api-key=...`; no query value is known to be harmless)."""
+    """Add the credentials a URL may carry: its password, its user name when it may be a key (long enough,
+    or alone, as gateways that take the key as the user name have it), and every query value (gateways take
+    keys there, `?api-key=...`; no query value is known to be harmless)."""
     parts = urlsplit(url)
-    for secret in (parts.username, parts.password, *(value for _, value in parse_qsl(parts.query, True))):
+    username = parts.username
+    if username and (parts.password is None or len(username) >= _MIN_USERNAME):
+        remember(username)
+    for secret in (parts.password, *(value for _, value in parse_qsl(parts.query, True))):
         remember(secret)
 
 

@@ -169,6 +169,9 @@ def resolve(**explicit: Any) -> Settings:
 def request_params(params: dict[str, Any], *, flags: bool = False) -> dict[str, Any]:
     """`params` (request fields given with one request) with the fields of `REQUEST_OPTIONS` validated;
     `flags`: messages name them as the magic's options (`--top-p`)."""
+    if "tools" in params:  # only `stream()` takes tools (it pops them first): elsewhere they would go out raw
+        raise ConfigurationError("tools= runs your functions with ling_notebook.stream() and %%ling (one reply); "
+                                 "comparisons and batches do not run tools yet. Nothing was sent.")
     return {name: _validate_request_option(name, value, REQUEST_OPTIONS[name][0] if flags else name)
             if name in REQUEST_OPTIONS and value is not None else value for name, value in params.items()}
 

@@ -40,8 +40,9 @@ class Conversation:
             if turn.cell == cell:
                 break
             answer = assistant_content(turn.reply)
-            if answer is not None:
-                messages += [{"role": "user", "content": turn.prompt}, {"role": "assistant", "content": answer}]
+            if answer is not None:  # with the tool calls and results that came before the answer
+                messages += [{"role": "user", "content": turn.prompt}, *turn.reply.exchange,
+                             {"role": "assistant", "content": answer}]
         messages.append({"role": "user", "content": prompt})
         return messages
 
@@ -65,11 +66,14 @@ class Conversation:
 
 
 def assistant_content(reply: Reply) -> str | None:
-    """What the model is told it said: the text that arrived, marked when it is partial; None to drop."""
+    """What the model is told it said last (after its answered tool calls): the text that arrived, marked when
+    it is partial; None to drop (a turn whose tool calls were answered keeps them, with an empty answer)."""
+    text = reply.final_text
     if reply.status == "done":
-        return reply.text
+        return text
+    kept = "" if reply.exchange else None  # the exchange must end with an assistant message
     if reply.status == "stopped":
-        return f"{reply.text}\n\n[reply stopped by the user]" if reply.text else None
+        return f"{text}\n\n[reply stopped by the user]" if text else kept
     if reply.status == "error":
-        return f"{reply.text}\n\n[reply incomplete: {reply.error}]" if reply.text else None
-    return reply.text  # still streaming: only used by %ling history
+        return f"{text}\n\n[reply incomplete: {reply.error}]" if text else kept
+    return text  # still streaming: only used by %ling history

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import config
-from .reply import Reply
+from .reply import MAX_ROUNDS, Reply
 from .terminal import printable
+from .tools import Tool, toolbox
 
 
 @config.keeps_secrets_out_of_tracebacks
@@ -20,6 +21,9 @@ def stream(
     *,
     model: str | None = None,
     system: str | None = None,
+    tools: list[Callable[..., Any] | Tool] | None = None,
+    max_rounds: int = MAX_ROUNDS,
+    approve: bool = False,
     **options: Any,
 ) -> Reply:
     """Send a chat request and show the reply as it streams; return the `Reply` at once.
@@ -28,9 +32,15 @@ def stream(
     `options` may hold settings (`base_url`, `api_key`, `client`, `timeout`, ...) and any request
     field (`temperature`, `max_tokens`, `extra_body`, ...). In a terminal, tokens go to stdout, the
     call returns when the reply ends, and Ctrl-C stops it.
+
+    `tools` are functions (or `ling_notebook.tool(...)`s) the model may call; each is described from its
+    signature before anything is sent. The reply goes on for at most `max_rounds` requests. `approve=True`
+    shows Run and Skip on each call's card before it runs (Jupyter only).
     """
+    box = toolbox(tools)
     settings = config.resolve(model=model, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options})
-    return start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options))
+    return start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options),
+                 tools=box, max_rounds=max_rounds, approve=approve)
 
 
 def build_messages(prompt_or_messages: str | list[dict[str, Any]], system: str | None = None) -> list[dict[str, Any]]:
@@ -54,9 +64,18 @@ def start(
     stream: bool = True,
     params: dict[str, Any] | None = None,
     after: Callable[[], Reply | None] | None = None,
+    tools: dict[str, Tool] | None = None,
+    max_rounds: int = MAX_ROUNDS,
+    approve: bool = False,
 ) -> Reply:
     """Create a reply, attach its view, send the request, and return the reply."""
-    reply = Reply(messages, settings, stream=stream, params=params, after=after)
+    if max_rounds < 1:
+        raise config.ConfigurationError(f"max_rounds must be at least 1, not {max_rounds}.")
+    if approve and not in_kernel():
+        raise config.ConfigurationError("approve=True needs the Run and Skip buttons of a Jupyter front end; "
+                                        "outside Jupyter, call reply.decide(call_id, run) from your own code.")
+    reply = Reply(messages, settings, stream=stream, params=params, after=after, tools=tools, max_rounds=max_rounds,
+                  approve=approve)
     if in_kernel():
         from .interrupt import install
         from .widget import ReplyWidget
@@ -88,7 +107,7 @@ def in_kernel() -> bool:
 
 class TerminalPrinter:
     """Prints tokens to stdout as they arrive, cleaned of control characters (`terminal.printable`);
-    reasoning dimmed when stdout is a terminal."""
+    reasoning dimmed when stdout is a terminal; a line per tool call once it has run (or not)."""
 
     def __init__(self) -> None:
         self._dim = sys.stdout.isatty()
@@ -109,6 +128,15 @@ class TerminalPrinter:
                 sys.stdout.write("\033[0m\n\n" if self._dim else "\n\n")
                 self._in_reasoning = False
             sys.stdout.write(content)
+        sys.stdout.flush()
+
+    def on_part(self, reply: Reply, call: Any, arguments: str) -> None:
+        if not call.ended:
+            return
+        outcome = call.error if call.error is not None else call.result or call.state
+        line = f"[tool {call.name}({call.arguments_text[:200]}) {call.state}: {outcome[:300]}]"
+        sys.stdout.write(("\033[2m" if self._dim else "") + printable(line).replace("\n", " ")
+                         + ("\033[0m" if self._dim else "") + "\n")
         sys.stdout.flush()
 
     def on_end(self, reply: Reply) -> None:

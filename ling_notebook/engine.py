@@ -40,6 +40,23 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True)
+class ToolCallStarted:
+    """The model began a tool call: its position in the round, the id to answer it with, and the tool's name."""
+
+    index: int
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a started call's arguments (JSON text, complete only when the round finishes)."""
+
+    index: int
+    arguments: str
+
+
+@dataclass(frozen=True)
 class Finished:
     reason: str
 
@@ -56,7 +73,7 @@ class Failed:
     error: ReplyError
 
 
-Event = Union[Started, ContentDelta, ReasoningDelta, Finished, Usage, Failed]
+Event = Union[Started, ContentDelta, ReasoningDelta, ToolCallStarted, ToolCallDelta, Finished, Usage, Failed]
 
 
 def make_client(settings: Settings) -> openai.AsyncOpenAI:
@@ -107,6 +124,7 @@ async def stream_events(
         # close this generator at any yield, the first one included.
         async with response:
             yield Started(settings.model)
+            calls = ToolCalls()
             async for chunk in response:
                 received = True
                 usage = getattr(chunk, "usage", None)
@@ -122,6 +140,9 @@ async def stream_events(
                         yield ReasoningDelta(valid_text(reasoning))
                     if delta.content:
                         yield ContentDelta(valid_text(delta.content))
+                    for call in delta.tool_calls or ():
+                        for event in calls.add(call):
+                            yield event
                 if choice.finish_reason:
                     finished = True
                     yield Finished(valid_text(choice.finish_reason))
@@ -161,12 +182,52 @@ async def _complete(
             yield ReasoningDelta(valid_text(reasoning))
         if message.content:
             yield ContentDelta(valid_text(message.content))
+        calls = ToolCalls()
+        for index, call in enumerate(message.tool_calls or ()):
+            for event in calls.add(call, index):
+                yield event
     if completion.usage is not None:
         yield _usage(completion.usage)
     if choice is None or not choice.finish_reason:
         yield Failed(ReplyError("The server's reply had no finish reason: it is incomplete.", kind="incomplete"))
     else:
         yield Finished(valid_text(choice.finish_reason))
+
+
+class ToolCalls:
+    """Assembles one round's streamed `delta.tool_calls` by index into `ToolCallStarted`/`ToolCallDelta` events.
+
+    The first delta of a call usually carries its id and name, later ones pieces of its arguments; a server
+    may also send the whole call at once, or argument pieces before the name. Pieces are held until the
+    name is known; a call with no id gets one of its own, since the next request must answer it by id.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[int, str] = {}
+        self._names: dict[int, str] = {}
+        self._held: dict[int, list[str]] = {}
+        self._started: set[int] = set()
+
+    def add(self, call: Any, index: int | None = None) -> list[Event]:
+        index = call.index if index is None and isinstance(getattr(call, "index", None), int) else index or 0
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None)
+        arguments = getattr(function, "arguments", None)
+        if getattr(call, "id", None) and index not in self._ids:
+            self._ids[index] = valid_text(call.id)
+        if name and index not in self._names:
+            self._names[index] = valid_text(name)
+        if arguments:
+            self._held.setdefault(index, []).append(valid_text(arguments))
+        if index not in self._names:
+            return []
+        events: list[Event] = []
+        if index not in self._started:
+            self._started.add(index)
+            events.append(ToolCallStarted(index, self._ids.get(index) or f"call_{index}", self._names[index]))
+        if self._held.get(index):
+            events.append(ToolCallDelta(index, "".join(self._held.pop(index))))
+        return events
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -27,7 +27,8 @@ from .compare import start as start_comparison
 from .conversation import Conversation, Turn
 from .errors import LingError
 from .fill import fill
-from .reply import Reply, stop_all
+from .reply import MAX_ROUNDS, Reply, stop_all
+from .tools import Tool, toolbox
 
 DEFAULT_CHAT = "default"
 
@@ -114,6 +115,11 @@ class LingMagics(Magics):
                    "new cell below. The cell waits for the reply (interrupt the kernel to stop it); nothing "
                    "is run.")
     @argument("-f", "--format", metavar="code", help="-f code: the same as --code (as jupyter-ai's %%%%ai -f code).")
+    @argument("--tools", metavar="NAMES", help="Functions the model may call, by name from your namespace, "
+              "comma-separated: --tools revenue,plot. Not with -m twice or --batch.")
+    @argument("--approve", action="store_true", help="With --tools: Run and Skip on each call before it runs.")
+    @argument("--max-rounds", type=int, default=MAX_ROUNDS, help="With --tools: most requests per reply "
+              f"(default {MAX_ROUNDS}).")
     @argument("--extra", metavar="JSON", help='Other request fields as JSON, in quotes: '
               '--extra \'{"enable_thinking": true}\'.')
     @cell_magic
@@ -145,6 +151,11 @@ class LingMagics(Magics):
         code = _code_option(options)
         if code is not None and (options["batch"] or len(models) > 1):
             raise config.ConfigurationError("--code takes the code of one reply: not with --batch or several -m.")
+        tools = self._tools(options)
+        if tools and (options["batch"] or len(models) > 1):
+            raise config.ConfigurationError("--tools works with one model and no --batch (comparisons and batches "
+                                            "do not run tools yet). Nothing was sent.")
+        with_tools = {"tools": tools, "approve": options["approve"], "max_rounds": options["max_rounds"]}
         if options["batch"]:
             if len(models) > 1:
                 raise config.ConfigurationError("--batch runs one model: give -m once (or compare without --batch).")
@@ -165,7 +176,7 @@ class LingMagics(Magics):
             result: Any = self._compare(prompt, settings, options, params)
         elif options["no_history"]:
             messages = show.build_messages(prompt, options["system"])
-            result = show.start(messages, settings[0], stream=not options["no_stream"], params=params)
+            result = show.start(messages, settings[0], stream=not options["no_stream"], params=params, **with_tools)
         else:
             chat = self._conversation(self.current, settings[0].log)
             if options["system"]:
@@ -178,6 +189,7 @@ class LingMagics(Magics):
                     stream=not options["no_stream"],
                     params=params,
                     after=lambda: chat.unfinished_before(cell_id),
+                    **with_tools,
                 )
             chat.record(cell_id, prompt, result)
         if options["output"]:
@@ -200,6 +212,17 @@ class LingMagics(Magics):
                 f"{len(blocks)}, or --code alone for all of them. No new cell was made.")
         chosen = blocks if number == 0 else [blocks[number - 1]]
         self.shell.set_next_input("\n\n".join(block.rstrip("\n") for block in chosen), replace=False)
+
+    def _tools(self, options: dict[str, Any]) -> dict[str, Tool]:
+        """The functions `--tools` names, from the user's namespace, described (or refused) before sending."""
+        if options["approve"] and not options["tools"]:
+            raise config.ConfigurationError("--approve asks before each tool call: give the tools with --tools.")
+        names = [name.strip() for name in (options["tools"] or "").split(",") if name.strip()]
+        missing = [name for name in names if not callable(self.shell.user_ns.get(name))]
+        if missing:
+            raise config.ConfigurationError(f"--tools: no function named {', '.join(missing)} in your namespace "
+                                            "(define it in a cell first). Nothing was sent.")
+        return toolbox(self.shell.user_ns[name] for name in names)
 
     def _compare(
         self, prompt: str, settings: list[config.Settings], options: dict[str, Any], params: dict[str, Any]

@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -236,6 +236,8 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
 
     request = {"model": reply.settings.model, "messages": reply.messages, "params": _request_params(reply._params),
                "stream": reply.streamed}
+    if reply.exchange:  # what the later rounds of a reply with tool calls sent after `messages`
+        request["exchange"] = reply.exchange
     usage = reply.usage
     where = reply.origin
     elapsed = reply.elapsed
@@ -249,7 +251,7 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
         request_key(reply),
         _text(reply.text),
         _text(reply.reasoning),
-        None,
+        _text(json.dumps(calls, ensure_ascii=False, default=str)) if (calls := _calls(reply)) else None,
         *((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) if usage else (None, None, None)),
         reply.finish_reason,
         reply.status,
@@ -260,17 +262,17 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
     )
 
 
+def _calls(reply: Reply) -> list[dict[str, Any]]:
+    """The reply's tool calls as the log keeps them (the `parts` column): what was asked and what came of it."""
+    return [{"round": call.round, "id": call.id, "name": call.name, "arguments": call.arguments_text,
+             "state": call.state, "result": call.result, "error": call.error, "output": call.output,
+             "seconds": call.seconds} for call in reply.tool_calls]
+
+
 def _plain(value: Any) -> Any:
     """`value` as JSON data (what a notebook's metadata can hold), with no known secret in it."""
     return json.loads(_text(json.dumps(value, ensure_ascii=False, default=str)))
 
-
-def _tool_names(params: Mapping[str, Any]) -> list[str]:
-    tools = params.get("tools")
-    if not isinstance(tools, list):
-        return []
-    return [str(tool["function"]["name"]) for tool in tools
-            if isinstance(tool, dict) and isinstance(tool.get("function"), dict) and "name" in tool["function"]]
 
 
 def _reply_facts(reply: Reply) -> dict[str, Any]:
@@ -289,7 +291,7 @@ def _reply_facts(reply: Reply) -> dict[str, Any]:
         "time": _iso(time.time() - (time.perf_counter() - started)) if started is not None else None,
         "version": __version__,
         "conversation": reply.origin.get("conversation"),
-        "tools": _tool_names(reply._params),
+        "tools": sorted(reply._tools),
         **({"replayed_from": reply.replayed} if reply.replayed else {}),
     }
 
@@ -318,7 +320,6 @@ def batch_provenance(batch: Batch) -> dict[str, Any]:
         "duration": batch.elapsed,
         "time": _iso(time.time() - batch.elapsed),
         "version": __version__,
-        "tools": _tool_names(batch._params),
     })}
 
 
@@ -500,6 +501,15 @@ class Recorded:
     model: str
     reasoning: str = ""
     ended: bool = True
+    # The tool-call and tool messages of its answered rounds (`Reply.exchange`), from the logged request.
+    exchange: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def final_text(self) -> str:
+        """The answer after the answered tool rounds (`Reply.final_text`): `text` holds every round's text in
+        order, and each answered round's text is its assistant message's content."""
+        before = "".join(m.get("content") or "" for m in self.exchange if m.get("role") == "assistant")
+        return self.text[len(before):] if before and self.text.startswith(before) else self.text
 
     def stop(self) -> None:
         """Nothing to stop: it ended in an earlier kernel."""
@@ -522,9 +532,11 @@ def read_turns(path: str, notebook: str, conversation: str) -> list[tuple[str, s
         connection.close()
     turns: dict[str, tuple[str, str, Recorded]] = {}  # dicts keep the order keys were first added in
     for row in found:
-        messages = json.loads(row["request"])["messages"] or []
+        request = json.loads(row["request"])
+        messages = request["messages"] or []
         prompt = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), None)
         if isinstance(prompt, str):
-            reply = Recorded(row["text"], row["status"], row["error"], row["model"], row["reasoning"])
+            reply = Recorded(row["text"], row["status"], row["error"], row["model"], row["reasoning"],
+                             exchange=request.get("exchange") or [])
             turns[row["cell"]] = (row["cell"], prompt, reply)
     return list(turns.values())

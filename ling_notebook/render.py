@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from markdown_it.renderer import RendererHTML
     from markdown_it.utils import EnvType, OptionsDict
 
+    from .parts import ToolCall
     from .reply import Reply
 
 PLAIN_LIMIT = 2000
@@ -205,7 +207,8 @@ _md = _parser()
 # -- sanitizing ------------------------------------------------------------------------------------
 
 _OUR_CLASSES = {"ling-chunk", "ling-reasoning", "ling-body", "ling-error", "ling-status", "ling-history",
-                "ling-turn", "ling-role", "ling-table", "ling-text", "ling-note", "ling-title", "ling-compare-bar"}
+                "ling-turn", "ling-role", "ling-table", "ling-text", "ling-note", "ling-title", "ling-compare-bar",
+                "ling-tool", "ling-tool-label"}
 _TAGS = {"a", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
          "hr", "li", "ol", "p", "pre", "s", "span", "strong", "summary", "table", "tbody", "td", "th", "thead",
          "tr", "ul"}
@@ -353,6 +356,8 @@ def state_text(reply: Reply) -> str:
     """The reply's state in words: a reply cut at max tokens is not shown as done (js/pane.ts, the same)."""
     if reply.status == "done" and reply.finish_reason == "length":
         return "cut off at max tokens"
+    if reply.status == "stopped" and getattr(reply, "stopped_during", None) not in (None, "request", "stream"):
+        return f"stopped by user ({reply.stopped_during})"  # a tool was waiting or running
     return {"stopped": "stopped by user"}.get(reply.status, reply.status)
 
 
@@ -377,6 +382,8 @@ def _status_parts(reply: Reply) -> list[str]:
         parts.append(f"total {reply.elapsed:.2f} s")  # the text came at once: no first token to time
     if reply.tokens_per_s is not None:
         parts.append(f"{reply.tokens_per_s:.0f} tokens/s")
+    if getattr(reply, "rounds", 1) > 1:
+        parts.append(f"{reply.rounds} rounds")
     if reply.usage is not None:
         u = reply.usage
         parts.append(f"{u.prompt_tokens} prompt + {u.completion_tokens} completion = {u.total_tokens} tokens")
@@ -405,7 +412,17 @@ def _reply_pieces(reply: Reply) -> Iterator[str]:
         yield '<details class="ling-reasoning"><summary>Reasoning</summary>'
         yield from _windows(reply.reasoning, cut=cut)
         yield "</details>"
-    if reply.text:
+    calls = getattr(reply, "tool_calls", None)
+    if calls:  # the text parts and tool cards in their order (the reasoning stays in one section above)
+        texts = [p for p in reply.parts if p.kind == "text"]
+        for part in reply.parts:
+            if part.kind == "tool_call":
+                yield tool_card_html(part)
+            elif part.kind == "text" and part.text:
+                yield '<div class="ling-body">'
+                yield from _windows(part.text, cut=cut and part is texts[-1])
+                yield "</div>"
+    elif reply.text:
         yield '<div class="ling-body">'
         yield from _windows(reply.text, cut=cut)
         yield "</div>"
@@ -413,6 +430,36 @@ def _reply_pieces(reply: Reply) -> Iterator[str]:
         yield text_html(LENGTH_NOTE, "ling-note")
     if reply.error:
         yield text_html(f"Error: {reply.error}", "ling-error")
+
+
+TOOL_SHOWN = 4000  # characters of a tool's arguments, output or result a card shows (the model gets more)
+CALL_STATES = {"arguments": "receiving arguments", "pending": "waiting to run", "approval": "waiting for approval",
+               "running": "running", "done": "done", "error": "error", "skipped": "not run", "stopped": "stopped"}
+
+
+def tool_card_html(call: ToolCall) -> str:
+    """A tool call as a closed `<details>`: its name and state, then arguments (JSON, indented when it parses),
+    what it printed, and its result or error. All of it is text from the model or the tool: escaped, then
+    sanitized like everything else."""
+    head = f"Tool {call.name} · {CALL_STATES.get(call.state, call.state)}"
+    if call.seconds is not None:
+        head += f" · {call.seconds:.2f} s"
+    sections = [("Arguments", tool_arguments_text(call))]
+    if call.output:
+        sections.append(("Printed", call.output))
+    if call.error is not None:
+        sections.append(("Error", call.error))
+    elif call.result is not None:
+        sections.append(("Result", call.result))
+    body = "".join(f'<p class="ling-tool-label">{html.escape(label)}</p>'
+                   f"<pre><code>{html.escape(cut_plain(text, TOOL_SHOWN))}</code></pre>" for label, text in sections)
+    return sanitize(f'<details class="ling-tool"><summary>{html.escape(head)}</summary>{body}</details>')
+
+
+def tool_arguments_text(call: ToolCall) -> str:
+    """The arguments as indented JSON once they are complete and valid, else as the model sent them."""
+    parsed = call.arguments
+    return json.dumps(parsed, indent=2, ensure_ascii=False) if parsed is not None else call.arguments_text
 
 
 def reply_plain(reply: Reply) -> str:
@@ -464,10 +511,11 @@ def history_bundle(chat: Conversation) -> dict[str, str]:
         answer = assistant_content(reply)
         ended = reply.status in ENDED
         role = "assistant" if ended else f"assistant · {reply.status}…"
+        cards = "".join(tool_card_html(call) for call in getattr(reply, "tool_calls", ()))  # what the model was told
         parts.append(_turn_html([
             ("user", markdown_html(turn.prompt)),
-            (role, markdown_html(answer, cut=not ended) if answer is not None
-             else text_html("(no reply; not sent again)")),
+            (role, cards + (markdown_html(answer, cut=not ended) if answer is not None
+                            else text_html("(no reply; not sent again)"))),
         ]))
         plain += [f"user: {turn.prompt}", f"{role}: {answer if answer is not None else '(no reply)'}"]
     return bundle(f'<div class="ling-history">{"".join(parts)}</div>', "\n\n".join(plain))
@@ -519,6 +567,12 @@ color:var(--jp-ui-font-color2,#666)}
 .ling-static .ling-math-block{display:flex;align-items:center;margin:0 0 1em;overflow-x:auto;overflow-y:hidden}
 .ling-static .ling-math-block>math{flex:1}
 .ling-static .ling-math-error{cursor:help;text-decoration:underline dotted var(--jp-error-color1,#d32f2f)}
+.ling-static.ling-static .ling-tool{margin:6px 0;padding:4px 10px;border:1px solid var(--jp-border-color2,#ccc);
+border-radius:var(--jp-border-radius,2px)}
+.ling-static .ling-tool>summary{cursor:pointer;font-size:var(--jp-ui-font-size1,13px);
+color:var(--jp-ui-font-color1,inherit)}
+.ling-static.ling-static .ling-tool-label{margin:6px 0 2px;font-size:var(--jp-ui-font-size0,11px);
+color:var(--jp-ui-font-color2,#666)}
 .ling-static.ling-static th,.ling-static.ling-static td{text-align:left}
 .ling-static.ling-static .ling-center{text-align:center}.ling-static.ling-static .ling-right{text-align:right}
 .ling-static.ling-static pre{margin:0 0 1em;padding:8px 10px;overflow-x:auto;white-space:pre;

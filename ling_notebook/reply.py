@@ -18,11 +18,15 @@ from concurrent.futures import Future
 from contextlib import aclosing
 from typing import Any, Protocol
 
-from . import engine, record
+from . import engine, record, toolrun
 from ._secrets import redact, redact_logs_of, remember_values
 from .config import Settings
 from .errors import ReplyError
+from .parts import Part, TextPart, ToolCall
 from .runner import Runner, get_runner
+from .tools import Tool
+
+MAX_ROUNDS = 10  # requests per reply, by default: a model that keeps calling tools is stopped there
 
 ENDED = ("done", "stopped", "error")
 
@@ -64,7 +68,10 @@ class Listener(Protocol):
     """What a view of a reply implements. `on_status` and `on_delta` are called on the runner's loop thread,
     `on_end` once, on a finishing thread (see `Runner.finish`) that the reply's `wait()` waits for.
 
-    `on_delta` runs while the reply's end waits (so no piece comes after `on_end`): keep it quick."""
+    `on_delta` runs while the reply's end waits (so no piece comes after `on_end`): keep it quick.
+    A listener may also have `on_part(reply, part, arguments)`, called on the loop thread when a tool call
+    starts or changes (`arguments`: the new piece of its arguments, if any; its state, result): `reply.parts`
+    then holds it in its place among the text parts."""
 
     def on_status(self, reply: Reply) -> None: ...
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None: ...
@@ -118,8 +125,15 @@ class Reply:
         params: dict[str, Any] | None = None,
         after: Callable[[], Reply | None] | None = None,
         runner: Runner | None = None,
+        tools: dict[str, Tool] | None = None,
+        max_rounds: int = MAX_ROUNDS,
+        approve: bool = False,
     ) -> None:
         """`messages` may be a function, called just before the request is sent.
+
+        `tools` (by name, see `tools.toolbox`) are offered to the model; while it answers with tool calls,
+        they are run (see `toolrun`) and their results sent back, for at most `max_rounds` requests. With
+        `approve`, each call waits in state "approval" until `decide(call_id, run)` (the card's Run or Skip).
 
         `after` says which earlier reply must end first: it is called before the request is sent and
         again each time the reply it named has ended (a conversation may change while this one waits),
@@ -150,6 +164,16 @@ class Reply:
         self._content = TextBuffer()
         self._reasoning = TextBuffer()
         self._listeners: list[Listener] = []
+        self._tools = tools or {}
+        self._max_rounds = max_rounds
+        self._approve = approve
+        self._decisions: dict[str, asyncio.Future[bool]] = {}  # call id -> the user's choice, on the loop
+        self._parts: list[Part] = []
+        self._open: dict[str, TextPart] = {}  # the text and reasoning parts that pieces are added to
+        self._exchange: list[dict[str, Any]] = []  # the messages of the rounds whose tool calls were all answered
+        self.rounds = 0  # requests sent
+        self.stopped_during: str | None = None  # what Stop interrupted: "request", "stream" or "tool NAME"
+        self._stage = "request"
         # Set once, by `_end`, and never cancelled: each waiter waits on a future of its own (`_waiter`).
         self._ended: Future[str] = Future()
         # Guards the end against start(), stop() and each piece. Reentrant: a listener may stop the reply
@@ -158,6 +182,7 @@ class Reply:
         self._task: Future[None] | None = None  # while the request runs; dropped once it has ended
         self._started = False  # start() was called, or stop() came first and the reply is never sent
         self._stop_asked = False
+        self._stopping = threading.Event()  # set by stop() at once: a running tool reads it (`stop_requested`)
         self.view: Any = None  # the widget showing this reply, when there is one
 
     # -- reading -----------------------------------------------------------------------------
@@ -181,6 +206,31 @@ class Reply:
     def reasoning(self) -> str:
         """Reasoning ("thinking") text received so far; empty when the model sends none."""
         return str(self._reasoning)
+
+    @property
+    def parts(self) -> list[Part]:
+        """The reply in order: reasoning and text parts, and tool calls (see `parts`)."""
+        return list(self._parts)
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls the model asked for, in order, with their arguments, results, errors and timings."""
+        return [part for part in self._parts if isinstance(part, ToolCall)]
+
+    @property
+    def exchange(self) -> list[dict[str, Any]]:
+        """The assistant tool-call messages and tool messages of the rounds that were answered in full: what a
+        conversation sends between this turn's prompt and its final answer."""
+        return list(self._exchange)
+
+    @property
+    def final_text(self) -> str:
+        """The text after the last answered tool round: the model's answer (`text` for a reply without tools)."""
+        answered = sum(1 for m in self._exchange if m["role"] == "assistant")
+        if not answered:
+            return self.text
+        return "".join(p.text for p in self._parts
+                       if isinstance(p, TextPart) and p.kind == "text" and p.round > answered)
 
     @property
     def messages(self) -> list[dict[str, Any]] | None:
@@ -258,6 +308,9 @@ class Reply:
                 listener.on_status(self)
             if len(self._content) or len(self._reasoning):
                 listener.on_delta(self, self.text, self.reasoning)
+            on_part = getattr(listener, "on_part", None)
+            for call in self.tool_calls if on_part is not None else ():
+                on_part(self, call, call.arguments_text)
         if ended:
             self._runner.finish(self._notify_end, [listener], False)
 
@@ -282,6 +335,9 @@ class Reply:
 
     def stop(self) -> None:
         """Cancel the request: the HTTP connection closes at once; `text` keeps what arrived."""
+        self._stopping.set()  # first: from now on no tool of this reply starts (`toolrun.Job.claim`)
+        if not self.ended:
+            self.stopped_during = self._stage
         with self._end_lock:
             task, never_started = self._task, not self._started
             self._started = True  # a start() from now on sends nothing
@@ -292,9 +348,11 @@ class Reply:
             self._end("stopped")
 
     def wait(self, timeout: float | None = None) -> str:
-        """Block until the reply ends and return `text`. Interrupting the kernel stops the reply."""
+        """Block until the reply ends and return `text`. Interrupting the kernel stops the reply.
+
+        On the main thread it runs due tool calls meanwhile (see `toolrun`): they could not run otherwise."""
         try:
-            self._ended.result(timeout)
+            toolrun.wait(self._ended, timeout)
         except TimeoutError:
             raise TimeoutError(f"The reply is still streaming after {timeout:g} s.") from None
         except KeyboardInterrupt:
@@ -303,7 +361,7 @@ class Reply:
         return self.text
 
     def __await__(self) -> Generator[Any, None, str]:
-        return self._waiter().__await__()
+        return toolrun.wait_async(self._waiter()).__await__()
 
     def _waiter(self) -> asyncio.Future[str]:
         """A future of this reply's end, on the running loop, for one waiter alone.
@@ -326,17 +384,63 @@ class Reply:
             self._messages = self._messages()
         self.started_at = time.perf_counter()
         client = self._runner.client_for(self.settings)
-        events = await record.replay(self) or engine.stream_events(
-            self._messages, self.settings, client=client, stream=self._stream, **self._params)
-        outcome, error = "done", None
+        messages = list(self._messages)
+        params = {**self._params, "tools": [t.schema for t in self._tools.values()]} if self._tools else self._params
+        error = None
+        try:
+            while True:
+                self.rounds += 1
+                self._stage = "stream"
+                error, calls = await self._round(messages, client, params)
+                if error is not None or self.finish_reason != "tool_calls" or not calls:
+                    break
+                if self.rounds >= self._max_rounds:
+                    for call in calls:
+                        self._set_call(call, "skipped")
+                    error = ReplyError(
+                        f"The model still asked for tools after {self.rounds} requests, the most this reply may "
+                        f"make (max_rounds={self._max_rounds}): stopped there. Pass a higher max_rounds to let "
+                        "it go on.", kind="max_rounds")
+                    break
+                for call in calls:
+                    await self._run_call(call)
+                text = "".join(p.text for p in self._parts
+                               if isinstance(p, TextPart) and p.kind == "text" and p.round == self.rounds)
+                answered = [{"role": "assistant", "content": text or None, "tool_calls": [c.message() for c in calls]},
+                            *(call.answer() for call in calls)]
+                messages += answered
+                self._exchange += answered
+        finally:
+            self._stage = "end"
+        self._end("error" if error else "done", error)
+
+    async def _round(self, messages: list[dict[str, Any]], client: Any,
+                     params: dict[str, Any]) -> tuple[ReplyError | None, list[ToolCall]]:
+        """One request: its pieces go into parts; return its error, if any, and the tool calls it asked for."""
+        # A replay answers a request the log has a complete reply to; with tools, each round is asked anew.
+        replayed = await record.replay(self) if self.rounds == 1 and not self._tools else None
+        events = replayed or engine.stream_events(messages, self.settings, client=client, stream=self._stream,
+                                                  **params)
+        error, calls = None, []
+        with self._end_lock:
+            if not self.ended:
+                self.finish_reason = None  # this round's, when it comes
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, (engine.ContentDelta, engine.ReasoningDelta)):
                     self._on_delta(event)
+                elif isinstance(event, engine.ToolCallStarted):
+                    call = ToolCall(self.rounds, event.index, event.id, event.name)
+                    calls.append(call)
+                    self._on_call(call, "")
+                elif isinstance(event, engine.ToolCallDelta):
+                    call = next((c for c in calls if c.index == event.index), None)
+                    if call is not None:
+                        self._on_call(call, event.arguments)
                 elif isinstance(event, engine.Started):
                     with self._end_lock:  # stop() on another thread may have ended the reply already
-                        opened = not self.ended
-                        if opened:
+                        opened = not self.ended and self.status != "streaming"
+                        if not self.ended:
                             self.model = event.model
                             self.status = "streaming"
                     if opened:
@@ -347,11 +451,102 @@ class Reply:
                         if not self.ended:
                             if isinstance(event, engine.Finished):
                                 self.finish_reason = event.reason
-                            else:
-                                self.usage = event
+                            else:  # over every round
+                                self.usage = event if self.usage is None else engine.Usage(
+                                    self.usage.prompt_tokens + event.prompt_tokens,
+                                    self.usage.completion_tokens + event.completion_tokens,
+                                    self.usage.total_tokens + event.total_tokens)
                 elif isinstance(event, engine.Failed):
-                    outcome, error = "error", event.error
-        self._end(outcome, error)
+                    error = event.error
+        for call in calls:
+            self._set_call(call, "pending" if error is None else "skipped")
+        return error, calls
+
+    async def _run_call(self, call: ToolCall) -> None:
+        """Run one call where its tool belongs and keep its result (or error: data for the model)."""
+        tool = self._tools.get(call.name)
+        if tool is None:
+            known = ", ".join(sorted(self._tools)) or "none"
+            self._set_call(call, "error", error=f"There is no tool named {call.name!r}; the tools are: {known}.")
+            return
+        try:
+            kwargs = tool.arguments(call.arguments_text)
+        except ValueError as exc:
+            self._set_call(call, "error", error=str(exc))
+            return
+        self._stage = f"tool {call.name}"
+        if self._approve and not await self._approved(call):
+            self._set_call(call, "skipped", result="The user declined to run this tool call.")
+            return
+        job = toolrun.Job(tool, kwargs, self._stopping, started=lambda: self._call_started(call))
+        toolrun.submit(job)
+        # Stop cancels this wait, and with it a job that has not started (it never runs); a running one is
+        # told through `_stopping`, not killed, and what it returns is not sent (`_end` marks the call).
+        result, failure, output = await asyncio.wrap_future(job.future)
+        call.output = output
+        self._set_call(call, "error" if failure else "done", result=result, error=failure)
+
+    async def _approved(self, call: ToolCall) -> bool:
+        decision = self._decisions.setdefault(call.id, asyncio.get_running_loop().create_future())
+        self._set_call(call, "approval")
+        try:
+            return await decision
+        finally:
+            self._decisions.pop(call.id, None)
+
+    def decide(self, call_id: str, run: bool) -> None:
+        """Answer a call waiting for approval (any thread): run it, or tell the model the user declined."""
+        self._runner.call_soon(self._decide, call_id, bool(run))
+
+    def _decide(self, call_id: str, run: bool) -> None:
+        call = next((c for c in self.tool_calls if c.id == call_id and c.state == "approval"), None)
+        decision = self._decisions.get(call_id)
+        if call is not None and decision is not None and not decision.done():
+            call.state = "pending"  # so a second click (another view) finds nothing to decide
+            decision.set_result(run)
+
+    def _call_started(self, call: ToolCall) -> None:
+        """On the thread that runs the tool, just before it runs: the views hear of it from the loop."""
+        self._stage = f"running tool {call.name}"
+        call.started_at = time.perf_counter()
+        self._runner.call_soon(self._set_call, call, "running")
+
+    def _set_call(self, call: ToolCall, state: str, *, result: str | None = None, error: str | None = None) -> None:
+        """Move a call to `state` (a tool's error is also what the model is sent) and tell the views."""
+        with self._end_lock:
+            if call.ended:
+                return
+            if state in ("done", "error", "stopped") and call.started_at is not None:
+                call.ended_at = time.perf_counter()
+            call.error = error
+            call.result = f"Error: {error}" if error is not None else result
+            call.state = state
+            self._tell_part(call)
+
+    def _on_call(self, call: ToolCall, piece: str) -> None:
+        with self._end_lock:
+            if self.ended:
+                return
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            if piece:
+                self.chunks += 1
+                call.add_arguments(piece)
+            else:  # a new call: later text opens a part of its own after it
+                self._close_text()
+                self._parts.append(call)
+            self._tell_part(call, piece)
+
+    def _tell_part(self, part: Part, arguments: str = "") -> None:
+        for listener in self._listeners:
+            on_part = getattr(listener, "on_part", None)
+            if on_part is not None:
+                on_part(self, part, arguments)
+
+    def _close_text(self) -> None:
+        for part in self._open.values():
+            part.end = len(part.buffer)
+        self._open.clear()
 
     def _wait_for(self, what: str) -> None:
         """Say what the reply waits for (its views show it), unless it has ended meanwhile."""
@@ -373,12 +568,16 @@ class Reply:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self.chunks += 1
-            if isinstance(event, engine.ContentDelta):
-                self._content.append(event.text)
-                content, reasoning = event.text, ""
-            else:
-                self._reasoning.append(event.text)
-                content, reasoning = "", event.text
+            kind = "text" if isinstance(event, engine.ContentDelta) else "reasoning"
+            buffer = self._content if kind == "text" else self._reasoning
+            piece = event.text
+            if kind not in self._open:  # a new part: after a tool call, apart from the text before it
+                if len(buffer):
+                    piece = "\n\n" + piece
+                self._open[kind] = TextPart(kind, self.rounds, buffer, len(buffer) + len(piece) - len(event.text))
+                self._parts.append(self._open[kind])
+            buffer.append(piece)
+            content, reasoning = (piece, "") if kind == "text" else ("", piece)
             for listener in self._listeners:
                 listener.on_delta(self, content, reasoning)
 
@@ -399,6 +598,10 @@ class Reply:
             self.ended_at = time.perf_counter()
             self.error = error.message if error else None
             self.status = status
+            for call in self.tool_calls:  # the calls the end came before: never run, or told to stop
+                if not call.ended:
+                    call.state = "stopped" if call.started_at is not None else "skipped"
+                    call.ended_at = self.ended_at if call.started_at is not None else None
             listeners = list(self._listeners)
         with _running_lock:
             _running.discard(self)

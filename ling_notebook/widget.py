@@ -51,7 +51,8 @@ import traitlets
 from IPython.display import display, update_display
 
 from .deltas import DeltaBatcher, Piece
-from .render import reply_bundle, reply_metadata
+from .parts import ToolCall
+from .render import TOOL_SHOWN, cut_plain, reply_bundle, reply_metadata, tool_arguments_text
 from .reply import Reply
 
 STATIC = Path(__file__).parent / "static"
@@ -205,12 +206,17 @@ class ReplyWidget(StubWidget):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "stop":
             self.reply.stop()
+        elif kind == "tool" and isinstance(content.get("call"), str):
+            self.reply.decide(content["call"], content.get("run") is True)
         elif kind == "hello":
             with self._lock:
                 self._views.hello(content)
                 self._batcher.flush_locked()
                 text, reasoning = self._batcher.snapshot_locked(0)
-                self.send({"type": "snapshot", "seq": self._batcher.seq, "text": text, "reasoning": reasoning})
+                snapshot = {"type": "snapshot", "seq": self._batcher.seq, "text": text, "reasoning": reasoning}
+                if self.reply.tool_calls:
+                    snapshot["parts"] = self._batcher.parts_locked(0)
+                self.send(snapshot)
                 if self._views.ended:
                     self.send({"type": "ended"})
         elif kind == "copy" and self._views.ended:
@@ -232,6 +238,9 @@ class ReplyWidget(StubWidget):
 
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
         self._batcher.add(0, content, reasoning)
+
+    def on_part(self, reply: Reply, call: ToolCall, arguments: str) -> None:
+        self._batcher.add_call(0, reply.tool_calls.index(call), call_change(call, arguments))
 
     def on_end(self, reply: Reply) -> None:
         """The reply ended (on the reply's own end thread, see Runner.finish: the copy may take a while)."""
@@ -260,8 +269,22 @@ class ReplyWidget(StubWidget):
             "seq": seq,
             "content": piece.content,
             "reasoning": piece.reasoning,
+            "calls": piece.calls,
             "elapsed": reply.elapsed,
             "ttft": reply.ttft,
             "tokens_per_s": reply.tokens_per_s,
         })
 
+
+
+def call_change(call: ToolCall, arguments: str) -> dict[str, Any]:
+    """What a view needs of a call that changed: its state, the new piece of its arguments, and once they are
+    complete their shown form; its result, error and printed output, shortened for display (plain text:
+    the view sets them as text, never as HTML)."""
+    change: dict[str, Any] = {"id": call.id, "name": call.name, "state": call.state, "arguments": arguments,
+                              "seconds": call.seconds}
+    if call.state != "arguments":
+        change["shown"] = cut_plain(tool_arguments_text(call), TOOL_SHOWN)
+        change.update({key: None if value is None else cut_plain(value, TOOL_SHOWN)
+                       for key, value in (("result", call.result), ("error", call.error), ("output", call.output))})
+    return change

@@ -9,9 +9,9 @@ def test_all_is_sorted_and_importable():
     assert ling_notebook.__all__ == sorted(ling_notebook.__all__)
     assert all(hasattr(ling_notebook, name) for name in ling_notebook.__all__)
     assert set(ling_notebook.__all__) == {
-        "Batch", "Comparison", "ConfigurationError", "LingError", "Reply", "ReplyError", "__version__", "batch",
-        "compare", "configure",
-        "load_ipython_extension", "stream",
+        "Batch", "Comparison", "ConfigurationError", "LingError", "Reply", "ReplyError", "Tool", "__version__",
+        "batch", "compare", "configure",
+        "load_ipython_extension", "stop_requested", "stream", "tool",
     }
 
 

@@ -203,3 +203,44 @@ def test_a_replay_answers_a_logged_request_from_the_log_without_sending_it(model
     retried = Reply([{"role": "user", "content": "broken"}], dataclasses.replace(settings, model="test/error-mid"))
     retried.start().wait(10)  # only a complete reply is replayed
     assert len(model_server.requests) == 3 and other.replayed is None and retried.replayed is None
+
+
+def test_a_reply_with_tool_calls_keeps_them_in_its_row_and_names_its_tools(model_server, tmp_path):
+    from ling_notebook.tools import toolbox
+
+    def add(a: int, b: int) -> int:
+        """Add two whole numbers."""
+        return a + b
+
+    log = tmp_path / "replies.sqlite"
+    reply = ask(model_server, "test/tools", 'call add {"a": 1, "b": 2}', log, tools=toolbox([add])).start()
+    assert reply.wait(10) == "Tool results: add -> 3"
+    (row,) = logged(log)
+    (call,) = json.loads(row["parts"])
+    assert (call["name"], call["arguments"], call["result"], call["state"]) == ("add", '{"a": 1, "b": 2}', "3", "done")
+    assert record.provenance(reply)["ling_notebook"]["tools"] == ["add"]
+    assert ask(model_server, "test/echo", "no tools", log).start().wait(10) and logged(log)[-1]["parts"] is None
+
+
+def test_a_turn_with_tool_calls_is_resumed_with_its_calls_and_results(model_server, tmp_path, monkeypatch):
+    from ling_notebook.conversation import Conversation
+    from ling_notebook.tools import toolbox
+
+    def add(a: int, b: int) -> int:
+        """Add two whole numbers."""
+        return a + b
+
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/tools.ipynb")
+    log = tmp_path / "replies.sqlite"
+    prompt = 'call add {"a": 1, "b": 2}'
+    with record.asked_in(conversation="default", cell="cell:c1"):
+        reply = ask(model_server, "test/tools", prompt, log, tools=toolbox([add])).start()
+    reply.wait(10)
+    assert record.flush()
+    ((cell, asked, recorded),) = record.read_turns(str(log), "/home/me/tools.ipynb", "default")
+    assert (cell, asked, recorded.exchange, recorded.final_text) == ("cell:c1", prompt, reply.exchange,
+                                                                     reply.final_text)
+    live, resumed = Conversation("default"), Conversation("default")
+    live.record("cell:c1", prompt, reply)
+    resumed.record(cell, asked, recorded)
+    assert resumed.messages_before("cell:c2", "next") == live.messages_before("cell:c2", "next")

@@ -27,7 +27,11 @@ ALLOWED = {
     "p": {"class"}, "details": {"class"}, "th": {"class"}, "td": {"class"}, "table": {"class"},
     **{tag: set() for tag in ["blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
                               "li", "pre", "s", "strong", "summary", "tbody", "thead", "tr", "ul"]},
+    "code": {"class", "title"},  # a formula shown as its source: the renderer's message on hover
+    # MathML (formulas.py): presentation attributes only, never href, style or class (checked below too).
+    **{tag: render._MATH_ATTRIBUTES for tag in render._MATH_TAGS},
 }
+assert not {"href", "style", "class"} & render._MATH_ATTRIBUTES
 SAFE_SCHEMES = {"http", "https", "mailto"}
 IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20\x7f-\xa0\u1680\u180e\u2000-\u200f\u2028\u2029\u205f\u3000\ufeff]")
 
@@ -96,7 +100,8 @@ def assert_inert_bundle(bundle: dict[str, str]) -> Page:
 def reply(text="", *, reasoning="", error=None, status="done", model="ling-offline-demo", usage=None,
           finish_reason="stop"):
     return SimpleNamespace(text=text, reasoning=reasoning, error=error, status=status, model=model, ttft=0.25,
-                           tokens_per_s=40.0, usage=usage, finish_reason=finish_reason, replayed=None)
+                           tokens_per_s=40.0, usage=usage, finish_reason=finish_reason, replayed=None, final_text=text,
+                           exchange=[], parts=[], tool_calls=[], rounds=1)
 
 
 def test_half_a_surrogate_pair_anywhere_becomes_a_replacement_character():

@@ -158,3 +158,10 @@ def test_no_frame_in_a_refused_keys_traceback_holds_it(model_server, monkeypatch
     verbose = re.sub(r"\x1b\[[0-9;]*m", "", VerboseTB().text(type(error), error, ours))  # without its colours
     assert " = " in with_locals  # the frames were shown, with their variables
     assert_hidden([with_locals, verbose], (REFUSED,))
+
+
+def test_a_short_user_name_beside_a_password_is_a_name_not_a_key():
+    _secrets.remember_url("http://user:pw-5ecret-4417@gw.example.com/v1")
+    assert _secrets.redact('{"role": "user", "content": "pw-5ecret-4417"}') == '{"role": "user", "content": "***"}'
+    _secrets.remember_url("http://sk-alone-key-0042@gw.example.com/v1")  # a key given as the user name
+    assert _secrets.redact("sk-alone-key-0042") == "***"

@@ -12,6 +12,8 @@ Models (parameters go in the model name after ``?``, e.g. ``test/flood?tokens=50
 - ``ling-offline-demo``: deterministic Markdown about the last user message, at the server's rate
   (``?rate=N`` overrides it; ``rate=0`` or ``inf`` means as fast as possible). It also answers to
   ``Ling-2.6-flash`` (the client's default model, `scenarios.DEMO_ALIASES`), saying so in its answer.
+  Offered ``tools``, it calls the first one (once per number in the prompt when its first parameter is a
+  number), then lists the results it is sent.
 - ``test/<scenario>`` (``rate`` defaults to 1000 pieces/s; generic content is ``" w1"``, ``" w2"``, ...):
   ``echo`` (the last user message back, in 4-character pieces), ``trickle`` (tokens=50, rate=20),
   ``flood`` (tokens=10000, rate=0), ``length`` / ``content-filter`` (tokens=10, that finish reason),
@@ -23,12 +25,17 @@ Models (parameters go in the model name after ``?``, e.g. ``test/flood?tokens=50
   finish reason and no ``[DONE]``), ``stall`` (after=3, then silence until the client leaves),
   ``picky`` (echo, but a prompt containing "fail" gets HTTP status=500 for its first fails=1e9 attempts,
   i.e. always, with ``retry-after: after`` seconds), ``flaky`` (echo, but every prompt's first fails=1
-  attempts get HTTP status=429, retry-after after=0 s; attempts are counted per model and messages), and
-  ``http-401``, ``http-403``, ``http-404``, ``http-429``, ``http-500``, ``http-503`` (that error status).
+  attempts get HTTP status=429, retry-after after=0 s; attempts are counted per model and messages),
+  ``tools`` (calls what the prompt's ``call NAME ARGUMENTS`` lines name, streamed as ``delta.tool_calls``:
+  arguments in pieces=4 characters, interleave=1 mixes a round's calls, rounds=1 rounds of calls, then an
+  answer quoting the tool results), and ``http-401``, ``http-403``, ``http-404``, ``http-429``, ``http-500``,
+  ``http-503`` (that error status).
 
-``max_tokens`` / ``max_completion_tokens`` cut any reply with ``finish_reason: "length"``. When a client
-disconnects, generation stops at once. ``GET /_ling/requests`` returns the records as JSON and
-``DELETE /_ling/requests`` clears them, for tests that run the server in another process.
+An assistant message whose ``tool_calls`` are not each answered by a ``tool`` message is refused (HTTP 400),
+as the real API does. ``max_tokens`` / ``max_completion_tokens`` cut any reply with
+``finish_reason: "length"``. When a client disconnects, generation stops at once. ``GET /_ling/requests``
+returns the records as JSON and ``DELETE /_ling/requests`` clears them, for tests that run the server in
+another process.
 `records.peak_open(records)` tells how many requests were open at once.
 
 Only loopback callers are answered: the ``Host`` must be a loopback name, a browser ``Origin`` must be

@@ -279,10 +279,17 @@ class _ChatCompletions(_Handler):
 
     async def respond(self, plan: Plan, model: str) -> None:
         texts: dict[str, list[str]] = {"content": [], "reasoning_content": []}
+        calls: dict[int, dict[str, Any]] = {}
         start = asyncio.get_running_loop().time()
         for index, (key, text) in enumerate(plan.within_limit()):
             await self.pace(start, index, plan.rate)  # a whole reply takes as long as its stream would
-            if key:
+            if key == "tool_calls":
+                for delta in text:  # the first delta of a call is the whole call with empty arguments
+                    if delta["index"] in calls:
+                        calls[delta["index"]]["function"]["arguments"] += delta["function"]["arguments"]
+                    else:
+                        calls[delta["index"]] = delta | {"function": dict(delta["function"])}
+            elif key:
                 texts[key].append(text)
         if plan.ending == "error":
             raise ApiError(500, *HTTP_ERRORS[500])
@@ -291,9 +298,11 @@ class _ChatCompletions(_Handler):
         if plan.ending in ("drop", "truncate", "stall"):
             self.cut()
             return
-        message = {"role": "assistant", "content": "".join(texts["content"])}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts["content"])}
         if texts["reasoning_content"]:
             message["reasoning_content"] = "".join(texts["reasoning_content"])
+        if calls:
+            message["tool_calls"] = [{k: v for k, v in call.items() if k != "index"} for call in calls.values()]
         choice = {"index": 0, "message": message, "finish_reason": plan.ending, "logprobs": None}
         self.finish_json({"id": self.completion_id(), "object": "chat.completion",
                           "created": int(time.time()), "model": model, "choices": [choice],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -39,6 +40,10 @@ SCENARIOS: dict[str, dict[str, float]] = {
     # `picky` only prompts containing "fail" (1e9: every attempt), `flaky` every prompt.
     "picky": {"status": 500, "fails": 1e9, "after": 0},
     "flaky": {"status": 429, "fails": 1, "after": 0},
+    # Tool calls, as the prompt's `call NAME ARGUMENTS` lines ask (see `_tool_plan`): arguments in pieces of
+    # `pieces` characters, calls of a round interleaved when `interleave` is 1, `rounds` rounds of calls
+    # (1e9: a model that never stops calling) before it answers with the results it received.
+    "tools": {"pieces": 4, "interleave": 0, "rounds": 1},
 }
 # Status -> (message, type, code), worded like the real API.
 HTTP_ERRORS: dict[int, tuple[str, str, str]] = {
@@ -60,7 +65,8 @@ _UTF8_PIECES = ["Hello 👋", " 世界", " —", " naïve", " café", " 🎉", "
                 " 👩\u200d💻", " 日本語", " Ωmega", " ✓"]
 PIECE = re.compile(r"\n| ?\w+| ?[^\w\s]|\s")  # how replies are cut into tokens
 
-Piece = tuple[str | None, str]  # (delta key, text); key None: an empty delta
+Piece = tuple[str | None, Any]  # (delta key, text or tool-call deltas); key None: an empty delta
+_CALL = re.compile(r"^call (\S+) ?(.*)$", re.MULTILINE)
 
 
 class ApiError(Exception):
@@ -127,7 +133,12 @@ def plan_request(body: dict[str, Any], demo_rate: float, attempts: Callable[[], 
                        headers=_RETRY_NOW if status in (429, 503) else None)
     if kind in ("picky", "flaky"):
         _refuse_early_attempts(kind, params, messages, attempts)
-    plan = _plan(kind, params, messages, demo_rate, model.partition("?")[0])
+    _check_tool_answers(messages)
+    tools = body.get("tools") if kind == "" else None
+    if tools:
+        plan = _demo_tool_plan(tools, messages, params.get("rate", demo_rate))
+    else:
+        plan = _plan(kind, params, messages, demo_rate, model.partition("?")[0])
     plan.limit = max_tokens
     return plan
 
@@ -183,6 +194,23 @@ def text_of(message: object) -> str:
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
         return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return content if isinstance(content, str) else ""
+
+
+def _check_tool_answers(messages: list[Any]) -> None:
+    """Refuse, as the real API does, an assistant's tool calls not each answered by a tool message after it."""
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") != "assistant" or not message.get("tool_calls"):
+            continue
+        answered = set()
+        for later in messages[i + 1:]:
+            if not isinstance(later, dict) or later.get("role") != "tool":
+                break
+            answered.add(later.get("tool_call_id"))
+        missing = [c.get("id") for c in message["tool_calls"] if isinstance(c, dict) and c.get("id") not in answered]
+        if missing:
+            raise ApiError(400, "An assistant message with 'tool_calls' must be followed by tool messages responding "
+                           f"to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+                           f"{', '.join(map(str, missing))}", param=f"messages.[{i}].role", code=None)
 
 
 def _last_user_text(messages: list[Any]) -> str:
@@ -243,6 +271,8 @@ def _plan(kind: str, params: dict[str, float], messages: list[Any], demo_rate: f
         return Plan((("content", p) for p in ["", *PIECE.findall(demo_reply(prompt, asked_for))]), "stop", rate)
     if kind in ("echo", "picky", "flaky"):
         return Plan((("content", prompt[i : i + 4]) for i in range(0, len(prompt), 4)), "stop", rate)
+    if kind == "tools":
+        return _tool_plan(params, messages, rate)
     if kind == "reasoning":
         reasoning = _words(params["reasoning"], "r", "reasoning_content")
         return Plan(itertools.chain(reasoning, _words(params["tokens"])), "stop", rate)
@@ -254,3 +284,72 @@ def _plan(kind: str, params: dict[str, float], messages: list[Any], demo_rate: f
         return Plan(_words(params["after"]), kind.removesuffix("-mid"), rate)
     ending = {"length": "length", "content-filter": "content_filter"}.get(kind, "stop")
     return Plan(_words(params["tokens"]), ending, rate, delay=params.get("delay", 0.0))
+
+
+def _tool_plan(params: dict[str, float], messages: list[Any], rate: float) -> Plan:
+    """Call the tools the prompt's `call NAME ARGUMENTS` lines name (ARGUMENTS sent as written, valid JSON or
+    not, for a tool that was offered or not) until `rounds` rounds have been answered, then say what came back.
+
+    Calls are streamed as OpenAI-compatible servers send them: the first delta of a call carries its
+    `index`, `id` and `function.name`, the next ones pieces of `function.arguments`."""
+    last_user = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=0)
+    since = [m for m in messages[last_user + 1:] if isinstance(m, dict)]
+    rounds = sum(1 for m in since if m.get("role") == "assistant" and m.get("tool_calls"))
+    calls = _CALL.findall(text_of(messages[last_user]))
+    if calls and rounds < params["rounds"]:
+        return Plan(_call_pieces(calls, rounds, int(params["pieces"]) or 1, bool(params["interleave"])),
+                    "tool_calls", rate)
+    names = {c.get("id"): (c.get("function") or {}).get("name") for m in since for c in m.get("tool_calls") or ()
+             if isinstance(c, dict)}
+    results = [f"{names.get(m.get('tool_call_id'), '?')} -> {text_of(m)}" for m in since if m.get("role") == "tool"]
+    answer = "Tool results: " + "; ".join(results) if results else "No tool was called."
+    return Plan((("content", p) for p in PIECE.findall(answer)), "stop", rate)
+
+
+def _demo_tool_plan(tools: Any, messages: list[Any], rate: float) -> Plan:
+    """The demo model offered tools: once per prompt it calls the first one, once per number in the prompt
+    when its first parameter is a number (so "from 2024 to 2025" makes two calls in one round), then says
+    what came back. Arguments are made from the tool's schema and the prompt, deterministically."""
+    function = (tools[0] or {}).get("function") if isinstance(tools, list) and tools and isinstance(tools[0], dict) \
+        else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise ApiError(400, "Invalid 'tools': expected a list of {\"type\": \"function\", \"function\": {...}}.",
+                       param="tools", code="invalid_value")
+    last_user = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=0)
+    since = [m for m in messages[last_user + 1:] if isinstance(m, dict)]
+    prompt = text_of(messages[last_user])
+    if any(m.get("role") == "tool" for m in since):
+        results = [text_of(m) for m in since if m.get("role") == "tool"]
+        answer = (f"The demo model called `{function['name']}` and got back:\n\n"
+                  + "\n".join(f"- {' '.join(r.split())[:200]}" for r in results)
+                  + "\n\nA real model would now reason over these results to answer your question.\n\n"
+                  "*Offline demo model — no API key, no network.*\n")
+        return Plan((("content", p) for p in PIECE.findall(answer)), "stop", rate)
+    properties = (function.get("parameters") or {}).get("properties") or {}
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", prompt) or ["1"]
+    words = re.findall(r"[A-Za-z]\w+", prompt) or ["demo"]
+    first = next(iter(properties.values()), {}) if isinstance(properties, dict) else {}
+    per_number = isinstance(first, dict) and first.get("type") in ("integer", "number")
+    calls = []
+    for number in (numbers if per_number else numbers[:1]):
+        arguments = {}
+        for i, (name, schema) in enumerate(properties.items() if isinstance(properties, dict) else ()):
+            kind = schema.get("type") if isinstance(schema, dict) else None
+            value: Any = {"integer": int(float(number)), "number": float(number), "boolean": True,
+                          "string": words[i % len(words)], "array": []}.get(str(kind), {})
+            arguments[name] = value
+        calls.append((function["name"], json.dumps(arguments)))
+    return Plan(_call_pieces(calls, 0, 4, False), "tool_calls", rate)
+
+
+def _call_pieces(calls: list[tuple[str, str]], round_: int, size: int, interleave: bool) -> Iterator[Piece]:
+    streams = []
+    for index, (name, arguments) in enumerate(calls):
+        head = {"index": index, "id": f"call_{round_}_{index}", "type": "function",
+                "function": {"name": name, "arguments": ""}}
+        pieces = [{"index": index, "function": {"arguments": arguments[i:i + size]}}
+                  for i in range(0, len(arguments), size)]
+        streams.append([head, *pieces])
+    ordered = (itertools.chain.from_iterable(itertools.zip_longest(*streams)) if interleave
+               else itertools.chain.from_iterable(streams))
+    return (("tool_calls", [delta]) for delta in ordered if delta is not None)
