@@ -44,7 +44,8 @@ SHOWN_AS_TEXT = ["onerror=\"window.__pwned='crlf-fence'\"", "onerror=\"window.__
                  "<script>window.__pwned='script'</script>", "ontoggle=\"window.__pwned='toggle'\""]
 
 # Everything in `root` that could run script or load something: event-handler attributes, script-capable
-# URLs (after percent-decoding, ignoring the characters browsers skip), and elements that load or run.
+# URLs (after percent-decoding, ignoring the characters browsers skip), elements that load or run, and
+# MathML carrying a link, style or class.
 DANGER = """(root) => {
     const found = [];
     const noise = /[\\u0000-\\u0020\\u007f-\\u00a0\\u200b-\\u200f\\u2028\\u2029\\ufeff]/g;
@@ -60,8 +61,11 @@ DANGER = """(root) => {
                 }
             }
         }
-        if (['script', 'iframe', 'object', 'embed', 'img', 'svg', 'math', 'form', 'base', 'link', 'meta']
+        if (['script', 'iframe', 'object', 'embed', 'img', 'svg', 'form', 'base', 'link', 'meta']
                 .includes(el.localName)) found.push(el.localName);
+        // Formulas are MathML now: presentation only, never a link, a style or a class (issue 21).
+        if (el.namespaceURI === 'http://www.w3.org/1998/Math/MathML'
+                && ['href', 'style', 'class'].some((name) => el.hasAttribute(name))) found.push(`${el.localName}!`);
         if (el.localName === 'style' && !el.textContent.trim().startsWith('.ling-static{')) found.push('style');
     }
     return found;
