@@ -1,6 +1,10 @@
 """How a reply is shown: the widget in a Jupyter front end, tokens on stdout anywhere else.
 
 `stream()` is the public entry point for code; the `%%ling` magic builds on `start()`.
+
+This is the showing side: the models (`reply.py`, ...) never import their views. What a model shows when no live
+view shows it (its static copy, built in `render`) is registered here with `showing`, at import, and the view
+modules are imported only when something is shown.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import config
+from . import config, showing
 from .reply import MAX_ROUNDS, Reply
 from .terminal import printable
 from .tools import Tool, toolbox
@@ -146,3 +150,20 @@ class TerminalPrinter:
         sys.stdout.flush()
         if reply.error:
             print(f"ling-notebook: {printable(reply.error)}", file=sys.stderr)
+
+
+def _show_reply_copy(reply: Reply) -> None:
+    from IPython.display import display
+
+    from .render import reply_bundle, reply_metadata
+
+    display(reply_bundle(reply), raw=True, metadata=reply_metadata(reply))
+
+
+def _reply_html(reply: Reply) -> str:
+    from .render import reply_bundle
+
+    return reply_bundle(reply)["text/html"]
+
+
+showing.register(Reply, _show_reply_copy, _reply_html)

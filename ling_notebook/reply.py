@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from contextlib import aclosing
 from typing import Any, Protocol
 
-from . import engine, record, toolrun
+from . import engine, record, showing, toolrun
 from ._secrets import redact, redact_logs_of, remember_values
 from .config import Settings
 from .errors import ReplyError
@@ -279,19 +279,13 @@ class Reply:
         return f"<Reply {self.model!r} {self.status}, {len(self._content)} chars>"
 
     def _repr_html_(self) -> str:
-        from .render import reply_bundle
-
-        return reply_bundle(self)["text/html"]
+        return showing.html(self)  # the static copy, built by the views (see showing.py)
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        from .render import reply_bundle, reply_metadata
-
         if self.view is not None:
             self.view.show()  # another live view of the same stream
         else:
-            display(reply_bundle(self), raw=True, metadata=reply_metadata(self))
+            showing.show(self)
 
     # -- control -----------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
