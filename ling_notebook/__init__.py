@@ -7,9 +7,9 @@
 """
 
 from .batch import Batch, batch
-from .compare import Comparison, compare
+from .compare import Comparison
 from .config import configure
-from .display import stream
+from .display import compare, stream
 from .errors import ConfigurationError, LingError, ReplyError
 from .reply import Reply
 from .toolrun import stop_requested

@@ -1,6 +1,7 @@
 """How a reply is shown: the widget in a Jupyter front end, tokens on stdout anywhere else.
 
-`stream()` is the public entry point for code; the `%%ling` magic builds on `start()`.
+`stream()` and `compare()` are the public entry points for code; the `%%ling` magic builds on `start()` and
+`start_comparison()`.
 
 This is the showing side: the models (`reply.py`, ...) never import their views. What a model shows when no live
 view shows it (its static copy, built in `render`) is registered here with `showing`, at import, and the view
@@ -10,10 +11,11 @@ modules are imported only when something is shown.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import config, showing
+from .compare import Comparison, check_models
 from .reply import MAX_ROUNDS, Reply
 from .terminal import printable
 from .tools import Tool, toolbox
@@ -100,6 +102,83 @@ def start(
     return reply
 
 
+@config.keeps_secrets_out_of_tracebacks
+def compare(
+    prompt_or_messages: str | list[dict[str, Any]],
+    models: Sequence[str],
+    *,
+    system: str | None = None,
+    stream: bool = True,
+    **options: Any,
+) -> Comparison:
+    """Send one prompt to every model in `models` (2 to 6) at once; show the replies side by side.
+
+    Every model gets the same messages and the same `options` (settings such as `base_url`, and request
+    fields such as `temperature`, as for `ling_notebook.stream`). Returns a `Comparison` at once in
+    Jupyter; in a terminal, when every reply has ended (Ctrl-C stops them all).
+    """
+    if "model" in options:
+        raise config.ConfigurationError("compare() takes models=[...], a list of names, not model=.")
+    overrides = {k: options.pop(k) for k in config.SETTING_NAMES if k in options}
+    settings = [config.resolve(model=model, **overrides) for model in check_models(models)]
+    return start_comparison(build_messages(prompt_or_messages, system), settings, stream=stream,
+                 params=config.request_params(options))
+
+
+def start_comparison(
+    messages: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
+    settings: Sequence[config.Settings],
+    *,
+    stream: bool = True,
+    params: dict[str, Any] | None = None,
+    after: Callable[[], Reply | None] | None = None,
+) -> Comparison:
+    """Create one reply per settings, show them, send every request at once, return the comparison."""
+    if callable(messages):
+        messages = _once(messages)  # every model gets the very same list, built when the first is sent
+    replies = [Reply(messages, s, stream=stream, params=dict(params or {}), after=after) for s in settings]
+    comparison = Comparison(replies, [reply.model for reply in replies])  # as the replies show them
+    if in_kernel():
+        from .compare_widget import CompareWidget
+        from .interrupt import install
+
+        install()
+
+        comparison.view = CompareWidget(comparison)
+        comparison.view.show()
+        _start_all(replies)
+        return comparison
+    _start_all(replies)
+    try:
+        comparison.wait()
+    except KeyboardInterrupt:
+        print("\n[stopped]", file=sys.stderr)  # wait() has already stopped them all
+        for reply in replies:  # let each record its end before it is printed
+            reply._ended.result(5)
+    from .compare_widget import terminal_text
+
+    print(printable(terminal_text(comparison)))
+    return comparison
+
+
+def _start_all(replies: list[Reply]) -> None:
+    for reply in replies:
+        reply.start()
+
+
+def _once(build: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[str, Any]]]:
+    """`build`, called once; later calls return the same list. Replies call it on the one stream thread."""
+    built: list[list[dict[str, Any]]] = []
+
+    def messages() -> list[dict[str, Any]]:
+        if not built:
+            built.append(build())
+        return built[0]
+
+    return messages
+
+
+
 def in_kernel() -> bool:
     """True inside a Jupyter kernel, where widgets can render."""
     try:
@@ -167,3 +246,14 @@ def _reply_html(reply: Reply) -> str:
 
 
 showing.register(Reply, _show_reply_copy, _reply_html)
+
+
+def _show_comparison_copy(comparison: Comparison) -> None:
+    from IPython.display import display
+
+    from .compare_widget import comparison_bundle, comparison_metadata
+
+    display(comparison_bundle(comparison), raw=True, metadata=comparison_metadata(comparison))
+
+
+showing.register(Comparison, _show_comparison_copy)

@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ling_notebook"
 VIEWS = {"render", "widget", "compare_widget", "batch_widget", "IPython.display"}
-MODELS = ["reply"]
+MODELS = ["reply", "compare"]
 
 
 def imported(module: str) -> set[str]:
