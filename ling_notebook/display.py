@@ -1,7 +1,7 @@
 """How a reply is shown: the widget in a Jupyter front end, tokens on stdout anywhere else.
 
-`stream()` and `compare()` are the public entry points for code; the `%%ling` magic builds on `start()` and
-`start_comparison()`.
+`stream()`, `compare()` and `batch()` are the public entry points for code; the `%%ling` magic builds on
+`start()`, `start_comparison()` and `show_batch()`.
 
 This is the showing side: the models (`reply.py`, ...) never import their views. What a model shows when no live
 view shows it (its static copy, built in `render`) is registered here with `showing`, at import, and the view
@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import config, showing
+from .batch import Batch, TerminalProgress, fill_rows, listed
 from .compare import Comparison, check_models
+from .record import batch_provenance
 from .reply import MAX_ROUNDS, Reply
 from .terminal import printable
 from .tools import Tool, toolbox
@@ -179,6 +181,73 @@ def _once(build: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[s
 
 
 
+@config.keeps_secrets_out_of_tracebacks
+def batch(
+    prompts: Any,
+    *,
+    data: Any = None,
+    model: str | None = None,
+    system: str | None = None,
+    concurrency: int = 8,
+    retries: int = 2,
+    **options: Any,
+) -> Batch:
+    """Send one request per item, at most `concurrency` at a time; return the `Batch` at once.
+
+    `prompts` is a list (or any iterable, or a pandas Series) of prompts, each a string or a list of
+    messages; or a template string filled once per row of `data` (a pandas DataFrame or a list of
+    dicts: `{column}`; a list or Series: `{item}`). Braces in Markdown code stay as written, `{{` is
+    a brace. Each item is an independent request: `system` + its prompt, no conversation history.
+    `retries`: how often the client retries a 429/5xx/connection failure (honouring `retry-after`).
+    `options`: settings (`base_url`, `api_key`, `client`, `timeout`, ...), `stream=False`, and request
+    fields (`temperature`, `max_tokens`, ...). In a terminal, a progress line goes to stderr, the
+    call returns when the batch ends, and Ctrl-C stops it.
+    """
+    settings = config.resolve(
+        model=model, max_retries=retries, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options}
+    )
+    stream = bool(options.pop("stream", True))
+    if isinstance(prompts, str):
+        if data is None:
+            raise config.ConfigurationError(
+                "A template needs data=... to fill it (a DataFrame, a list of dicts, or a list). "
+                "For a single prompt use ling_notebook.stream()."
+            )
+        texts, index = fill_rows(prompts, data, {})
+        items: list[str | list[dict[str, Any]]] = list(texts)
+    else:
+        if data is not None:
+            raise config.ConfigurationError(
+                "data=... fills a template string: pass the template as the first argument.")
+        items, index = listed(prompts)
+    requests = [build_messages(item, system) for item in items]
+    return show_batch(Batch(requests, settings, params=config.request_params(options), concurrency=concurrency,
+                            index=index, stream=stream))
+
+
+def show_batch(batch: Batch) -> Batch:
+    """`Batch.show()`: attach the progress view (the widget in Jupyter, a line on stderr elsewhere) and start.
+
+    In a terminal this returns when the batch ends; Ctrl-C stops it."""
+    if in_kernel():
+        from .batch_widget import BatchView
+        from .interrupt import install
+
+        install()
+
+        view = BatchView(batch)
+        view.show()
+        batch.views.append(view)
+        return batch.start()
+    batch.views.append(TerminalProgress())
+    batch.start()
+    try:
+        batch.wait()
+    except KeyboardInterrupt:
+        batch.wait()  # wait() has stopped every item; they end at once
+    return batch
+
+
 def in_kernel() -> bool:
     """True inside a Jupyter kernel, where widgets can render."""
     try:
@@ -245,7 +314,7 @@ def _reply_html(reply: Reply) -> str:
     return reply_bundle(reply)["text/html"]
 
 
-showing.register(Reply, _show_reply_copy, _reply_html)
+showing.register(Reply, show=_show_reply_copy, html=_reply_html)
 
 
 def _show_comparison_copy(comparison: Comparison) -> None:
@@ -256,4 +325,19 @@ def _show_comparison_copy(comparison: Comparison) -> None:
     display(comparison_bundle(comparison), raw=True, metadata=comparison_metadata(comparison))
 
 
-showing.register(Comparison, _show_comparison_copy)
+showing.register(Comparison, show=_show_comparison_copy)
+
+
+def _show_batch_summary(batch: Batch) -> None:
+    from IPython.display import display
+
+    display(_batch_summary(batch), raw=True, metadata=batch_provenance(batch))
+
+
+def _batch_summary(batch: Batch) -> dict[str, str]:
+    from .batch_widget import summary_bundle
+
+    return summary_bundle(batch)
+
+
+showing.register(Batch, show=_show_batch_summary, start=show_batch, summary=_batch_summary)

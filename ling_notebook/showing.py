@@ -11,27 +11,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-_shows: dict[type, Callable[[Any], None]] = {}
-_htmls: dict[type, Callable[[Any], str]] = {}
+_ways: dict[tuple[type, str], Callable[[Any], Any]] = {}
 
 
-def register(cls: type, show: Callable[[Any], None], html: Callable[[Any], str] | None = None) -> None:
-    """How an object of `cls` is displayed, and (optionally) its HTML for `_repr_html_`."""
-    _shows[cls] = show
-    if html is not None:
-        _htmls[cls] = html
+def register(cls: type, **ways: Callable[[Any], Any]) -> None:
+    """The ways an object of `cls` is shown, by name: "show" (display it), "html" (`_repr_html_`), ..."""
+    for name, way in ways.items():
+        _ways[cls, name] = way
 
 
-def _found(table: dict[type, Callable[[Any], Any]], obj: Any) -> Callable[[Any], Any]:
+def ask(obj: Any, way: str) -> Any:
+    """Run the way `way` registered for `obj`'s class (or the nearest base class) on `obj`."""
     for cls in type(obj).__mro__:
-        if cls in table:
-            return table[cls]
-    raise LookupError(f"Nothing shows a {type(obj).__name__}: import ling_notebook (its display module) first.")
+        if (cls, way) in _ways:
+            return _ways[cls, way](obj)
+    raise LookupError(f"Nothing shows a {type(obj).__name__} ({way}): import ling_notebook (its display module) first.")
 
 
 def show(obj: Any) -> None:
-    _found(_shows, obj)(obj)
+    ask(obj, "show")
 
 
 def html(obj: Any) -> str:
-    return str(_found(_htmls, obj)(obj))
+    return str(ask(obj, "html"))

@@ -13,7 +13,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ling_notebook"
 VIEWS = {"render", "widget", "compare_widget", "batch_widget", "IPython.display"}
-MODELS = ["reply", "compare"]
+MODELS = ["reply", "compare", "batch"]
+# A batch's progress reads its running items' last lines as plain text (Markdown markers stripped) with
+# `render.plain_excerpt`: text, not a view of the batch, and never HTML.
+ALLOWED = {"batch": {"render"}}
 
 
 def imported(module: str) -> set[str]:
@@ -33,7 +36,7 @@ def imported(module: str) -> set[str]:
 
 @pytest.mark.parametrize("module", MODELS)
 def test_a_model_imports_no_view(module: str) -> None:
-    assert imported(module) & VIEWS == set()
+    assert imported(module) & (VIEWS - ALLOWED.get(module, set())) == set()
 
 
 def test_importing_the_models_loads_no_view() -> None:
