@@ -2,7 +2,9 @@
 
 A `Reply` consumes engine events on the runner's background loop and tells its listeners (the
 widget, the terminal printer) about each change. Everything a user reads (`text`, `status`, ...)
-is safe to read from any thread; `stop()` is safe to call from any thread.
+is safe to read from any thread; `stop()` is safe to call from any thread. It imports no view: the
+views subscribe to it (`add_listener`), and its static copy (`_repr_html_`, display without a live view) is
+built by the showing side, asked for through `showing`.
 """
 
 from __future__ import annotations

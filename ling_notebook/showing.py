@@ -1,9 +1,11 @@
 """Where a model of replies asks to be shown, so that no model imports its views.
 
 `Reply`, `Comparison` and `Batch` only know that something may show them: their `_ipython_display_` (and
-`Reply._repr_html_`) call `show` / `html` here, which run what the showing side registered for their class.
-`display.py`, imported with the package, registers those; they import the view modules (`render`, the
-widgets) only when something is shown. The views in turn subscribe to the models (`add_listener`).
+`Reply._repr_html_`, `Batch.show()`, `Batch.summary_bundle()`) ask here for the way the showing side
+registered for their class. `display.py`, imported with the package, registers those; they import the view
+modules (`render`, the widgets) only when something is shown. The views in turn subscribe to the models
+(`add_listener`, `Batch.views`). A registry rather than an import keeps the arrows one way: views know
+models, models know only this module.
 """
 
 from __future__ import annotations
