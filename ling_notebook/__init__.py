@@ -6,10 +6,10 @@
     ling_notebook.batch("... {item}", data=items)       # one request per item, with one progress view
 """
 
-from .batch import Batch, batch
-from .compare import Comparison, compare
+from .batch import Batch
+from .compare import Comparison
 from .config import configure
-from .display import stream
+from .display import batch, compare, stream
 from .errors import ConfigurationError, LingError, ReplyError
 from .reply import Reply
 from .toolrun import stop_requested

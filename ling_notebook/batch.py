@@ -9,6 +9,9 @@ Scheduling: `concurrency` workers on the runner's loop take items from a queue, 
 time each, so at most `concurrency` connections are open. Retries of 429/5xx/connection failures
 before the stream starts are the client's (`max_retries`, honouring `retry-after`). Every change of
 an item's state happens on the runner's loop; `stop()` may come from any thread.
+
+It imports no view: `batch()`, which creates, shows and starts one, and `show_batch()` are in `display.py`;
+the progress widget and the static summary are in `batch_widget.py`, which subscribes to the batch (`views`).
 """
 
 from __future__ import annotations
@@ -22,12 +25,10 @@ from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from . import config
+from . import config, showing
 from ._secrets import redact
-from .display import build_messages, in_kernel
 from .errors import ConfigurationError
 from .fill import fill_template, template
-from .record import batch_provenance
 from .reply import Reply, rate
 from .runner import Runner, get_runner
 from .terminal import printable
@@ -63,53 +64,10 @@ class ProgressView(Protocol):
     def reopen(self) -> None: ...
 
 
-@config.keeps_secrets_out_of_tracebacks
-def batch(
-    prompts: Any,
-    *,
-    data: Any = None,
-    model: str | None = None,
-    system: str | None = None,
-    concurrency: int = 8,
-    retries: int = 2,
-    **options: Any,
-) -> Batch:
-    """Send one request per item, at most `concurrency` at a time; return the `Batch` at once.
-
-    `prompts` is a list (or any iterable, or a pandas Series) of prompts, each a string or a list of
-    messages; or a template string filled once per row of `data` (a pandas DataFrame or a list of
-    dicts: `{column}`; a list or Series: `{item}`). Braces in Markdown code stay as written, `{{` is
-    a brace. Each item is an independent request: `system` + its prompt, no conversation history.
-    `retries`: how often the client retries a 429/5xx/connection failure (honouring `retry-after`).
-    `options`: settings (`base_url`, `api_key`, `client`, `timeout`, ...), `stream=False`, and request
-    fields (`temperature`, `max_tokens`, ...). In a terminal, a progress line goes to stderr, the
-    call returns when the batch ends, and Ctrl-C stops it.
-    """
-    settings = config.resolve(
-        model=model, max_retries=retries, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options}
-    )
-    stream = bool(options.pop("stream", True))
-    if isinstance(prompts, str):
-        if data is None:
-            raise ConfigurationError(
-                "A template needs data=... to fill it (a DataFrame, a list of dicts, or a list). "
-                "For a single prompt use ling_notebook.stream()."
-            )
-        texts, index = fill_rows(prompts, data, {})
-        items: list[str | list[dict[str, Any]]] = list(texts)
-    else:
-        if data is not None:
-            raise ConfigurationError("data=... fills a template string: pass the template as the first argument.")
-        items, index = _listed(prompts)
-    requests = [build_messages(item, system) for item in items]
-    return Batch(requests, settings, params=config.request_params(options), concurrency=concurrency, index=index,
-                 stream=stream).show()
-
-
 def fill_rows(prompt: str, data: Any, namespace: dict[str, Any]) -> tuple[list[str], Any]:
     """One prompt per row of `data`: rows of a DataFrame or dicts fill `{column}`, other items fill
     `{item}`; other names come from `namespace`. Returns the prompts and the input's pandas index."""
-    rows, index = _listed(data)
+    rows, index = listed(data)
     if not rows:
         raise ConfigurationError("The batch has no items: the data is empty.")
     format_string = template(prompt)
@@ -133,7 +91,7 @@ def fill_rows(prompt: str, data: Any, namespace: dict[str, Any]) -> tuple[list[s
     return filled, index
 
 
-def _listed(data: Any) -> tuple[list[Any], Any]:
+def listed(data: Any) -> tuple[list[Any], Any]:
     """The items of `data` as a list (DataFrame rows as dicts) and its pandas index, if it has one."""
     if _is_pandas(data, "DataFrame"):
         return data.to_dict("records"), data.index
@@ -453,39 +411,20 @@ class Batch:
     def show(self) -> Batch:
         """Attach the progress view (the widget in Jupyter, a line on stderr elsewhere) and start.
 
-        In a terminal this returns when the batch ends; Ctrl-C stops it."""
-        if in_kernel():
-            from .batch_widget import BatchView
-            from .interrupt import install
-
-            install()
-
-            view = BatchView(self)
-            view.show()
-            self.views.append(view)
-            return self.start()
-        self.views.append(TerminalProgress())
-        self.start()
-        try:
-            self.wait()
-        except KeyboardInterrupt:
-            self.wait()  # wait() has stopped every item; they end at once
-        return self
+        In a terminal this returns when the batch ends; Ctrl-C stops it. The views are the showing side's
+        (`display.show_batch`, through `showing`)."""
+        return showing.ask(self, "start")
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
         for view in self.views:
             if hasattr(view, "show_again"):
                 view.show_again()
                 return
-        display(self.summary_bundle(), raw=True, metadata=batch_provenance(self))
+        showing.show(self)
 
     def summary_bundle(self) -> dict[str, str]:
         """The static, sanitized summary that replaces the progress view when the batch ends."""
-        from .batch_widget import summary_bundle
-
-        return summary_bundle(self)
+        return showing.ask(self, "summary")
 
     def to_pandas(self) -> Any:
         """One row per item: text, status, finish_reason, prompt/completion tokens, error; indexed like

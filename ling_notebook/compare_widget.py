@@ -5,18 +5,22 @@ the number of messages is bounded by elapsed time, not by the number of models o
 that opens mid-stream says "hello" and gets a snapshot of every column. Stop may name one column or
 none (Stop all). When every reply has ended, the output is replaced by the static side-by-side copy,
 also in a page reloaded mid-stream, and the widget closed when no view is left, as for a reply (see
-widget.py).
+widget.py). That static copy, its summary table and the terminal printout are built here too (every piece of
+HTML through `render`); the `Comparison` model imports none of this.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import traitlets
 from IPython.display import display, update_display
 
 from .deltas import DeltaBatcher, Piece
+from .record import comparison_provenance
+from .render import bundle, copy_metadata, reply_html, table_html, text_html
 from .reply import Reply
 from .widget import StubWidget, ViewSet
 
@@ -68,8 +72,6 @@ class CompareWidget(StubWidget):
 
     def show(self) -> None:
         """Display a view; every view shares one display id, so all get the static copy at the end."""
-        from .compare import comparison_bundle, comparison_metadata
-
         if self.comparison.ended:
             display(comparison_bundle(self.comparison), raw=True, metadata=comparison_metadata(self.comparison),
                     display_id=self.display_id)
@@ -101,8 +103,6 @@ class CompareWidget(StubWidget):
                 if self._views.ended:
                     self.send({"type": "ended"})
         elif kind == "copy" and self._views.ended:  # never a copy of a comparison still under way
-            from .compare import comparison_bundle, comparison_metadata
-
             bundle, metadata = comparison_bundle(self.comparison), comparison_metadata(self.comparison)
             with self._lock:
                 self.send({"type": "final", "bundle": bundle, "metadata": metadata, "model_id": self.model_id})
@@ -126,8 +126,6 @@ class CompareWidget(StubWidget):
             self._told_ended.add(self._index[id(reply)])
             last = before < len(self._told_ended) == len(self.comparison.replies)
         if last:  # the copy replaces every view, which already had all the text as deltas
-            from .compare import comparison_bundle, comparison_metadata
-
             try:
                 update_display(comparison_bundle(self.comparison), raw=True,
                                metadata=comparison_metadata(self.comparison), display_id=self.display_id)
@@ -153,3 +151,90 @@ class CompareWidget(StubWidget):
                 "tokens_per_s": reply.tokens_per_s,
             })
         self.send({"type": "delta", "seq": seq, "columns": columns})
+
+
+# -- what is shown when the comparison has ended --------------------------------------------------
+
+
+SUMMARY_HEADER = ("model", "TTFT", "tokens/s", "prompt tokens", "completion tokens", "finish", "elapsed")
+
+
+def _seconds(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f} s"
+
+
+def summary_rows(comparison: Comparison) -> list[tuple[str, ...]]:
+    """One row per reply, in the order of `SUMMARY_HEADER`, as text."""
+    rows = []
+    for reply in comparison:
+        usage = reply.usage
+        rows.append((
+            reply.model,
+            _seconds(reply.ttft),
+            "–" if reply.tokens_per_s is None else f"{reply.tokens_per_s:.0f}",
+            "–" if usage is None else str(usage.prompt_tokens),
+            "–" if usage is None else str(usage.completion_tokens),
+            reply.finish_reason or {"stopped": "stopped by user"}.get(reply.status, reply.status),
+            _seconds(reply.elapsed),
+        ))
+    return rows
+
+
+def plain_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [header, ["-" * w for w in widths], *rows]
+    return "\n".join(
+        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def terminal_text(comparison: Comparison) -> str:
+    """Each reply under its model's name, one after another, then the summary table."""
+    parts = []
+    for reply in comparison:
+        parts.append(f"=== {reply.model} ===")
+        if reply.reasoning:
+            parts.append(f"[reasoning]\n{reply.reasoning}\n[/reasoning]")
+        parts.append(reply.text or f"[{reply.status}, no text]")
+        if reply.error:
+            parts.append(f"[error] {reply.error}")
+        parts.append("")
+    parts.append(plain_table(SUMMARY_HEADER, summary_rows(comparison)))
+    return "\n".join(parts)
+
+
+# Scoped to the comparison's wrapper (inside render's `.ling-static`): columns side by side, wrapping
+# to rows when narrow, aligned at the top, each as long as its reply (a saved copy is read, not scrolled:
+# a column cut at a fixed height hid its end, status line and all). Each column's header is laid out as the
+# live column's (js/widget.css): the model, cut short, and the actions (js/copies.ts) on the first row, the
+# state and numbers below, so the header has one shape in every column and does not move at the end.
+_STYLE = """<style>
+.ling-static .ling-compare{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:12px;
+align-items:start;margin:0 0 10px}
+.ling-static .ling-column{min-width:0;padding:0 8px 6px;border:1px solid var(--jp-border-color2,#ddd);
+border-radius:var(--jp-border-radius,2px)}
+.ling-static.ling-static .ling-compare-bar{display:flex;align-items:center;min-height:22px;margin:0 0 6px;
+color:var(--jp-ui-font-color2,#666);font-family:var(--jp-ui-font-family,system-ui,sans-serif);
+font-size:var(--jp-ui-font-size1,13px)}
+.ling-static.ling-static .ling-column>.ling-status{padding-top:4px}
+.ling-static .ling-column>.ling-status>.ling-model{flex:1 1 0;min-width:0;overflow:hidden;text-overflow:ellipsis;
+white-space:nowrap}
+.ling-static .ling-column>.ling-status>.ling-actions{order:1}
+.ling-static .ling-column>.ling-status::after{content:"";order:2;flex-basis:100%}
+.ling-static .ling-column>.ling-status>.ling-state{order:3}
+</style>"""
+
+
+def comparison_bundle(comparison: Comparison) -> dict[str, str]:
+    """The static copy that replaces the live view: the replies side by side, then the summary table;
+    every piece of it is built by `render`, the one path from untrusted text to HTML."""
+    count = f"{len(comparison.replies)} models" + (", all ended" if comparison.ended else "")
+    bar = text_html(count, "ling-compare-bar")  # where the live view has its count and Stop all
+    columns = "".join(f'<div class="ling-column">{reply_html(reply)}</div>' for reply in comparison)
+    table = table_html(SUMMARY_HEADER, summary_rows(comparison))
+    return bundle(f'{_STYLE}{bar}<div class="ling-compare">{columns}</div>{table}', terminal_text(comparison))
+
+
+def comparison_metadata(comparison: Comparison) -> dict[str, Any]:
+    """The output metadata of the static copy: its provenance and each column's Markdown (`render.copy_metadata`)."""
+    return copy_metadata(comparison_provenance(comparison), *(reply.text for reply in comparison))

@@ -1,15 +1,23 @@
 """How a reply is shown: the widget in a Jupyter front end, tokens on stdout anywhere else.
 
-`stream()` is the public entry point for code; the `%%ling` magic builds on `start()`.
+`stream()`, `compare()` and `batch()` are the public entry points for code; the `%%ling` magic builds on
+`start()`, `start_comparison()` and `show_batch()`.
+
+This is the showing side: the models (`reply.py`, ...) never import their views. What a model shows when no live
+view shows it (its static copy, built in `render`) is registered here with `showing`, at import, and the view
+modules are imported only when something is shown.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import config
+from . import config, showing
+from .batch import Batch, TerminalProgress, fill_rows, listed
+from .compare import Comparison, check_models
+from .record import batch_provenance
 from .reply import MAX_ROUNDS, Reply
 from .terminal import printable
 from .tools import Tool, toolbox
@@ -96,6 +104,150 @@ def start(
     return reply
 
 
+@config.keeps_secrets_out_of_tracebacks
+def compare(
+    prompt_or_messages: str | list[dict[str, Any]],
+    models: Sequence[str],
+    *,
+    system: str | None = None,
+    stream: bool = True,
+    **options: Any,
+) -> Comparison:
+    """Send one prompt to every model in `models` (2 to 6) at once; show the replies side by side.
+
+    Every model gets the same messages and the same `options` (settings such as `base_url`, and request
+    fields such as `temperature`, as for `ling_notebook.stream`). Returns a `Comparison` at once in
+    Jupyter; in a terminal, when every reply has ended (Ctrl-C stops them all).
+    """
+    if "model" in options:
+        raise config.ConfigurationError("compare() takes models=[...], a list of names, not model=.")
+    overrides = {k: options.pop(k) for k in config.SETTING_NAMES if k in options}
+    settings = [config.resolve(model=model, **overrides) for model in check_models(models)]
+    return start_comparison(build_messages(prompt_or_messages, system), settings, stream=stream,
+                 params=config.request_params(options))
+
+
+def start_comparison(
+    messages: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
+    settings: Sequence[config.Settings],
+    *,
+    stream: bool = True,
+    params: dict[str, Any] | None = None,
+    after: Callable[[], Reply | None] | None = None,
+) -> Comparison:
+    """Create one reply per settings, show them, send every request at once, return the comparison."""
+    if callable(messages):
+        messages = _once(messages)  # every model gets the very same list, built when the first is sent
+    replies = [Reply(messages, s, stream=stream, params=dict(params or {}), after=after) for s in settings]
+    comparison = Comparison(replies, [reply.model for reply in replies])  # as the replies show them
+    if in_kernel():
+        from .compare_widget import CompareWidget
+        from .interrupt import install
+
+        install()
+
+        comparison.view = CompareWidget(comparison)
+        comparison.view.show()
+        _start_all(replies)
+        return comparison
+    _start_all(replies)
+    try:
+        comparison.wait()
+    except KeyboardInterrupt:
+        print("\n[stopped]", file=sys.stderr)  # wait() has already stopped them all
+        for reply in replies:  # let each record its end before it is printed
+            reply._ended.result(5)
+    from .compare_widget import terminal_text
+
+    print(printable(terminal_text(comparison)))
+    return comparison
+
+
+def _start_all(replies: list[Reply]) -> None:
+    for reply in replies:
+        reply.start()
+
+
+def _once(build: Callable[[], list[dict[str, Any]]]) -> Callable[[], list[dict[str, Any]]]:
+    """`build`, called once; later calls return the same list. Replies call it on the one stream thread."""
+    built: list[list[dict[str, Any]]] = []
+
+    def messages() -> list[dict[str, Any]]:
+        if not built:
+            built.append(build())
+        return built[0]
+
+    return messages
+
+
+
+@config.keeps_secrets_out_of_tracebacks
+def batch(
+    prompts: Any,
+    *,
+    data: Any = None,
+    model: str | None = None,
+    system: str | None = None,
+    concurrency: int = 8,
+    retries: int = 2,
+    **options: Any,
+) -> Batch:
+    """Send one request per item, at most `concurrency` at a time; return the `Batch` at once.
+
+    `prompts` is a list (or any iterable, or a pandas Series) of prompts, each a string or a list of
+    messages; or a template string filled once per row of `data` (a pandas DataFrame or a list of
+    dicts: `{column}`; a list or Series: `{item}`). Braces in Markdown code stay as written, `{{` is
+    a brace. Each item is an independent request: `system` + its prompt, no conversation history.
+    `retries`: how often the client retries a 429/5xx/connection failure (honouring `retry-after`).
+    `options`: settings (`base_url`, `api_key`, `client`, `timeout`, ...), `stream=False`, and request
+    fields (`temperature`, `max_tokens`, ...). In a terminal, a progress line goes to stderr, the
+    call returns when the batch ends, and Ctrl-C stops it.
+    """
+    settings = config.resolve(
+        model=model, max_retries=retries, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options}
+    )
+    stream = bool(options.pop("stream", True))
+    if isinstance(prompts, str):
+        if data is None:
+            raise config.ConfigurationError(
+                "A template needs data=... to fill it (a DataFrame, a list of dicts, or a list). "
+                "For a single prompt use ling_notebook.stream()."
+            )
+        texts, index = fill_rows(prompts, data, {})
+        items: list[str | list[dict[str, Any]]] = list(texts)
+    else:
+        if data is not None:
+            raise config.ConfigurationError(
+                "data=... fills a template string: pass the template as the first argument.")
+        items, index = listed(prompts)
+    requests = [build_messages(item, system) for item in items]
+    return show_batch(Batch(requests, settings, params=config.request_params(options), concurrency=concurrency,
+                            index=index, stream=stream))
+
+
+def show_batch(batch: Batch) -> Batch:
+    """`Batch.show()`: attach the progress view (the widget in Jupyter, a line on stderr elsewhere) and start.
+
+    In a terminal this returns when the batch ends; Ctrl-C stops it."""
+    if in_kernel():
+        from .batch_widget import BatchView
+        from .interrupt import install
+
+        install()
+
+        view = BatchView(batch)
+        view.show()
+        batch.views.append(view)
+        return batch.start()
+    batch.views.append(TerminalProgress())
+    batch.start()
+    try:
+        batch.wait()
+    except KeyboardInterrupt:
+        batch.wait()  # wait() has stopped every item; they end at once
+    return batch
+
+
 def in_kernel() -> bool:
     """True inside a Jupyter kernel, where widgets can render."""
     try:
@@ -146,3 +298,46 @@ class TerminalPrinter:
         sys.stdout.flush()
         if reply.error:
             print(f"ling-notebook: {printable(reply.error)}", file=sys.stderr)
+
+
+def _show_reply_copy(reply: Reply) -> None:
+    from IPython.display import display
+
+    from .render import reply_bundle, reply_metadata
+
+    display(reply_bundle(reply), raw=True, metadata=reply_metadata(reply))
+
+
+def _reply_html(reply: Reply) -> str:
+    from .render import reply_bundle
+
+    return reply_bundle(reply)["text/html"]
+
+
+showing.register(Reply, show=_show_reply_copy, html=_reply_html)
+
+
+def _show_comparison_copy(comparison: Comparison) -> None:
+    from IPython.display import display
+
+    from .compare_widget import comparison_bundle, comparison_metadata
+
+    display(comparison_bundle(comparison), raw=True, metadata=comparison_metadata(comparison))
+
+
+showing.register(Comparison, show=_show_comparison_copy)
+
+
+def _show_batch_summary(batch: Batch) -> None:
+    from IPython.display import display
+
+    display(_batch_summary(batch), raw=True, metadata=batch_provenance(batch))
+
+
+def _batch_summary(batch: Batch) -> dict[str, str]:
+    from .batch_widget import summary_bundle
+
+    return summary_bundle(batch)
+
+
+showing.register(Batch, show=_show_batch_summary, start=show_batch, summary=_batch_summary)

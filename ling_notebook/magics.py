@@ -23,7 +23,6 @@ from IPython.display import display
 from . import config, record, render
 from . import display as show
 from .compare import Comparison, check_models
-from .compare import start as start_comparison
 from .conversation import Conversation, Turn
 from .errors import LingError
 from .fill import fill
@@ -232,7 +231,7 @@ class LingMagics(Magics):
         stream = not options["no_stream"]
         if options["no_history"]:
             messages = show.build_messages(prompt, options["system"])
-            return start_comparison(messages, settings, stream=stream, params=params)
+            return show.start_comparison(messages, settings, stream=stream, params=params)
         chat = self._conversation(self.current, settings[0].log)
         if options["system"]:
             chat.system = options["system"]
@@ -240,7 +239,7 @@ class LingMagics(Magics):
         earlier = self._comparisons.pop(cell_id, None)
         if earlier is not None:
             earlier.stop()
-        comparison = start_comparison(
+        comparison = show.start_comparison(
             lambda: chat.messages_before(cell_id, prompt),
             settings,
             stream=stream,

@@ -2,7 +2,9 @@
 
 A `Reply` consumes engine events on the runner's background loop and tells its listeners (the
 widget, the terminal printer) about each change. Everything a user reads (`text`, `status`, ...)
-is safe to read from any thread; `stop()` is safe to call from any thread.
+is safe to read from any thread; `stop()` is safe to call from any thread. It imports no view: the
+views subscribe to it (`add_listener`), and its static copy (`_repr_html_`, display without a live view) is
+built by the showing side, asked for through `showing`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from concurrent.futures import Future
 from contextlib import aclosing
 from typing import Any, Protocol
 
-from . import engine, record, toolrun
+from . import engine, record, showing, toolrun
 from ._secrets import redact, redact_logs_of, remember_values
 from .config import Settings
 from .errors import ReplyError
@@ -279,19 +281,13 @@ class Reply:
         return f"<Reply {self.model!r} {self.status}, {len(self._content)} chars>"
 
     def _repr_html_(self) -> str:
-        from .render import reply_bundle
-
-        return reply_bundle(self)["text/html"]
+        return showing.html(self)  # the static copy, built by the views (see showing.py)
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        from .render import reply_bundle, reply_metadata
-
         if self.view is not None:
             self.view.show()  # another live view of the same stream
         else:
-            display(reply_bundle(self), raw=True, metadata=reply_metadata(self))
+            showing.show(self)
 
     # -- control -----------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:

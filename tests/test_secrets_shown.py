@@ -18,7 +18,7 @@ from secret_forms import leaked
 import ling_notebook
 from ling_notebook import _secrets, config, render
 from ling_notebook.batch_widget import summary_bundle
-from ling_notebook.compare import comparison_bundle
+from ling_notebook.compare_widget import comparison_bundle
 from ling_notebook.errors import ConfigurationError
 from ling_notebook.reply import Reply
 from ling_notebook.widget import ReplyWidget

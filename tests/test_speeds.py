@@ -7,7 +7,8 @@ import pytest
 
 from ling_notebook import config, engine, render
 from ling_notebook.batch import Batch, progress_line
-from ling_notebook.compare import Comparison, summary_rows
+from ling_notebook.compare import Comparison
+from ling_notebook.compare_widget import summary_rows
 from ling_notebook.reply import MIN_RATE_SECONDS, MIN_RATE_TOKENS, Reply, rate
 
 
