@@ -201,6 +201,20 @@ class Notebook:
         self.run(index)
         expect(self.prompt(index)).to_have_text(re.compile(r"\[\d+\]"))
 
+    def save(self) -> None:
+        """Save the notebook and wait until the file has what the page shows. A change that lands while a save
+        runs (an output replaced, a widget closing) leaves the model dirty after it: then it saves again."""
+        self.page.wait_for_function(
+            """() => {
+                const context = window.jupyterapp.shell.currentWidget.context;
+                if (context.model.dirty && !window.__lingSaving) {
+                    window.__lingSaving = context.save().finally(() => { window.__lingSaving = null; });
+                }
+                return !context.model.dirty && !window.__lingSaving;
+            }""",
+            polling=250,
+        )
+
     def screenshot(self, artifacts: Path, scenario: str) -> Path:
         path = artifacts / f"{scenario}{'' if self.front_end == LAB else '-' + self.front_end}.png"
         self.page.screenshot(path=str(path))

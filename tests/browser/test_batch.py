@@ -91,9 +91,7 @@ def test_the_summary_survives_a_reload_and_an_export(notebook, artifacts, tmp_pa
     nb.run_and_wait(0)
     nb.run(1)
     expect(summary(nb, 1)).to_contain_text("2 done")
-    nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    nb.page.wait_for_function(
-        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    nb.save()
     saved = json.loads(nb.path.read_text())
     assert "2 done" in json.dumps(saved["cells"][1]["outputs"])
 

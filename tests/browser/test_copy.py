@@ -77,8 +77,7 @@ def test_a_finished_reply_keeps_its_header_in_place_and_offers_copy_there(notebo
     set_theme(nb.page, "JupyterLab Light")
 
     # The page has the buttons; the notebook has the sanitized copy and the Markdown in its metadata.
-    nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    nb.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    nb.save()
     (output,) = json.loads(nb.path.read_text())["cells"][1]["outputs"]
     kept = output["metadata"]["ling_notebook"]
     assert kept["markdown"] == [PROMPT] and kept["status"] == "done"  # the Markdown, with the provenance

@@ -37,8 +37,7 @@ def outputs(nb: Notebook, index: int) -> list[dict]:
 
 
 def save(nb: Notebook) -> dict:
-    nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    nb.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    nb.save()
     return json.loads(nb.path.read_text())
 
 

@@ -164,8 +164,7 @@ def test_hostile_output_is_inert_everywhere(notebook, artifacts: Path, lab, tmp_
     set_theme(nb.page, "JupyterLab Light")
 
     # Save (the lab signs the notebook, so it reopens trusted) and reload without a kernel.
-    nb.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    nb.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    nb.save()
     nb.page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
     nb.page.reload()
     expect(nb.static_copy(1).locator(".ling-status")).to_contain_text("finish: stop")
