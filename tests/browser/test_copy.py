@@ -99,7 +99,8 @@ def test_each_column_of_a_comparison_copy_offers_copy_where_the_live_column_had_
     nb.run(1)
     columns = nb.output(1).locator(".ling-compare .ling-column")
     expect(columns).to_have_count(2)
-    expect(columns.first.locator(".ling-copy")).to_be_visible()
+    for column in (columns.first, columns.nth(1)):  # each column's Copy shows once its text starts
+        expect(column.locator(".ling-copy")).to_be_visible()
     headers = """(cell) => [...cell.querySelectorAll('.ling-column > .ling-status')].map((header) => {
         const r = header.getBoundingClientRect(), c = header.querySelector('.ling-copy').getBoundingClientRect();
         return [r.x, r.y, r.width, c.x, c.y]; })"""
