@@ -102,20 +102,21 @@ class ViewSet:
         self._widget = widget
         self._lock = lock
         self._ids: set[str] = set()
-        self._away = False  # the last view to leave went with its page, which may come back
+        self._away = 0  # views that left with their page (it may come back) and no new view since
         self.ended = False
-        # Runs `close_later` after a delay; a hook so tests can run it when they choose.
-        self.later = lambda delay, close_later: _daemon_timer(delay, close_later)
+        # Runs a function after a delay; a hook so tests can run it when they choose.
+        self.later = _daemon_timer
 
     def hello(self, content: dict[str, Any]) -> None:
         if isinstance(content.get("view"), str):
             self._ids.add(content["view"])
+            self._away = max(0, self._away - 1)  # a page came back (or a new one opened)
 
     def bye(self, content: dict[str, Any]) -> None:
         view = content.get("view")
         if isinstance(view, str):
             self._ids.discard(view)
-            self._away = content.get("away") is True
+            self._away += content.get("away") is True
             self._close_if_done()
 
     def end(self) -> None:

@@ -381,3 +381,24 @@ def test_a_waiting_reply_tells_its_views_what_it_waits_for(model_server):
     first.stop()
     assert second.wait(5) == "second"
     assert seen[:3] == [("waiting", "reply"), ("waiting", "server"), ("streaming", "server")]
+
+
+def test_a_finish_reason_or_usage_arriving_as_stop_ends_the_reply_does_not_change_it(model_server, monkeypatch):
+    blocked, go = threading.Event(), threading.Event()
+
+    async def ends_after_the_stop(*_args, **_kwargs):
+        yield engine.Started("m")
+        yield engine.ContentDelta(" one")
+        blocked.set()
+        go.wait(5)  # the stream thread holds these events while the user's Stop ends the reply
+        yield engine.Finished("length")
+        yield engine.Usage(1, 2, 3)
+
+    monkeypatch.setattr(engine, "stream_events", ends_after_the_stop)
+    reply = ask(model_server, "test/echo").start()
+    assert blocked.wait(5)
+    reply.stop()  # ends the reply at once, on this thread; the task's cancel lands at the next await
+    seen = (reply.status, reply.finish_reason, reply.usage)
+    go.set()
+    settle()
+    assert seen == ("stopped", None, None) and (reply.status, reply.finish_reason, reply.usage) == seen

@@ -219,3 +219,18 @@ def test_the_views_still_hear_of_the_end_when_the_copy_fails(widget, monkeypatch
     assert custom(widget, "ended") == [{"type": "ended"}]
     say(widget, "bye", "a")
     assert widget.comm is None
+
+
+def test_a_page_gone_away_is_still_waited_for_when_another_view_closes_after_it(widget):
+    later = []
+    widget._views.later = lambda delay, close: later.append(close)
+    widget.reply.add_listener(widget)
+    say(widget, "hello", "a")
+    say(widget, "hello", "b")
+    say(widget, "bye", "a", away=True)  # a's page reloads
+    end(widget)
+    say(widget, "bye", "b")  # b was replaced by the copy
+    assert widget.comm is not None and len(later) == 1  # a's page may still come back
+    say(widget, "hello", "a-reloaded")
+    say(widget, "bye", "a-reloaded")
+    assert widget.comm is None
