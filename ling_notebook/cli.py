@@ -2,17 +2,22 @@
 
 ``ling-notebook serve`` runs the built-in OpenAI-compatible server (``server/``) in the foreground,
 with the offline demo model and the test scenarios, until Ctrl-C. ``ling-notebook demo`` adds
-JupyterLab on the tutorials, configured to use it (``demo.py``).
+JupyterLab on the tutorials, configured to use it (``demo.py``). ``ling-notebook log`` lists, searches,
+shows and exports the replies in the reply log (``export.py``); what it prints of them passes
+``terminal.printable`` (model text is untrusted).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ling_notebook import __version__
+from ling_notebook.terminal import printable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     _add_demo(commands)
+    _add_log(commands)
     args = parser.parse_args(argv)
     status: int = args.run(args)
     return status
@@ -97,6 +103,131 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _add_log(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    where = argparse.ArgumentParser(add_help=False)  # --log after any action too
+    where.add_argument("--log", metavar="PATH", default=argparse.SUPPRESS,
+                       help="the reply log (default: LING_LOG, else the one in your data folder)")
+    log = commands.add_parser(
+        "log", parents=[where],
+        help="list, search, show and export the replies in the reply log",
+        description="The latest replies in the reply log, one a line: id, time (UTC), notebook, conversation, "
+        "model, status, tokens (prompt+completion) and the start of the prompt. `log show ID` shows one, "
+        "`log export` writes a conversation as Markdown or as a notebook.",
+    )
+    log.add_argument("--grep", metavar="TEXT", help="only replies whose prompt or text contains TEXT (any case)")
+    log.add_argument("-n", "--count", type=int, default=20, help="how many, the latest (default: %(default)s; 0: all)")
+    log.set_defaults(run=_refusing(_log_list))
+    actions = log.add_subparsers(dest="action", metavar="ACTION")
+    show = actions.add_parser("show", parents=[where], help="one reply: request, reply, usage and status")
+    show.add_argument("id", help="the reply's id, or its first characters as `ling-notebook log` lists them")
+    show.set_defaults(run=_refusing(_log_show))
+    export = actions.add_parser(
+        "export", parents=[where], help="a conversation as Markdown or as a notebook",
+        description="Write a notebook's conversation as the reply log has it (the turns a restarted kernel "
+        "continues): as Markdown, or as a notebook of %%ling cells showing their replies.",
+    )
+    export.add_argument("name", nargs="?", metavar="NAME", help="the conversation (default: 'default')")
+    export.add_argument("--to", nargs=2, required=True, metavar=("md|ipynb", "PATH"),
+                        help="Markdown or a notebook, and the file to write")
+    export.add_argument("--notebook", metavar="NB", help="the notebook's path, where the conversation is in several")
+    export.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    export.set_defaults(run=_refusing(_log_export))
+
+
+def _refusing(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A log command whose refusals (bad input, no log there) are one line on stderr, and status 1."""
+    from ling_notebook.errors import LingError
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (LingError, FileNotFoundError) as exc:
+            print(f"ling-notebook: {printable(str(exc))}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def _log_file(args: argparse.Namespace) -> str:
+    """The log `--log` names, else the package's (LING_LOG, else the default file)."""
+    from ling_notebook import config
+
+    path: str = config.validate("log", getattr(args, "log", None) or os.environ.get("LING_LOG") or config.DEFAULT_LOG)
+    if path == "off":
+        raise config.ConfigurationError("the reply log is off (LING_LOG=off): name a file with --log PATH.")
+    return path
+
+
+def _log_list(args: argparse.Namespace) -> int:
+    from ling_notebook import export
+
+    needle = args.grep.casefold() if args.grep else None
+    found: list[export.Logged] = []
+    for reply in export.latest(_log_file(args)):
+        if needle is None or needle in reply.prompt.casefold() or needle in reply.text.casefold():
+            found.append(reply)
+        if len(found) == args.count:
+            break
+    rows = [(reply.id[:8], reply.time[:19].replace("T", " "), reply.origin["notebook"] or "–",
+             reply.origin["conversation"] or "–", reply.model, reply.status,
+             f"{reply.usage.prompt_tokens}+{reply.usage.completion_tokens}" if reply.usage else "–",
+             reply.prompt[:60]) for reply in reversed(found)]
+    header = ("id", "time (UTC)", "notebook", "conversation", "model", "status", "tokens", "prompt")
+    lines = [[" ".join(printable(field).split()) for field in row] for row in (header, *rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    print("\n".join("  ".join([*(f.ljust(w) for f, w in zip(line, widths, strict=False)), line[-1]]) for line in lines)
+          if rows else "No reply in the log" + (" contains that text." if needle else " yet."))
+    return 0
+
+
+def _log_show(args: argparse.Namespace) -> int:
+    import json
+
+    from ling_notebook import export, render
+
+    reply = export.one(_log_file(args), args.id)
+    where = " · ".join(f"{name} {value}" for name, value in reply.origin.items() if value)
+    lines = [f"reply {reply.id} · {reply.time}", *([where] if where else []),
+             f"server {reply.server} · model asked for {reply.request.get('model')} · "
+             f"params {json.dumps(reply.request.get('params') or {}, ensure_ascii=False)}",
+             render.status_line(reply), "", "request:"]
+    for message in [*reply.messages, *(reply.request.get("exchange") or [])]:
+        content = message.get("content")
+        text = content if isinstance(content, str) or content is None else json.dumps(content, ensure_ascii=False)
+        calls = " ".join(f"[calls {c['function']['name']}({c['function']['arguments']})]"
+                         for c in message.get("tool_calls") or [])
+        lines.append(f"  [{message.get('role')}] {' '.join(filter(None, (text, calls)))}")
+    lines += ["", "reply:", export.reply_markdown(reply)]
+    print(printable("\n".join(lines)))
+    return 0
+
+
+def _log_export(args: argparse.Namespace) -> int:
+    from ling_notebook import export
+    from ling_notebook.config import ConfigurationError
+    from ling_notebook.magics import DEFAULT_CHAT
+
+    to, path = args.to
+    export.check(to, path, force=args.force)
+    log = _log_file(args)
+    name = args.name or DEFAULT_CHAT
+    known = export.conversations(log)
+    if name not in known:
+        raise export.unknown(name, list(known))
+    notebooks = [notebook for notebook in known[name] if notebook is not None]
+    if args.notebook is None and len(notebooks) != 1:
+        raise ConfigurationError(
+            f"conversation {name!r} is in the notebooks {', '.join(notebooks)}: choose one with --notebook NB."
+            if notebooks else f"conversation {name!r} was asked where the notebook was not known (nbclient, a "
+            "terminal): export it from its kernel with %ling export.")
+    notebook = args.notebook or notebooks[0]
+    replies = export.replies(log, export.turn_ids(log, notebook, name))
+    export.write(replies, to, path, name)
+    print(printable(f"Exported conversation {name!r} of {notebook}, {len(replies)} turn(s), to {path}."))
     return 0
 
 

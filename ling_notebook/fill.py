@@ -45,6 +45,16 @@ def template(prompt: str) -> str:
     return "".join(c * 2 if i in in_code else c for i, c in enumerate(prompt))
 
 
+def literal(text: str) -> str:
+    """A prompt that `fill` turns back into `text`: the braces outside Markdown code doubled (an exported
+    `%%ling` cell sends what was sent)."""
+    braces = [i for i, c in enumerate(text) if c in "{}"]
+    if not braces:
+        return text
+    in_code = _braces_in_code(text, braces)
+    return "".join(c * 2 if c in "{}" and i not in in_code else c for i, c in enumerate(text))
+
+
 def fill_template(format_string: str, namespace: dict[str, Any]) -> str:
     """A `template(...)` filled from `namespace`: each `{expr}` evaluated there."""
     if "{" not in format_string and "}" not in format_string:

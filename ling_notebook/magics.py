@@ -351,11 +351,15 @@ class LingMagics(Magics):
           %ling usage [--since YYYY-MM-DD] [--notebook]
                                     requests and tokens per model in this session, and per day,
                                     model and conversation in the reply log (--notebook: this one's)
+          %ling export [NAME] --to md|ipynb PATH [--force]
+                                    write a conversation (default: the current one) from the reply
+                                    log as Markdown, or as a notebook of %%ling cells and replies
 
         The options of a %%ling cell (two % signs: the cell is the prompt): %%ling?
         """
         handlers = {"config": self._config, "history": self._history, "reset": self._reset,
-                    "models": self._models, "stop": self._stop, "log": self._log, "usage": self._usage}
+                    "models": self._models, "stop": self._stop, "log": self._log, "usage": self._usage,
+                    "export": self._export}
         try:
             try:
                 words = shlex.split(line)
@@ -459,6 +463,26 @@ class LingMagics(Magics):
             plain += [" · ".join(map(str, row)) for row in rows]
         display(render.bundle("".join(parts), "\n".join(plain)), raw=True)
 
+    def _export(self, rest: list[str]) -> None:
+        from . import export
+
+        name, to, path, force = _export_words(rest)
+        export.check(to, path, force=force)
+        log = _log_path()
+        if log == record.OFF:
+            raise config.ConfigurationError("the reply log is off, so there is nothing to export (%ling log on).")
+        name = name or self.current
+        record.flush()
+        known = list(dict.fromkeys([*self.conversations, *export.names(log, record.notebook_path())]))
+        if name not in known:
+            raise export.unknown(name, known)
+        turns = self._conversation(name, log).turns  # after a restart, its earlier turns come from the log
+        replies = export.replies(log, [turn.reply.id for turn in turns])
+        export.write(replies, to, path, name)
+        missing = len(turns) - len(replies)
+        print(f"ling: exported conversation {name!r}, {len(replies)} turn(s), to {path}"
+              + (f" ({missing} left out: not in the log yet)." if missing else "."))
+
     def _models(self, rest: list[str]) -> None:
         import openai
 
@@ -486,6 +510,21 @@ class LingMagics(Magics):
 def _log_path() -> str:
     """The reply log's path as the settings stand (or off), read without needing a key."""
     return next(value for name, value, _ in config.describe() if name == "log")
+
+
+def _export_words(rest: list[str]) -> tuple[str | None, str, str, bool]:
+    """`%ling export [NAME] --to FORMAT PATH [--force]`: NAME (or None), FORMAT, PATH and --force."""
+    names, to, path, force, items = [], None, None, False, iter(rest)
+    for word in items:
+        if word == "--to":
+            to, path = next(items, None), next(items, None)
+        elif word == "--force":
+            force = True
+        else:
+            names.append(word)
+    if to is None or path is None or len(names) > 1 or any(name.startswith("-") for name in names):
+        raise config.ConfigurationError("Use `%ling export [NAME] --to md|ipynb PATH [--force]`.")
+    return (names[0] if names else None), to, path, force
 
 
 def _document_cell_magic() -> None:

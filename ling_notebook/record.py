@@ -501,6 +501,7 @@ class Recorded:
     model: str
     reasoning: str = ""
     ended: bool = True
+    id: str = ""  # its row's id (`%ling export` reads the row again)
     # The tool-call and tool messages of its answered rounds (`Reply.exchange`), from the logged request.
     exchange: list[dict[str, Any]] = field(default_factory=list)
 
@@ -524,7 +525,7 @@ def read_turns(path: str, notebook: str, conversation: str) -> list[tuple[str, s
         since = connection.execute("SELECT max(time) FROM resets WHERE notebook = ? AND conversation = ?",
                                    (notebook, conversation)).fetchone()[0] or ""
         found = connection.execute(
-            "SELECT cell, request, text, status, error, model, reasoning FROM replies WHERE notebook = ? "
+            "SELECT id, cell, request, text, status, error, model, reasoning FROM replies WHERE notebook = ? "
             "AND conversation = ? AND cell LIKE 'cell:%' AND time > ? ORDER BY seq",
             (notebook, conversation, since),
         ).fetchall()
@@ -537,6 +538,6 @@ def read_turns(path: str, notebook: str, conversation: str) -> list[tuple[str, s
         prompt = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), None)
         if isinstance(prompt, str):
             reply = Recorded(row["text"], row["status"], row["error"], row["model"], row["reasoning"],
-                             exchange=request.get("exchange") or [])
+                             id=row["id"], exchange=request.get("exchange") or [])
             turns[row["cell"]] = (row["cell"], prompt, reply)
     return list(turns.values())
