@@ -206,8 +206,9 @@ def markdown(logged: list[Logged], name: str) -> str:
     """The conversation as a Markdown document: each prompt, then the reply under its status line. What came
     from a tool (arguments, results) is in indented code blocks, so none of it is read as Markdown."""
     first = logged[0]
-    blocks = [f"# Conversation {name!r}",
-              f"Notebook {first.origin['notebook'] or '(unknown)'} · {len(logged)} turn(s) from the reply log"]
+    notebook = first.origin["notebook"]
+    blocks = [f"# Conversation {name!r}", (f"Notebook {notebook} · " if notebook else "")
+              + f"{len(logged)} turn(s) from the reply log"]
     system = next((m.get("content") for m in first.messages if m.get("role") == "system"), None)
     if isinstance(system, str):
         blocks += ["## System", system]
