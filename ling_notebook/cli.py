@@ -177,11 +177,15 @@ def _log_list(args: argparse.Namespace) -> int:
              f"{reply.usage.prompt_tokens}+{reply.usage.completion_tokens}" if reply.usage else "–",
              reply.prompt[:60]) for reply in reversed(found)]
     header = ("id", "time (UTC)", "notebook", "conversation", "model", "status", "tokens", "prompt")
-    lines = [[" ".join(printable(field).split()) for field in row] for row in (header, *rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    print("\n".join("  ".join([*(f.ljust(w) for f, w in zip(line, widths, strict=False)), line[-1]]) for line in lines)
-          if rows else "No reply in the log" + (" contains that text." if needle else " yet."))
+    print(_table([header, *rows]) if rows else "No reply in the log" + (" contains that text." if needle else " yet."))
     return 0
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    """Rows of fields as aligned columns (the last one ragged), each field on one line and printable."""
+    lines = [[" ".join(printable(field).split()) for field in row] for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]) - 1)]
+    return "\n".join("  ".join([*(f.ljust(w) for f, w in zip(line, widths, strict=False)), line[-1]]) for line in lines)
 
 
 def _log_show(args: argparse.Namespace) -> int:
@@ -219,12 +223,12 @@ def _log_export(args: argparse.Namespace) -> int:
     if name not in known:
         raise export.unknown(name, list(known))
     notebooks = [notebook for notebook in known[name] if notebook is not None]
-    if args.notebook is None and len(notebooks) != 1:
+    notebook = args.notebook or (notebooks[0] if len(notebooks) == 1 else None)
+    if notebook not in notebooks:
         raise ConfigurationError(
             f"conversation {name!r} is in the notebooks {', '.join(notebooks)}: choose one with --notebook NB."
             if notebooks else f"conversation {name!r} was asked where the notebook was not known (nbclient, a "
             "terminal): export it from its kernel with %ling export.")
-    notebook = args.notebook or notebooks[0]
     replies = export.replies(log, export.turn_ids(log, notebook, name))
     export.write(replies, to, path, name)
     print(printable(f"Exported conversation {name!r} of {notebook}, {len(replies)} turn(s), to {path}."))

@@ -38,21 +38,22 @@ def template(prompt: str) -> str:
 
     Parsing is the costly part; a batch does it once and fills the result once per row.
     """
-    braces = [i for i, c in enumerate(prompt) if c in "{}"]
-    if not braces:
-        return prompt
-    in_code = _braces_in_code(prompt, braces)
-    return "".join(c * 2 if i in in_code else c for i, c in enumerate(prompt))
+    return _doubled(prompt, in_code=True)
 
 
 def literal(text: str) -> str:
     """A prompt that `fill` turns back into `text`: the braces outside Markdown code doubled (an exported
     `%%ling` cell sends what was sent)."""
+    return _doubled(text, in_code=False)
+
+
+def _doubled(text: str, *, in_code: bool) -> str:
+    """`text` with its braces inside (or outside) Markdown code doubled."""
     braces = [i for i, c in enumerate(text) if c in "{}"]
     if not braces:
         return text
-    in_code = _braces_in_code(text, braces)
-    return "".join(c * 2 if c in "{}" and i not in in_code else c for i, c in enumerate(text))
+    code = _braces_in_code(text, braces)
+    return "".join(c * 2 if c in "{}" and (i in code) == in_code else c for i, c in enumerate(text))
 
 
 def fill_template(format_string: str, namespace: dict[str, Any]) -> str:

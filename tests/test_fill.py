@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from IPython.testing.globalipapp import get_ipython
 
 from ling_notebook.config import ConfigurationError
+from ling_notebook.fill import fill, literal
 from ling_notebook.magics import LingMagics
 
 
@@ -56,3 +59,10 @@ def test_a_backtick_inside_braces_is_prose_not_code(magics):
 def test_an_unknown_name_outside_code_stops_the_cell(magics):
     with pytest.raises(ConfigurationError, match="undefined_thing"):
         magics._fill("```\n{fine}\n```\n{undefined_thing}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="{}`~ \nab4-", max_size=40))
+def test_a_prompt_made_literal_is_filled_back_to_itself(text):
+    """`%ling export` writes each logged prompt as a cell that sends the same text."""
+    assert fill(literal(text), {}) == text
