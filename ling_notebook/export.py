@@ -178,6 +178,7 @@ def turn_ids(log: str, notebook: str, name: str) -> list[str]:
 
 
 def unknown(name: str, known: list[str]) -> ConfigurationError:
+    """The refusal of a conversation that is not there, naming those that are."""
     return ConfigurationError(f"no conversation {name!r} to export; known: {', '.join(map(repr, known)) or 'none'}.")
 
 
@@ -206,8 +207,8 @@ def markdown(logged: list[Logged], name: str) -> str:
     """The conversation as a Markdown document: each prompt, then the reply under its status line. What came
     from a tool (arguments, results) is in indented code blocks, so none of it is read as Markdown."""
     first = logged[0]
-    notebook = first.origin["notebook"]
-    blocks = [f"# Conversation {name!r}", (f"Notebook {notebook} · " if notebook else "")
+    asked_in = first.origin["notebook"]
+    blocks = [f"# Conversation {name!r}", (f"Notebook {asked_in} · " if asked_in else "")
               + f"{len(logged)} turn(s) from the reply log"]
     system = next((m.get("content") for m in first.messages if m.get("role") == "system"), None)
     if isinstance(system, str):
