@@ -277,6 +277,10 @@ class LingMagics(Magics):
                   "from the reply log (--new or %ling reset starts afresh).")
         return chat
 
+    def conversation(self, name: str, log: str) -> Conversation:
+        """The named conversation, as a cell using it would get it (for a chat box: chatbox.py)."""
+        return self._conversation(name, log)
+
     def _start_afresh(self, name: str, log: str) -> None:
         """Forget the conversation, here and for a kernel that resumes it after a restart."""
         self.conversations[name] = Conversation(name)
