@@ -31,7 +31,6 @@ from .render import COPY_METADATA, copy_metadata, history_bundle
 from .reply import Reply
 from .widget import StubWidget, call_change
 
-
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
