@@ -138,6 +138,7 @@ function stateOf(turn: ChatTurn): LingModelState {
 export class ChatView {
   readonly root: HTMLDivElement;
   private readonly model: ChatModel;
+  private readonly host: HTMLElement;
   private readonly options: LingViewOptions;
   private readonly log: HTMLDivElement;
   private readonly empty: HTMLDivElement;
@@ -154,6 +155,7 @@ export class ChatView {
 
   constructor(model: ChatModel, host: HTMLElement, options: LingViewOptions = {}) {
     this.model = model;
+    this.host = host;
     this.options = options;
     this.root = el("div", "ling-chat");
     // JupyterLab's and Notebook 7's shortcuts are matched from the key's target up to the first element
@@ -243,9 +245,13 @@ export class ChatView {
     return Array.isArray(turns) ? turns.filter((t) => t && typeof t === "object" && isNumber(t.reply)) : [];
   }
 
-  /** A view whose output was put in place again (a new view took over) stops working. */
+  /**
+   * A view whose output was put in place again stops working: the kernel's update_display makes the widget
+   * manager render a new view in the output and take the old one's element out, without disposing it. Not
+   * a view taken out of the page with its whole cell (JupyterLab's windowing): its element keeps its parent.
+   */
   private replaced(): boolean {
-    if (this.root.isConnected) this.shown = true;
+    if (this.host.parentNode) this.shown = true;
     else if (this.shown) this.dispose();
     return this.disposed;
   }

@@ -4,10 +4,13 @@ static transcript up to date."""
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 from kernel_client import magics_kernel
+from nbconvert import HTMLExporter
 
 KEY = "sk-chat-kernel-51c3-secret"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CONVERSATION = "get_ipython().magics_manager.registry['LingMagics'].conversations[{!r}]"
 
 
@@ -24,7 +27,7 @@ def open_box(kernel, code: str) -> tuple[str, dict]:
     (shown,) = [m["content"] for m in outputs if m["msg_type"] == "display_data"]
     opened = [m["content"] for m in outputs if m["msg_type"] == "comm_open"]
     comm = next(c["comm_id"] for c in opened if "turns" in c["data"]["state"])
-    assert shown["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] == comm
+    assert shown["data"][WIDGET_VIEW]["model_id"] == comm
     return comm, shown
 
 
@@ -78,11 +81,18 @@ def test_each_ended_answer_puts_the_transcript_in_the_output(kernel):
     kernel.read_until(lambda: kernel.displays(shown["transient"]["display_id"]))
     (update,) = kernel.displays(shown["transient"]["display_id"])
     data = update["data"]
-    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == comm  # the box stays live
+    assert data[WIDGET_VIEW]["model_id"] == comm  # the box stays live
     assert "Keep <b>this</b> as text" in data["text/plain"]
     assert "Keep &lt;b&gt;this&lt;/b&gt; as text" in data["text/html"] and "<b>this" not in data["text/html"]
     assert "Be brief." in data["text/html"]
     assert update["metadata"]["ling_notebook"]["markdown"] == ["Keep <b>this</b> as text"]
+
+    # Exported (no widget state is saved), the output is the transcript.
+    output = nbformat.v4.new_output("display_data", data=data, metadata=update["metadata"])
+    cell = nbformat.v4.new_code_cell("ling_notebook.chat('copied')", outputs=[output])
+    html, _ = HTMLExporter().from_notebook_node(nbformat.v4.new_notebook(cells=[cell]))
+    assert "Keep &lt;b&gt;this&lt;/b&gt; as text" in html and "Conversation 'copied'" in html
+    assert WIDGET_VIEW not in html
 
 
 def test_stop_ends_the_answer_and_keeps_what_arrived(kernel):
