@@ -49,11 +49,16 @@ class Chat:
         """The conversation as the registry has it now, watched from now on."""
         conversation = self._lookup()
         if conversation is not self._watched:
-            if self._watched is not None and self._tell in self._watched.watchers:
-                self._watched.watchers.remove(self._tell)
+            self.unwatch()
             conversation.watchers.append(self._tell)
             self._watched = conversation
         return conversation
+
+    def unwatch(self) -> None:
+        """Hear no more of the conversation (the box is gone)."""
+        if self._watched is not None and self._tell in self._watched.watchers:
+            self._watched.watchers.remove(self._tell)
+        self._watched = None
 
     @property
     def busy(self) -> bool:

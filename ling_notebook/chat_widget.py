@@ -87,6 +87,13 @@ class ChatWidget(StubWidget):
         chat.views.append(self)
         self._sync()
 
+    def close(self) -> None:
+        """Close the box here and in every page; its chat hears nothing more (the answers go on streaming)."""
+        self.chat.unwatch()
+        if self in self.chat.views:
+            self.chat.views.remove(self)
+        super().close()
+
     def show(self) -> None:
         display(self._bundle(), raw=True, metadata=chat_metadata(self.chat), display_id=self.display_id)
 
@@ -96,6 +103,8 @@ class ChatWidget(StubWidget):
         return {WIDGET_VIEW: view, **history_bundle(self.chat.conversation())}
 
     def _update_copy(self) -> None:
+        if self.comm is None:  # closed: its output is gone
+            return
         update_display(self._bundle(), raw=True, metadata=chat_metadata(self.chat), display_id=self.display_id)
 
     # -- messages from the front end (main thread or a subshell thread) -------------------------
@@ -117,7 +126,9 @@ class ChatWidget(StubWidget):
             with self._lock:
                 answers = []
                 for turn in self.chat.conversation().turns:
-                    feed = self._feeds[id(turn.reply)]
+                    feed = self._feeds.get(id(turn.reply))
+                    if feed is None:  # recorded since the sync above: the next sync brings it
+                        continue
                     feed.batcher.flush_locked()
                     text, reasoning = feed.batcher.snapshot_locked(0)
                     answer: dict[str, Any] = {"reply": feed.number, "seq": feed.batcher.seq, "text": text,

@@ -53,8 +53,28 @@ def chat(
     from .interrupt import install
 
     install()
-    ChatWidget(Chat(name, lambda: magics.conversation(name, settings.log), settings, params=params, tools=box,
-                    max_rounds=max_rounds, approve=approve)).show()
+    widget = ChatWidget(Chat(name, lambda: magics.conversation(name, settings.log), settings, params=params,
+                             tools=box, max_rounds=max_rounds, approve=approve))
+    cell = _cell_id()
+    earlier = _boxes.pop(cell, None) if cell else None
+    if earlier is not None:  # its output is being replaced: a box nobody sees would go on following the chat
+        earlier.close()
+    if cell:
+        _boxes[cell] = widget
+    widget.show()
+
+
+# The box each cell showed last, by the front end's cell id (JupyterLab, Notebook 7 and VS Code send one).
+_boxes: dict[str, Any] = {}
+
+
+def _cell_id() -> str | None:
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    parent = kernel.get_parent() if kernel is not None and hasattr(kernel, "get_parent") else {}
+    cell = (parent or {}).get("metadata", {}).get("cellId")
+    return cell if isinstance(cell, str) else None
 
 
 def _magics() -> Any:

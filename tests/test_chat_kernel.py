@@ -72,6 +72,12 @@ def test_the_box_and_ling_chat_cells_share_one_conversation_both_ways(kernel, mo
         ("user", "Then from a cell"), ("assistant", "Then from a cell"), ("user", "Back in the box")]
     assert kernel.value(f"len({CONVERSATION.format('shared')}.turns)") == 3
 
+    kernel.run("%ling reset shared")  # the box empties with the conversation, and goes on with the new one
+    kernel.read_until(lambda: kernel.state(comm)["turns"] == [])
+    kernel.send_to_widget(comm, {"type": "send", "text": "Afresh"})
+    ended_turns(kernel, comm, 1)
+    assert user_and_assistant(model_server.requests[-1].messages) == [("user", "Afresh")]
+
 
 def test_each_ended_answer_puts_the_transcript_in_the_output(kernel):
     comm, shown = open_box(kernel, "ling_notebook.chat('copied', system='Be brief.')")
@@ -135,3 +141,30 @@ def test_tools_passed_to_the_box_are_called(kernel):
     assert streamed(kernel, comm, turn["reply"]).endswith("Tool results: total -> 42")
     calls = [c for d in kernel.custom(comm, "delta") for c in d["calls"]]
     assert [(c["state"], c["result"]) for c in calls if c.get("state") == "done"] == [("done", "42")]  # its card
+
+
+def run_in_cell(kernel, code: str, cell_id: str) -> list[dict]:
+    """Run `code` as JupyterLab runs a cell: with the cell's id in the request's metadata."""
+    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
+    msg = kernel.client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+    kernel.client.shell_channel.send(msg)
+
+    def mine() -> list[dict]:
+        return [m for m in kernel.messages if m["parent_header"].get("msg_id") == msg["header"]["msg_id"]]
+
+    kernel.read_until(lambda: any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                                  for m in mine()))
+    return mine()
+
+
+def test_running_the_cell_again_closes_the_box_it_showed_before(kernel):
+    def box(outputs) -> str:
+        return next(m["content"]["comm_id"] for m in outputs if m["msg_type"] == "comm_open"
+                    and "turns" in m["content"]["data"]["state"])
+
+    first = box(run_in_cell(kernel, "ling_notebook.chat('rerun')", "cell-rerun"))
+    other = box(run_in_cell(kernel, "ling_notebook.chat('rerun')", "cell-other"))
+    second = box(run_in_cell(kernel, "ling_notebook.chat('rerun')", "cell-rerun"))
+    closed = {m["content"]["comm_id"] for m in kernel.messages if m["msg_type"] == "comm_close"}
+    assert first in closed and not {other, second} & closed
+    assert kernel.value(f"len({CONVERSATION.format('rerun')}.watchers)") == 2  # the two boxes still shown
