@@ -193,8 +193,11 @@ export class ChatView {
     });
     this.input.addEventListener("focus", () => (this.draft.focused = true));
     this.input.addEventListener("blur", () => {
-      // Leaving the page when the kernel puts a new view in place is not the user leaving the box.
-      if (this.input.isConnected) this.draft.focused = false;
+      // Taken out of the page when the kernel puts a new view in place is not the user leaving the box
+      // (Chromium tells a blur then, during the removal).
+      queueMicrotask(() => {
+        if (this.input.isConnected) this.draft.focused = false;
+      });
     });
     this.sendButton.addEventListener("click", () => this.send());
     this.regenerateButton.addEventListener("click", () => {
@@ -209,7 +212,6 @@ export class ChatView {
     this.listeners.push(listen(model, "change:name", () => this.refreshBar(), isDisposed));
     host.append(this.root);
     this.onTurns();
-    if (this.draft.focused) this.input.focus({ preventScroll: true });
     this.sendTo({ type: "hello" });
   }
 
@@ -251,8 +253,14 @@ export class ChatView {
    * a view taken out of the page with its whole cell (JupyterLab's windowing): its element keeps its parent.
    */
   private replaced(): boolean {
-    if (this.host.parentNode) this.shown = true;
-    else if (this.shown) this.dispose();
+    if (this.host.parentNode) {
+      // The first news from the kernel (the snapshot answering hello) finds the view in the page: the box
+      // had the focus in the view this one replaces, so it keeps it.
+      if (!this.shown && this.draft.focused && this.root.isConnected) this.input.focus({ preventScroll: true });
+      this.shown = true;
+    } else if (this.shown) {
+      this.dispose();
+    }
     return this.disposed;
   }
 

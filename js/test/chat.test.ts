@@ -96,15 +96,19 @@ describe("a chat box", () => {
     expect(all(".ling-chat-turn")).toHaveLength(1);
   });
 
-  it("keeps the draft for the next view of the same box, and goes quiet once its output is replaced", () => {
+  it("keeps the draft and the focus for the next view of the same box, and goes quiet once replaced", async () => {
     const model = new FakeModel<ChatModelState>({ chat_id: "box-draft" }, EMPTY);
     const first = open({}, model);
+    first.input.focus();
     first.type("half a thought");
     first.host.remove(); // the kernel put the output in place again
+    first.input.dispatchEvent(new FocusEvent("blur")); // as Chromium tells it during the removal
+    await Promise.resolve();
     model.set({ turns: [turn(1, "Q")] });
     expect(model.listenerCount()).toBe(0);
     const second = open({}, model);
     expect(second.input.value).toBe("half a thought");
+    expect(document.activeElement).toBe(second.input);
   });
 
   it("is what the renderer builds for a model with turns", () => {

@@ -69,6 +69,7 @@ def test_a_chat_box_streams_stops_regenerates_shares_and_is_kept(notebook, artif
     nb.page.keyboard.type("Back in the box")
     nb.page.keyboard.press("Enter")
     expect(answers).to_have_count(3)
+    nb.page.keyboard.type("a draft")  # typed while the answer streams: kept when the output is put in place again
     expect(answers.nth(2)).to_have_attribute("data-status", "done")
     box_request = model_server.wait_for(lambda r: r.messages and r.messages[-1]["content"] == "Back in the box")
     assert [m["content"] for m in box_request.messages][2:4] == ["From a cell", "From a cell"]
@@ -77,6 +78,10 @@ def test_a_chat_box_streams_stops_regenerates_shares_and_is_kept(notebook, artif
             set_theme(nb.page, theme)
             nb.output(1).screenshot(path=str(artifacts / f"chat-01-box-{name}.png"))
 
+    # The output the kernel put in place after the last answer is a new view: it has the draft, and the focus.
+    expect(nb.output(1).locator(".ling-chat")).to_have_count(1)
+    expect(text_box).to_have_value("a draft")
+    expect(text_box).to_be_focused()
     nb.save()  # the transcript the kernel put in the output after the last answer is in the file
     saved = json.loads(nb.path.read_text())["cells"][1]["outputs"][0]
     assert "Back in the box" in "".join(saved["data"]["text/html"])
