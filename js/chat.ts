@@ -287,7 +287,7 @@ export class ChatView {
         this.turns.delete(number);
       }
     }
-    const stuck = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 8;
+    const follow = this.atBottom();
     list.forEach((turn, index) => {
       const view = this.turnView(turn);
       view.model.setState(stateOf(turn));
@@ -295,7 +295,7 @@ export class ChatView {
     });
     show(this.empty, list.length === 0);
     this.regenerateButton.disabled = false; // the turns changed: a Regenerate clicked before has been heard
-    if (stuck) this.log.scrollTop = this.log.scrollHeight;
+    if (follow) this.toBottom();
     this.refreshBar();
   }
 
@@ -311,7 +311,7 @@ export class ChatView {
   private onMessage(msg: unknown): void {
     if (this.replaced() || !msg || typeof msg !== "object") return;
     const m = msg as { type?: unknown; reply?: unknown; answers?: unknown };
-    const stuck = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 8;
+    const follow = this.atBottom();
     if (m.type === "delta" && isNumber(m.reply)) {
       this.turns.get(m.reply)?.model.message(msg);
     } else if (m.type === "snapshot" && Array.isArray(m.answers)) {
@@ -320,7 +320,20 @@ export class ChatView {
         this.turns.get(answer.reply)?.model.message({ ...answer, type: "snapshot" });
       }
     }
-    if (stuck) this.log.scrollTop = this.log.scrollHeight;
+    if (follow) this.toBottom();
+  }
+
+  /** Whether the log shows its end: then it follows what comes, else the reader scrolled up to read. */
+  private atBottom(): boolean {
+    return this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 8;
+  }
+
+  /** Scrolls the log to its end once the text that came is drawn (the Markdown views draw in frames). */
+  private toBottom(): void {
+    this.log.scrollTop = this.log.scrollHeight;
+    globalThis.requestAnimationFrame?.(() => {
+      if (!this.disposed) this.log.scrollTop = this.log.scrollHeight;
+    });
   }
 
   private refreshBar(): void {
