@@ -9,7 +9,7 @@ no view: `chat_widget.py` shows it, and hears of every change through `on_turns`
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,8 +17,6 @@ from . import config, record
 from .conversation import Conversation
 from .reply import Reply
 from .tools import Tool
-
-_keys = itertools.count(1)
 
 
 class Chat:
@@ -69,7 +67,8 @@ class Chat:
         """Ask `prompt` as a new turn after every turn so far; return its reply, already started."""
         if not prompt.strip():
             raise config.ConfigurationError("The message is empty: write what you want to ask.")
-        return self._ask(f"chat:{next(_keys)}", prompt.strip())
+        # A key no turn has, also among turns resumed from the reply log after a restart.
+        return self._ask(f"chat:{uuid.uuid4().hex}", prompt.strip())
 
     def regenerate(self) -> Reply | None:
         """Ask the last turn's prompt again: its new answer replaces the old one in the history. None when

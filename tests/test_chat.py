@@ -53,3 +53,12 @@ def test_the_box_hears_of_turns_recorded_by_cells_and_follows_a_conversation_put
     assert chat.conversation() is registry["notes"] and chat._tell not in old.watchers
     registry["notes"].record("cell:b", "Again", Reply([], chat.settings))
     assert heard.count == 2
+
+
+def test_a_message_is_a_new_turn_also_after_turns_resumed_from_the_log(chat, registry):
+    resumed = Reply([], chat.settings)
+    resumed.status = "done"
+    registry["notes"].record("chat:1", "Asked before a restart", resumed)  # as `record.read_turns` brings it back
+    reply = chat.send("Asked now")
+    reply.stop()
+    assert [turn.prompt for turn in registry["notes"].turns] == ["Asked before a restart", "Asked now"]
