@@ -4,8 +4,10 @@
  * every reply view in the page shares it.
  */
 import "./widget.css";
+import "./chat.css";
+import { ChatView } from "./chat";
 import { CompareView } from "./compare";
-import type { AnyLingModel, CompareModelState, LingModelState, WidgetModel } from "./contract";
+import type { AnyLingModel, ChatModelState, CompareModelState, LingModelState, WidgetModel } from "./contract";
 import { LingView } from "./view";
 
 interface RenderProps {
@@ -15,13 +17,16 @@ interface RenderProps {
 
 /**
  * Builds one view of `model` in `el` (anywidget's render contract): a comparison when the model has
- * `columns`, else a reply. The cleanup removes all it registered.
+ * `columns`, a chat box when it has `turns`, else a reply. The cleanup removes all it registered.
  */
 export function render({ model, el }: RenderProps): () => void {
   const columns = (model as WidgetModel<CompareModelState>).get("columns");
+  const turns = (model as WidgetModel<ChatModelState>).get("turns");
   const view = Array.isArray(columns)
     ? new CompareView(model as WidgetModel<CompareModelState>, el)
-    : new LingView(model as WidgetModel<LingModelState>, el);
+    : Array.isArray(turns)
+      ? new ChatView(model as WidgetModel<ChatModelState>, el)
+      : new LingView(model as WidgetModel<LingModelState>, el);
   return () => {
     try {
       view.dispose();

@@ -189,6 +189,43 @@ export interface CompareSnapshotMessage {
  */
 export type CompareViewMessage = { type: "stop"; column?: number };
 
+/**
+ * Mirrors the synced traitlets of the Python chat box widget (`ling_notebook/chat_widget.py`). The answers'
+ * texts are not among them: they arrive in delta messages (each naming its answer by `reply`, with a `seq` of
+ * that answer's own) and in the snapshot that answers a hello.
+ */
+export interface ChatModelState {
+  name: string;
+  /** The same in every view of one box: the draft in the text box outlives a view. */
+  chat_id: string;
+  turns: ChatTurn[];
+}
+
+/** One turn: its key in the conversation, the prompt, the kernel's number for its answer, and the answer's state. */
+export interface ChatTurn extends LingModelState {
+  key: string;
+  prompt: string;
+  reply: number;
+}
+
+/** Kernel -> chat view: every answer's text so far, each up to and including its delta `seq`. */
+export interface ChatSnapshotMessage {
+  type: "snapshot";
+  answers: Array<Omit<SnapshotMessage, "type"> & { reply: number }>;
+}
+
+/**
+ * Chat view -> kernel: `send` asks `text` as a new turn (not while an answer runs); `regenerate` asks the last
+ * turn again, its new answer replacing the old; `stop` stops what runs; `tool` is a reply view's; `hello`
+ * asks for the snapshot.
+ */
+export type ChatViewMessage =
+  | { type: "send"; text: string }
+  | { type: "regenerate" }
+  | { type: "stop" }
+  | { type: "tool"; call: string; run: boolean }
+  | { type: "hello" };
+
 type Callback = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The part of anywidget's model object this front end uses (what tests fake). */
@@ -203,4 +240,7 @@ export const FINAL_STATUSES: ReadonlySet<string> = new Set(["done", "stopped", "
 export const ACTIVE_STATUSES: ReadonlySet<string> = new Set(["waiting", "streaming"]);
 
 /** The model of any of our widgets: what the stub and the loader handle without looking inside. */
-export type AnyLingModel = WidgetModel<LingModelState> | WidgetModel<CompareModelState>;
+export type AnyLingModel =
+  | WidgetModel<LingModelState>
+  | WidgetModel<CompareModelState>
+  | WidgetModel<ChatModelState>;

@@ -14,17 +14,21 @@
  * - the static copies' Copy buttons (copies.ts), added to each copy as the page renders it, with the
  *   Markdown from its output's metadata.
  * - the `%%ling` cells' editors, highlighted as Markdown (cellmode.ts).
+ * - a chat box's output in a notebook that opens: its transcript (chatcopy.ts).
  *
  * Does not own: the copy (the kernel's, built by ling_notebook/render.py) or deciding when the widget closes.
  */
 import { INotebookTracker } from "@jupyterlab/notebook";
 import { type NotebookLike, followNotebook } from "./cellmode";
+import { followOpening, type OpenedNotebook } from "./chatcopy";
 import { FINAL_EVENT } from "./contract";
 import { CONTROLS_CSS, copiesIn, decorate, markdownOf } from "./copies";
 import { findOutput, keep, type NotebookTracker } from "./keep";
 
+type Panel = { readonly content: NotebookLike } & OpenedNotebook;
+
 interface Tracker extends NotebookTracker {
-  readonly widgetAdded: { connect(slot: (sender: unknown, panel: { readonly content: NotebookLike }) => void): boolean };
+  readonly widgetAdded: { connect(slot: (sender: unknown, panel: Panel) => void): boolean };
 }
 
 /** Adds the controls to the static copies in `node`, each with the Markdown its output's metadata holds. */
@@ -64,8 +68,14 @@ const plugin = {
     }).observe(document.body, { childList: true, subtree: true });
     decorateCopies(tracker, document.body);
 
-    tracker.forEach((panel) => followNotebook(panel.content as unknown as NotebookLike));
-    tracker.widgetAdded.connect((_, panel) => followNotebook(panel.content));
+    tracker.forEach((panel) => {
+      followNotebook(panel.content as unknown as NotebookLike);
+      followOpening(panel as unknown as OpenedNotebook);
+    });
+    tracker.widgetAdded.connect((_, panel) => {
+      followNotebook(panel.content);
+      followOpening(panel);
+    });
   },
 };
 

@@ -4,9 +4,11 @@
     ling_notebook.stream("...")    # or from code: shows the live widget, returns a Reply
     ling_notebook.compare("...", models=["a", "b"])   # several models side by side: a Comparison
     ling_notebook.batch("... {item}", data=items)       # one request per item, with one progress view
+    ling_notebook.chat("notes")    # a chat box for the conversation that %%ling --chat notes cells share
 """
 
 from .batch import Batch
+from .chatbox import chat
 from .compare import Comparison
 from .config import configure
 from .display import batch, compare, stream
@@ -27,6 +29,7 @@ __all__ = [
     "Tool",
     "__version__",
     "batch",
+    "chat",
     "compare",
     "configure",
     "load_ipython_extension",

@@ -14,6 +14,7 @@ the old turn or the new one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ class Conversation:
         self.name = name
         self.system: str | None = None
         self.turns: list[Turn] = []
+        # Told after every change of the turns (a chat box showing this conversation, chat.py).
+        self.watchers: list[Callable[[], None]] = []
 
     def messages_before(self, cell: str, prompt: str) -> list[dict[str, Any]]:
         """The messages for `prompt`: the system prompt and every finished turn before this cell's."""
@@ -61,8 +64,11 @@ class Conversation:
             if turn.cell == cell:
                 self.turns[i] = Turn(cell, prompt, reply)
                 turn.reply.stop()  # nobody sees it any more; it must not go on costing tokens
-                return
-        self.turns.append(Turn(cell, prompt, reply))
+                break
+        else:
+            self.turns.append(Turn(cell, prompt, reply))
+        for watcher in list(self.watchers):
+            watcher()
 
 
 def assistant_content(reply: Reply) -> str | None:

@@ -277,9 +277,16 @@ class LingMagics(Magics):
                   "from the reply log (--new or %ling reset starts afresh).")
         return chat
 
+    def conversation(self, name: str, log: str) -> Conversation:
+        """The named conversation, as a cell using it would get it (for a chat box: chatbox.py)."""
+        return self._conversation(name, log)
+
     def _start_afresh(self, name: str, log: str) -> None:
         """Forget the conversation, here and for a kernel that resumes it after a restart."""
+        old = self.conversations.get(name)
         self.conversations[name] = Conversation(name)
+        for watcher in list(old.watchers if old is not None else ()):  # a chat box then shows the new one
+            watcher()
         notebook = record.notebook_path()
         if notebook is not None:
             record.reset(log, notebook, name)

@@ -10,7 +10,7 @@ def test_all_is_sorted_and_importable():
     assert all(hasattr(ling_notebook, name) for name in ling_notebook.__all__)
     assert set(ling_notebook.__all__) == {
         "Batch", "Comparison", "ConfigurationError", "LingError", "Reply", "ReplyError", "Tool", "__version__",
-        "batch", "compare", "configure",
+        "batch", "chat", "compare", "configure",
         "load_ipython_extension", "stop_requested", "stream", "tool",
     }
 
