@@ -184,11 +184,30 @@ def _request_params(params: Mapping[str, Any]) -> dict[str, Any]:
             for name, value in params.items()}
 
 
-def request_key(reply: Reply) -> str:
-    """What makes two requests the same, hashed: server, model (as asked for), messages, parameters."""
-    same = {"server": shown_url(reply.settings.base_url), "model": reply.settings.model, "messages": reply.messages,
-            "params": _request_params(reply._params)}
+# Options the client applies itself: they are not in the request's body, so they do not make it another request.
+_CLIENT_OPTIONS = frozenset({"extra_headers", "extra_query", "timeout", "extra_body"})
+
+
+def sent_fields(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Request parameters as the request's body carries them: unset ones left out, `extra_body`'s merged in."""
+    fields = {name: value for name, value in params.items() if name not in _CLIENT_OPTIONS and value is not None}
+    fields.update(params.get("extra_body") or {})
+    return fields
+
+
+def same_request_key(model: str, messages: Any, params: Mapping[str, Any], server: str | None = None) -> str:
+    """What makes two requests the same, hashed: the model (as asked for), the messages, the parameters as
+    sent (`sent_fields`; tools included) and, when given, the server. A replay server (`ling-notebook serve
+    --replay`) leaves the server out: the client it answers points at it, not at the server that replied."""
+    same = {"model": model, "messages": messages, "params": sent_fields(params),
+            **({"server": server} if server is not None else {})}
     return hashlib.sha256(_text(json.dumps(same, sort_keys=True, ensure_ascii=False, default=str)).encode()).hexdigest()
+
+
+def request_key(reply: Reply) -> str:
+    """The key of a reply's request (`same_request_key`), its server included."""
+    return same_request_key(reply.settings.model, reply.messages, _request_params(reply._params),
+                            shown_url(reply.settings.base_url))
 
 
 async def replay(reply: Reply) -> AsyncIterator[engine.Event] | None:
@@ -238,6 +257,8 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
                "stream": reply.streamed}
     if reply.exchange:  # what the later rounds of a reply with tool calls sent after `messages`
         request["exchange"] = reply.exchange
+    if reply._tools:  # what each round offered, so a replay server matches requests with tools too
+        request["tools"] = [tool.schema for tool in reply._tools.values()]
     usage = reply.usage
     where = reply.origin
     elapsed = reply.elapsed
