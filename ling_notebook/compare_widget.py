@@ -21,7 +21,7 @@ from IPython.display import display, update_display
 from .cost import money
 from .deltas import DeltaBatcher, Piece
 from .record import comparison_provenance
-from .render import bundle, copy_metadata, reply_html, table_html, text_html
+from .render import bundle, copy_metadata, reply_html, table_html, text_html, usage_state
 from .reply import Reply
 from .widget import StubWidget, ViewSet
 
@@ -39,7 +39,7 @@ def column_state(reply: Reply) -> dict[str, Any]:
         "ttft": reply.ttft if ended else None,
         "tokens_per_s": reply.tokens_per_s if ended else None,
         "elapsed": reply.elapsed if ended else None,
-        "usage": vars(reply.usage) if ended and reply.usage else None,
+        "usage": usage_state(reply) if ended else None,
         "finish_reason": reply.finish_reason,
         "error": reply.error,
     }

@@ -50,6 +50,11 @@ if TYPE_CHECKING:
 
 OFF = "off"
 BUSY_TIMEOUT = 10.0  # seconds a write waits for another kernel's transaction before it gives up (and warns)
+# While replies end in quick succession (a batch), the writer lets them gather for this many seconds after
+# the first one it wakes for: one wake-up and one transaction for all of them, not one per reply (each
+# wake-up took the GIL from the streams). A reply ending alone, a reset and a flush (a replay's lookup,
+# resuming, the kernel's exit) are written at once: a kernel killed right after loses nothing.
+GATHER = 0.1
 
 # Each migration (its statements) takes the log from version i to i + 1 (`PRAGMA user_version`); never
 # edit one, add one.
@@ -161,7 +166,7 @@ def flush(timeout: float | None = 10.0) -> bool:
 def reset(path: str, notebook: str, conversation: str) -> None:
     """Mark a conversation as started afresh: turns before now are not resumed."""
     if path != OFF:
-        _writer.put((path, (notebook, conversation, _iso(time.time())), 0.0))
+        _writer.put((path, (notebook, conversation, _iso(time.time())), 0.0), urgent=True)
 
 
 def _iso(seconds: float) -> str:
@@ -395,12 +400,14 @@ class _Writer:
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._urgent = threading.Event()  # a flush or a reset waits: stop gathering
+        self._written_at = -GATHER  # when the last transaction ended (time.monotonic)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._connections: dict[str, sqlite3.Connection] = {}
         self._warned: set[str] = set()
 
-    def put(self, item: Any) -> None:
+    def put(self, item: Any, urgent: bool = False) -> None:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
@@ -408,12 +415,14 @@ class _Writer:
                     self._thread.start()
                     atexit.register(self.flush, 5.0)  # what ended just before the kernel exits is kept
         self._queue.put(item)
+        if urgent:
+            self._urgent.set()
 
     def flush(self, timeout: float | None) -> bool:
         if self._thread is None:
             return True
         done = threading.Event()
-        self._queue.put(done)
+        self.put(done, urgent=True)
         return done.wait(timeout)
 
     def _run(self) -> None:
@@ -421,8 +430,12 @@ class _Writer:
             self._handle(self._take())
 
     def _take(self) -> list[Any]:
-        """What waits, at least one item: all of it goes in one transaction per file (a batch's ends in a few)."""
+        """What waits, at least one item, and what comes within `GATHER` seconds after it: all of it goes in
+        one transaction per file."""
         items = [self._queue.get()]
+        if time.monotonic() - self._written_at < GATHER:  # ends come in quick succession: let them gather
+            self._urgent.wait(GATHER)
+        self._urgent.clear()
         while True:
             try:
                 items.append(self._queue.get_nowait())
@@ -431,6 +444,7 @@ class _Writer:
 
     def _handle(self, items: list[Any]) -> None:
         self._write([item for item in items if not isinstance(item, threading.Event)])
+        self._written_at = time.monotonic()
         for item in items:
             if isinstance(item, threading.Event):
                 item.set()
