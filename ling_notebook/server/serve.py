@@ -137,8 +137,8 @@ def run(host: str = "127.0.0.1", port: int = 8765, rate: float = 40.0, replay: s
     """Serve in the foreground until Ctrl-C (or SIGTERM), after printing where; call from the main thread."""
     with ModelServer(host=host, port=port, rate=rate, replay=replay) as server:
         if server._replies is not None:
-            banner = (f"ling-notebook: replaying {server._replies.read()} logged replies from {replay} at "
-                      f"{server.url} (Ctrl-C to stop)")
+            banner = (f"ling-notebook: answering the {server._replies.read()} request(s) logged in {replay} with "
+                      f"their replies at {server.url} (Ctrl-C to stop)")
         else:
             banner = f"ling-notebook: offline demo model '{DEMO_MODEL}' at {server.url} (Ctrl-C to stop)"
         print(banner, flush=True)
