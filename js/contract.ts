@@ -11,6 +11,8 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** What the tokens cost, formatted (render.py `usage_state`); only when prices are configured. */
+  cost?: string;
 }
 
 /** What a waiting reply waits for: the reply of an earlier turn, or the server's answer to its request. */
@@ -35,6 +37,8 @@ export interface LingModelState {
   usage: Usage | null;
   finish_reason: string | null;
   error: string | null;
+  /** More the status line says: "continues 4 earlier turns", "replayed from …" (render.py `status_notes`). */
+  notes?: string[];
 }
 
 /**

@@ -145,6 +145,7 @@ export class ReplyPane {
   private readonly elapsedEl: HTMLSpanElement;
   private readonly usageEl: HTMLSpanElement;
   private readonly finishEl: HTMLSpanElement;
+  private readonly notesEl: HTMLSpanElement;
   private readonly stopButton: HTMLButtonElement;
   private readonly copyButton: HTMLButtonElement;
   private readonly reasoningEl: HTMLDetailsElement;
@@ -190,6 +191,7 @@ export class ReplyPane {
     this.usageEl.title = "Tokens used, as the server reports them: prompt (in) and completion (out)";
     this.finishEl = el("span", "ling-finish", header);
     this.finishEl.title = "Why the reply ended";
+    this.notesEl = el("span", "ling-notes", header);
     const actions = el("span", "ling-actions", header);
     this.stopButton = button("ling-stop", "Stop", options.stopLabel ?? "Stop generating this reply", actions);
     this.copyButton = button("ling-copy", "Copy", "Copy the reply as Markdown", actions);
@@ -393,6 +395,8 @@ export class ReplyPane {
     setText(this.usageEl, usage ? usageText(usage) : "");
     const finish = this.state.finish_reason;
     setText(this.finishEl, finish ? `finish: ${finish}` : "");
+    const notes = this.state.notes;
+    setText(this.notesEl, Array.isArray(notes) ? notes.map(String).join(" · ") : "");
     setText(
       this.lengthNote,
       finish === "length" ? "The reply was cut off: it reached the token limit (max tokens)." : "",
@@ -458,6 +462,7 @@ function usageText(usage: Usage): string {
   const { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total } = usage;
   if (!isNumber(total)) return "";
   const n = (x: number) => x.toLocaleString("en-US");
-  if (!isNumber(prompt) || !isNumber(completion)) return `${n(total)} tokens`;
-  return `${n(total)} tokens (${n(prompt)} in, ${n(completion)} out)`;
+  const cost = typeof usage.cost === "string" ? ` · ${usage.cost}` : "";
+  if (!isNumber(prompt) || !isNumber(completion)) return `${n(total)} tokens${cost}`;
+  return `${n(total)} tokens (${n(prompt)} in, ${n(completion)} out)${cost}`;
 }

@@ -25,7 +25,7 @@ export { copyText } from "./pane";
 
 export type LingModel = WidgetModel<LingModelState>;
 
-const TRAITS = ["status", "waiting_for", "model_name", "ttft", "tokens_per_s", "elapsed", "usage", "finish_reason", "error"] as const;
+const TRAITS = ["status", "waiting_for", "model_name", "ttft", "tokens_per_s", "elapsed", "usage", "finish_reason", "error", "notes"] as const;
 
 export interface LingViewOptions {
   /** Passed to both Markdown views (tests use it to control frames). */
@@ -137,6 +137,7 @@ export class LingView {
       usage: get("usage"),
       finish_reason: get("finish_reason"),
       error: get("error"),
+      notes: get("notes") ?? [],
     };
   }
 

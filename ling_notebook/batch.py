@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
+from decimal import Decimal
 from typing import Any, Protocol
 
 from . import config, showing
@@ -223,6 +224,12 @@ class Batch:
     def usage(self) -> dict[str, int]:
         """Tokens spent by every reply that has ended (retried items count each attempt)."""
         return dict(self._spent)
+
+    @property
+    def cost(self) -> Decimal | None:
+        """What `usage` cost in USD at the configured prices (`configure(prices=...)`); None without a price."""
+        usage = self._spent
+        return self.settings.prices.cost(usage["prompt_tokens"], usage["completion_tokens"], self.settings.model)
 
     def state(self, position: int) -> str:
         """One item's state: "done", "failed", "running", "queued" (not started) or "stopped"."""

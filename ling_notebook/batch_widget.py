@@ -20,6 +20,7 @@ from IPython.display import display, update_display
 
 from . import render
 from .batch import progress_line
+from .cost import money
 from .record import batch_provenance
 from .widget import shared_layout, static_text
 
@@ -132,6 +133,8 @@ def summary_bundle(batch: Batch) -> dict[str, str]:
     if usage["total_tokens"]:
         numbers.append(f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion = "
                        f"{usage['total_tokens']} tokens")
+        if (spent := batch.cost) is not None:
+            numbers.append(money(spent))
     elif progress["tokens"]:
         numbers.append(f"{progress['tokens']} tokens received (no usage reported)")
     rows = []

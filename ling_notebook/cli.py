@@ -1,10 +1,11 @@
 """The ``ling-notebook`` command line: one subcommand per job, each a small function.
 
 ``ling-notebook serve`` runs the built-in OpenAI-compatible server (``server/``) in the foreground,
-with the offline demo model and the test scenarios, until Ctrl-C. ``ling-notebook demo`` adds
-JupyterLab on the tutorials, configured to use it (``demo.py``). ``ling-notebook log`` lists, searches,
-shows and exports the replies in the reply log (``export.py``); what it prints of them passes
-``terminal.printable`` (model text is untrusted).
+with the offline demo model and the test scenarios, until Ctrl-C; ``serve --replay [LOG]`` serves the
+reply log's complete replies instead. ``ling-notebook demo`` adds JupyterLab on the tutorials,
+configured to use it (``demo.py``). ``ling-notebook log`` lists, searches, shows and exports the
+replies in the reply log (``export.py``); what it prints of them passes ``terminal.printable`` (model
+text is untrusted).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument(
         "--rate", type=_rate, default=40.0, help="demo model tokens/s; 0 = no pause (default: %(default)s)"
     )
+    serve.add_argument(
+        "--replay", nargs="?", const="", default=None, metavar="LOG",
+        help="serve the complete replies of this reply log (default: LING_LOG, else the user's log) to the "
+        "requests they answered, streamed or not, so a notebook re-runs offline; any other request gets an error",
+    )
     serve.set_defaults(run=_serve)
 
 
@@ -78,6 +84,15 @@ def _demo(args: argparse.Namespace) -> int:
                     notebooks=args.notebooks)
 
 
+def _log_path(given: str) -> str:
+    """The reply log `--replay` names, else the one `%%ling` writes (LING_LOG, else the default)."""
+    import os
+
+    from ling_notebook import config
+
+    return str(config.validate("log", given or os.environ.get("LING_LOG") or config.DEFAULT_LOG))
+
+
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -89,13 +104,23 @@ def _rate(text: str) -> float:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from ling_notebook import server  # tornado is only needed by this command
 
+    replay = None if args.replay is None else _log_path(args.replay)
+    if replay == "off":
+        print("ling-notebook: --replay needs a reply log, and LING_LOG is off: name one (--replay PATH).",
+              file=sys.stderr)
+        return 2
     try:
-        server.run(host=args.host, port=args.port, rate=args.rate)
+        server.run(host=args.host, port=args.port, rate=args.rate, replay=replay)
     except ValueError as exc:  # a host that is not loopback
         print(f"ling-notebook: {exc}", file=sys.stderr)
         return 2
+    except (FileNotFoundError, sqlite3.Error) as exc:
+        print(f"ling-notebook: cannot read the reply log {replay}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(
             f"ling-notebook: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "

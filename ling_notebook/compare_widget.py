@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 from IPython.display import display, update_display
 
+from .cost import money
 from .deltas import DeltaBatcher, Piece
 from .record import comparison_provenance
-from .render import bundle, copy_metadata, reply_html, table_html, text_html
+from .render import bundle, copy_metadata, reply_html, table_html, text_html, usage_state
 from .reply import Reply
 from .widget import StubWidget, ViewSet
 
@@ -38,7 +39,7 @@ def column_state(reply: Reply) -> dict[str, Any]:
         "ttft": reply.ttft if ended else None,
         "tokens_per_s": reply.tokens_per_s if ended else None,
         "elapsed": reply.elapsed if ended else None,
-        "usage": vars(reply.usage) if ended and reply.usage else None,
+        "usage": usage_state(reply) if ended else None,
         "finish_reason": reply.finish_reason,
         "error": reply.error,
     }
@@ -163,11 +164,22 @@ def _seconds(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f} s"
 
 
+def summary_header(comparison: Comparison) -> tuple[str, ...]:
+    """`SUMMARY_HEADER`, and a cost column when prices are set."""
+    return (*SUMMARY_HEADER, "cost") if _priced(comparison) else SUMMARY_HEADER
+
+
+def _priced(comparison: Comparison) -> bool:
+    return any(reply.settings.prices for reply in comparison)
+
+
 def summary_rows(comparison: Comparison) -> list[tuple[str, ...]]:
-    """One row per reply, in the order of `SUMMARY_HEADER`, as text."""
+    """One row per reply, in the order of `summary_header`, as text."""
     rows = []
+    priced = _priced(comparison)
     for reply in comparison:
         usage = reply.usage
+        spent = reply.cost
         rows.append((
             reply.model,
             _seconds(reply.ttft),
@@ -176,6 +188,7 @@ def summary_rows(comparison: Comparison) -> list[tuple[str, ...]]:
             "–" if usage is None else str(usage.completion_tokens),
             reply.finish_reason or {"stopped": "stopped by user"}.get(reply.status, reply.status),
             _seconds(reply.elapsed),
+            *(("–" if spent is None else money(spent),) if priced else ()),
         ))
     return rows
 
@@ -199,7 +212,7 @@ def terminal_text(comparison: Comparison) -> str:
         if reply.error:
             parts.append(f"[error] {reply.error}")
         parts.append("")
-    parts.append(plain_table(SUMMARY_HEADER, summary_rows(comparison)))
+    parts.append(plain_table(summary_header(comparison), summary_rows(comparison)))
     return "\n".join(parts)
 
 
@@ -231,7 +244,7 @@ def comparison_bundle(comparison: Comparison) -> dict[str, str]:
     count = f"{len(comparison.replies)} models" + (", all ended" if comparison.ended else "")
     bar = text_html(count, "ling-compare-bar")  # where the live view has its count and Stop all
     columns = "".join(f'<div class="ling-column">{reply_html(reply)}</div>' for reply in comparison)
-    table = table_html(SUMMARY_HEADER, summary_rows(comparison))
+    table = table_html(summary_header(comparison), summary_rows(comparison))
     return bundle(f'{_STYLE}{bar}<div class="ling-compare">{columns}</div>{table}', terminal_text(comparison))
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from . import _secrets
+from . import _secrets, cost
 from .errors import ConfigurationError, LingError
 
 DEFAULT_BASE_URL = "https://api.ant-ling.com/v1"
@@ -40,6 +40,8 @@ OPTIONS: dict[str, tuple[Any, str | None, str]] = {
     "log": (DEFAULT_LOG, "LING_LOG", "The SQLite file every reply is recorded in, or off (record.py)."),
     "replay": (False, "LING_REPLAY", "Answer a request identical to a complete reply in the log from the log, "
                "without sending it."),
+    "prices": (cost.NO_PRICES, None, 'USD per million tokens by model, {"MODEL": {"input": x, "output": y}}: '
+               "replies, batches, comparisons and %ling usage then show costs (cost.py). None built in."),
 }
 
 # Request fields that may also be session defaults: name -> (magic flag, help). Unset: the server's default.
@@ -74,6 +76,7 @@ class Settings:
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     log: str = field(default="off", compare=False)  # the reply log's path, or "off"
     replay: bool = field(default=False, compare=False)
+    prices: cost.Prices = field(default_factory=cost.Prices, compare=False)
 
     def __post_init__(self) -> None:
         # However these settings were made, the credentials they carry are redacted from now on.
@@ -164,6 +167,12 @@ def resolve(**explicit: Any) -> Settings:
         params={name: _configured[name] for name in REQUEST_OPTIONS if name in _configured},
         **{name: values[name] for name in OPTIONS if name != "api_key_env"},
     )
+
+
+def prices() -> cost.Prices:
+    """The configured prices (`configure(prices=...)`; they have no environment variable), read without a key."""
+    configured: cost.Prices = _configured.get("prices", cost.NO_PRICES)
+    return configured
 
 
 def request_params(params: dict[str, Any], *, flags: bool = False) -> dict[str, Any]:
@@ -299,6 +308,8 @@ def validate(name: str, value: Any) -> Any:
         if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
             raise ConfigurationError("replay must be true or false.")
         return text in ("1", "true", "yes", "on")
+    if name == "prices":
+        return cost.validate(value)
     if name == "log":
         text = os.path.expanduser(str(value).strip()) if value is not False else "off"
         if not text:

@@ -75,15 +75,17 @@ def start(
     tools: dict[str, Tool] | None = None,
     max_rounds: int = MAX_ROUNDS,
     approve: bool = False,
+    continues: int = 0,
 ) -> Reply:
-    """Create a reply, attach its view, send the request, and return the reply."""
+    """Create a reply, attach its view, send the request, and return the reply (`continues`: the earlier turns
+    its conversation resumed from the log, which its status line names)."""
     if max_rounds < 1:
         raise config.ConfigurationError(f"max_rounds must be at least 1, not {max_rounds}.")
     if approve and not in_kernel():
         raise config.ConfigurationError("approve=True needs the Run and Skip buttons of a Jupyter front end; "
                                         "outside Jupyter, call reply.decide(call_id, run) from your own code.")
     reply = Reply(messages, settings, stream=stream, params=params, after=after, tools=tools, max_rounds=max_rounds,
-                  approve=approve)
+                  approve=approve, continues=continues)
     if in_kernel():
         from .interrupt import install
         from .widget import ReplyWidget

@@ -24,6 +24,7 @@ from . import config, record, render
 from . import display as show
 from .compare import Comparison, check_models
 from .conversation import Conversation, Turn
+from .cost import Prices, money
 from .errors import LingError
 from .fill import fill
 from .reply import MAX_ROUNDS, Reply, stop_all
@@ -64,6 +65,7 @@ class LingMagics(Magics):
     frame_interval = _option("frame_interval")
     log = _option("log")
     replay = _option("replay")
+    prices = _option("prices")
     temperature = _option("temperature")
     top_p = _option("top_p")
     max_tokens = _option("max_tokens")
@@ -71,6 +73,7 @@ class LingMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.conversations: dict[str, Conversation] = {}
+        self._resumed: dict[str, int] = {}  # conversation -> the earlier turns it took from the log, until shown
         self.current = DEFAULT_CHAT
         self._runs = itertools.count(1)  # keys for runs of cells that come without an id
         self._comparisons: dict[str, Comparison] = {}  # the last comparison of each cell, while it runs
@@ -178,6 +181,7 @@ class LingMagics(Magics):
             result = show.start(messages, settings[0], stream=not options["no_stream"], params=params, **with_tools)
         else:
             chat = self._conversation(self.current, settings[0].log)
+            continues = self._resumed.pop(self.current, 0)  # shown by the first cell that continues it
             if options["system"]:
                 chat.system = options["system"]
             cell_id = self._cell_id()
@@ -188,6 +192,7 @@ class LingMagics(Magics):
                     stream=not options["no_stream"],
                     params=params,
                     after=lambda: chat.unfinished_before(cell_id),
+                    continues=continues,
                     **with_tools,
                 )
             chat.record(cell_id, prompt, result)
@@ -272,6 +277,7 @@ class LingMagics(Magics):
             print(f"ling: earlier turns are not resumed: the reply log {log} cannot be read ({exc}).", file=sys.stderr)
             return chat
         chat.turns = [Turn(cell, prompt, reply) for cell, prompt, reply in turns]  # type: ignore[arg-type]
+        self._resumed[name] = len(turns)
         if turns:
             print(f"ling: continues {len(turns)} earlier turn(s) of conversation {name!r} of this notebook, "
                   "from the reply log (--new or %ling reset starts afresh).")
@@ -285,6 +291,7 @@ class LingMagics(Magics):
         """Forget the conversation, here and for a kernel that resumes it after a restart."""
         old = self.conversations.get(name)
         self.conversations[name] = Conversation(name)
+        self._resumed.pop(name, None)
         for watcher in list(old.watchers if old is not None else ()):  # a chat box then shows the new one
             watcher()
         notebook = record.notebook_path()
@@ -447,8 +454,9 @@ class LingMagics(Magics):
                     raise config.ConfigurationError("--notebook: the kernel does not know this notebook's path.")
             else:
                 raise config.ConfigurationError("Use `%ling usage [--since YYYY-MM-DD] [--notebook]`.")
-        header = ["requests", "prompt tokens", "completion tokens"]
-        session = record.session_usage()
+        prices = config.prices()
+        header = ["requests", "prompt tokens", "completion tokens", *(["cost"] if prices else [])]
+        session = _priced(record.session_usage(), prices)
         parts = [render.text_html("This session", "ling-title"),
                  render.table_html(["model", *header], session) if session else render.text_html("No requests yet.")]
         plain = ["This session:", *(" · ".join(map(str, row)) for row in session)]
@@ -465,7 +473,7 @@ class LingMagics(Magics):
         parts.append(render.text_html(title, "ling-title"))
         plain.append(title + ":")
         if logged:
-            rows = [(day, model, chat or "–", *numbers) for day, model, chat, *numbers in logged]
+            rows = [(day, model, chat or "–", *numbers) for day, model, chat, *numbers in _priced(logged, prices, 1)]
             parts.append(render.table_html(["day", "model", "conversation", *header], rows))
             plain += [" · ".join(map(str, row)) for row in rows]
         display(render.bundle("".join(parts), "\n".join(plain)), raw=True)
@@ -512,6 +520,15 @@ class LingMagics(Magics):
 
         batches = stop_batches()
         print(f"ling: stopped {stop_all()} running reply(s)" + (f" and {batches} batch(es)." if batches else "."))
+
+
+def _priced(rows: list[tuple[Any, ...]], prices: Prices, model: int = 0) -> list[tuple[Any, ...]]:
+    """Usage rows ending in (requests, prompt tokens, completion tokens), with their cost at `prices` after
+    them when there are prices (`–` for a model without one). `model`: the model's column."""
+    if not prices:
+        return rows
+    costs = (prices.cost(row[-2], row[-1], row[model]) for row in rows)
+    return [(*row, "–" if spent is None else money(spent)) for row, spent in zip(rows, costs, strict=True)]
 
 
 def _log_path() -> str:

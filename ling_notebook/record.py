@@ -50,6 +50,11 @@ if TYPE_CHECKING:
 
 OFF = "off"
 BUSY_TIMEOUT = 10.0  # seconds a write waits for another kernel's transaction before it gives up (and warns)
+# While replies end in quick succession (a batch), the writer lets them gather for this many seconds after
+# the first one it wakes for: one wake-up and one transaction for all of them, not one per reply (each
+# wake-up took the GIL from the streams). A reply ending alone, a reset and a flush (a replay's lookup,
+# resuming, the kernel's exit) are written at once: a kernel killed right after loses nothing.
+GATHER = 0.1
 
 # Each migration (its statements) takes the log from version i to i + 1 (`PRAGMA user_version`); never
 # edit one, add one.
@@ -161,7 +166,7 @@ def flush(timeout: float | None = 10.0) -> bool:
 def reset(path: str, notebook: str, conversation: str) -> None:
     """Mark a conversation as started afresh: turns before now are not resumed."""
     if path != OFF:
-        _writer.put((path, (notebook, conversation, _iso(time.time())), 0.0))
+        _writer.put((path, (notebook, conversation, _iso(time.time())), 0.0), urgent=True)
 
 
 def _iso(seconds: float) -> str:
@@ -184,11 +189,30 @@ def _request_params(params: Mapping[str, Any]) -> dict[str, Any]:
             for name, value in params.items()}
 
 
-def request_key(reply: Reply) -> str:
-    """What makes two requests the same, hashed: server, model (as asked for), messages, parameters."""
-    same = {"server": shown_url(reply.settings.base_url), "model": reply.settings.model, "messages": reply.messages,
-            "params": _request_params(reply._params)}
+# Options the client applies itself: they are not in the request's body, so they do not make it another request.
+_CLIENT_OPTIONS = frozenset({"extra_headers", "extra_query", "timeout", "extra_body"})
+
+
+def sent_fields(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Request parameters as the request's body carries them: unset ones left out, `extra_body`'s merged in."""
+    fields = {name: value for name, value in params.items() if name not in _CLIENT_OPTIONS and value is not None}
+    fields.update(params.get("extra_body") or {})
+    return fields
+
+
+def same_request_key(model: str, messages: Any, params: Mapping[str, Any], server: str | None = None) -> str:
+    """What makes two requests the same, hashed: the model (as asked for), the messages, the parameters as
+    sent (`sent_fields`; tools included) and, when given, the server. A replay server (`ling-notebook serve
+    --replay`) leaves the server out: the client it answers points at it, not at the server that replied."""
+    same = {"model": model, "messages": messages, "params": sent_fields(params),
+            **({"server": server} if server is not None else {})}
     return hashlib.sha256(_text(json.dumps(same, sort_keys=True, ensure_ascii=False, default=str)).encode()).hexdigest()
+
+
+def request_key(reply: Reply) -> str:
+    """The key of a reply's request (`same_request_key`), its server included."""
+    return same_request_key(reply.settings.model, reply.messages, _request_params(reply._params),
+                            shown_url(reply.settings.base_url))
 
 
 async def replay(reply: Reply) -> AsyncIterator[engine.Event] | None:
@@ -238,6 +262,8 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
                "stream": reply.streamed}
     if reply.exchange:  # what the later rounds of a reply with tool calls sent after `messages`
         request["exchange"] = reply.exchange
+    if reply._tools:  # what each round offered, so a replay server matches requests with tools too
+        request["tools"] = [tool.schema for tool in reply._tools.values()]
     usage = reply.usage
     where = reply.origin
     elapsed = reply.elapsed
@@ -374,12 +400,14 @@ class _Writer:
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._urgent = threading.Event()  # a flush or a reset waits: stop gathering
+        self._written_at = -GATHER  # when the last transaction ended (time.monotonic)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._connections: dict[str, sqlite3.Connection] = {}
         self._warned: set[str] = set()
 
-    def put(self, item: Any) -> None:
+    def put(self, item: Any, urgent: bool = False) -> None:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
@@ -387,12 +415,14 @@ class _Writer:
                     self._thread.start()
                     atexit.register(self.flush, 5.0)  # what ended just before the kernel exits is kept
         self._queue.put(item)
+        if urgent:
+            self._urgent.set()
 
     def flush(self, timeout: float | None) -> bool:
         if self._thread is None:
             return True
         done = threading.Event()
-        self._queue.put(done)
+        self.put(done, urgent=True)
         return done.wait(timeout)
 
     def _run(self) -> None:
@@ -400,8 +430,12 @@ class _Writer:
             self._handle(self._take())
 
     def _take(self) -> list[Any]:
-        """What waits, at least one item: all of it goes in one transaction per file (a batch's ends in a few)."""
+        """What waits, at least one item, and what comes within `GATHER` seconds after it: all of it goes in
+        one transaction per file."""
         items = [self._queue.get()]
+        if time.monotonic() - self._written_at < GATHER:  # ends come in quick succession: let them gather
+            self._urgent.wait(GATHER)
+        self._urgent.clear()
         while True:
             try:
                 items.append(self._queue.get_nowait())
@@ -410,6 +444,7 @@ class _Writer:
 
     def _handle(self, items: list[Any]) -> None:
         self._write([item for item in items if not isinstance(item, threading.Event)])
+        self._written_at = time.monotonic()
         for item in items:
             if isinstance(item, threading.Event):
                 item.set()

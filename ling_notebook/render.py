@@ -54,6 +54,7 @@ from pygments.token import Generic as GenericToken
 
 from . import formulas, tail
 from .conversation import Conversation, assistant_content
+from .cost import money
 from .engine import valid_text
 from .reply import ENDED
 from .terminal import printable
@@ -387,11 +388,31 @@ def _status_parts(reply: Reply) -> list[str]:
     if reply.usage is not None:
         u = reply.usage
         parts.append(f"{u.prompt_tokens} prompt + {u.completion_tokens} completion = {u.total_tokens} tokens")
+        if (spent := getattr(reply, "cost", None)) is not None:
+            parts.append(money(spent))
     if reply.finish_reason:
         parts.append(f"finish: {reply.finish_reason}")
+    return parts + status_notes(reply)
+
+
+def status_notes(reply: Reply) -> list[str]:
+    """What the status line says of where the reply's context or text came from: a conversation resumed from
+    the log after a restart, a replay. The static copy's line ends with them; the live view shows the same
+    words (widget.py's `notes` trait, js/pane.ts)."""
+    notes = []
+    if getattr(reply, "continues", 0):
+        notes.append(f"continues {reply.continues} earlier turn{'' if reply.continues == 1 else 's'}")
     if reply.replayed:
-        parts.append(f"replayed from {reply.replayed[:16].replace('T', ' ')} UTC")
-    return parts
+        notes.append(f"replayed from {reply.replayed[:16].replace('T', ' ')} UTC")
+    return notes
+
+
+def usage_state(reply: Reply) -> dict[str, Any] | None:
+    """The reply's usage as a view shows it (js/contract.ts `Usage`): the counts, and the cost when priced."""
+    if reply.usage is None:
+        return None
+    spent = reply.cost
+    return {**vars(reply.usage), **({"cost": money(spent)} if spent is not None else {})}
 
 
 def is_cut(reply: Reply) -> bool:

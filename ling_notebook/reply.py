@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from contextlib import aclosing
+from decimal import Decimal
 from typing import Any, Protocol
 
 from . import engine, record, showing, toolrun
@@ -130,6 +131,7 @@ class Reply:
         tools: dict[str, Tool] | None = None,
         max_rounds: int = MAX_ROUNDS,
         approve: bool = False,
+        continues: int = 0,
     ) -> None:
         """`messages` may be a function, called just before the request is sent.
 
@@ -145,6 +147,7 @@ class Reply:
         self.id = uuid.uuid4().hex  # names the reply in the log and in its saved output's metadata
         self.origin = record.origin()  # the notebook, cell and conversation asking, for the log
         self.replayed: str | None = None  # when the logged reply it was answered with was sent (replays)
+        self.continues = continues  # earlier turns its conversation took from the log (after a restart)
         self.settings = settings
         self.model = settings.model
         self.status = "waiting"
@@ -261,6 +264,15 @@ class Reply:
         if self.started_at is None:
             return None
         return (self.ended_at or time.perf_counter()) - self.started_at
+
+    @property
+    def cost(self) -> Decimal | None:
+        """What the reply's tokens cost in USD at the configured prices (`configure(prices=...)`, by the model
+        asked for, else as the server named it); None without a price for it or without usage."""
+        usage = self.usage
+        if usage is None:
+            return None
+        return self.settings.prices.cost(usage.prompt_tokens, usage.completion_tokens, self.settings.model, self.model)
 
     @property
     def tokens_per_s(self) -> float | None:

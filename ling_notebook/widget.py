@@ -52,7 +52,7 @@ from IPython.display import display, update_display
 
 from .deltas import DeltaBatcher, Piece
 from .parts import ToolCall
-from .render import TOOL_SHOWN, cut_plain, reply_bundle, reply_metadata, tool_arguments_text
+from .render import TOOL_SHOWN, cut_plain, reply_bundle, reply_metadata, status_notes, tool_arguments_text, usage_state
 from .reply import Reply
 
 STATIC = Path(__file__).parent / "static"
@@ -175,9 +175,10 @@ class ReplyWidget(StubWidget):
     usage = traitlets.Dict(None, allow_none=True).tag(sync=True)
     finish_reason = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     error = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+    notes = traitlets.List(traitlets.Unicode()).tag(sync=True)  # render.status_notes
 
     def __init__(self, reply: Reply, **kwargs: Any) -> None:
-        super().__init__(model_name=reply.model, status=reply.status, **kwargs)
+        super().__init__(model_name=reply.model, status=reply.status, notes=status_notes(reply), **kwargs)
         self.reply = reply
         self.display_id = uuid.uuid4().hex
         # Deltas, snapshots and the end arrive on different threads: the batcher's lock guards them and
@@ -235,6 +236,7 @@ class ReplyWidget(StubWidget):
         with self._lock, self.hold_sync():
             self.model_name = reply.model
             self.waiting_for = reply.waiting_for
+            self.notes = status_notes(reply)
             self.status = reply.status
 
     def on_delta(self, reply: Reply, content: str, reasoning: str) -> None:
@@ -252,7 +254,8 @@ class ReplyWidget(StubWidget):
             self.ttft = reply.ttft
             self.tokens_per_s = reply.tokens_per_s
             self.elapsed = reply.elapsed
-            self.usage = vars(reply.usage) if reply.usage else None
+            self.usage = usage_state(reply)
+            self.notes = status_notes(reply)
             self.finish_reason = reply.finish_reason
             self.error = reply.error
             self.status = reply.status

@@ -351,6 +351,21 @@ describe("reasoning, errors and notes", () => {
     expect(text(".ling-usage")).toBe("101,200 tokens (1,200 in, 100,000 out)");
   });
 
+  it("shows the cost with the usage, and the notes of a resumed conversation or a replay", () => {
+    const { model, text } = open({
+      status: "streaming",
+      notes: ["continues 4 earlier turns"],
+    });
+    expect(text(".ling-notes")).toBe("continues 4 earlier turns");
+    model.set({
+      status: "done",
+      usage: { prompt_tokens: 1200, completion_tokens: 300, total_tokens: 1500, cost: "$0.00021" },
+      notes: ["continues 4 earlier turns", "replayed from 2026-12-05 18:00 UTC"],
+    });
+    expect(text(".ling-usage")).toBe("1,500 tokens (1,200 in, 300 out) · $0.00021");
+    expect(text(".ling-notes")).toBe("continues 4 earlier turns · replayed from 2026-12-05 18:00 UTC");
+  });
+
   it("shows the model name", () => {
     const { model, text } = open({ model_name: "Ling-2.6-flash" });
     expect(text(".ling-model")).toBe("Ling-2.6-flash");

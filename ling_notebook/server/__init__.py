@@ -5,7 +5,8 @@ A small HTTP server on loopback (tornado, on its own event loop in a daemon thre
 Ant Ling APIs, and keeps a record of every request it received. It knows nothing of Jupyter or of
 the client side of this package. Its parts: `scenarios` (what each model sends; pure code),
 `records` (the bounded request log, header values masked), `handlers` (tornado: the protocol and who may
-call), `serve` (`ModelServer` and `run`).
+call), `serve` (`ModelServer` and `run`), `replay` (with ``ModelServer(replay=LOG)``, ``ling-notebook serve
+--replay``: the reply log's complete replies instead of the models below, the one part that reads the client's log).
 
 Models (parameters go in the model name after ``?``, e.g. ``test/flood?tokens=500&rate=0``):
 

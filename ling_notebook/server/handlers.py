@@ -27,7 +27,7 @@ from tornado.web import Application, HTTPError, RequestHandler
 from .._secrets import RedactingFilter
 from ..config import is_loopback
 from .records import RequestRecord, attempt_digest
-from .scenarios import HTTP_ERRORS, MID_STREAM_ERROR, ApiError, Plan, model_names, plan_request, text_of
+from .scenarios import HTTP_ERRORS, MID_STREAM_ERROR, ApiError, Plan, text_of
 
 if TYPE_CHECKING:
     from .serve import ModelServer
@@ -160,7 +160,7 @@ class _NotFound(_Handler):
 class _Models(_Handler):
     def get(self) -> None:
         models = [{"id": name, "object": "model", "created": _MODELS_CREATED, "owned_by": "ling-notebook"}
-                  for name in model_names()]
+                  for name in self.server.model_names()]
         self.finish_json({"object": "list", "data": models})
 
 
@@ -199,7 +199,7 @@ class _ChatCompletions(_Handler):
         self.note(model=model[:_MODEL_KEPT] if isinstance(model, str) else None, stream=bool(body.get("stream")),
                   messages=messages if isinstance(messages, list) and kept else [],
                   attempt_sha256=attempt_digest(model, messages))
-        return plan_request(body, self.server.rate, self.earlier_attempts), str(model)
+        return self.server.plan(body, self.earlier_attempts), str(model)
 
     def earlier_attempts(self) -> int:
         """How many earlier requests carried the same model and messages as this one."""
@@ -272,7 +272,7 @@ class _ChatCompletions(_Handler):
         elif plan.ending != "truncate":
             await self.send(chunk({}, plan.ending))
             if usage_wanted:
-                await self.send(_dumps({**head, "choices": [], "usage": self.usage(plan.sent)}))
+                await self.send(_dumps({**head, "choices": [], "usage": self.usage(plan)}))
             self.end(True, b"data: [DONE]\n\n")  # [DONE] is not counted as a chunk
             return
         self.end(False)
@@ -306,16 +306,18 @@ class _ChatCompletions(_Handler):
         choice = {"index": 0, "message": message, "finish_reason": plan.ending, "logprobs": None}
         self.finish_json({"id": self.completion_id(), "object": "chat.completion",
                           "created": int(time.time()), "model": model, "choices": [choice],
-                          "usage": self.usage(plan.sent)})
+                          "usage": self.usage(plan)})
 
     def completion_id(self) -> str:
         return f"chatcmpl-ling{self.record.id if self.record else 0}"
 
-    def usage(self, completion_tokens: int) -> dict[str, int]:
+    def usage(self, plan: Plan) -> dict[str, int]:
+        if plan.usage is not None:
+            return plan.usage
         assert self.body is not None
         prompt_tokens = sum(len(text_of(m).split()) for m in self.body["messages"])
-        return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens}
+        return {"prompt_tokens": prompt_tokens, "completion_tokens": plan.sent,
+                "total_tokens": prompt_tokens + plan.sent}
 
     def cut(self) -> None:
         """Close the TCP connection mid-response: no chunked-encoding end, no finish reason, no [DONE]."""

@@ -93,6 +93,7 @@ class Plan:
     split_utf8: bool = False
     limit: int | None = None  # max_tokens
     sent: int = 0  # non-empty pieces handed out: the completion tokens
+    usage: dict[str, int] | None = None  # the usage to report (a replay's, as logged); None: count the words
 
     def within_limit(self) -> Iterator[Piece]:
         """The pieces, at most ``limit`` non-empty ones; hitting the limit makes the ending "length"."""
@@ -109,17 +110,23 @@ def model_names() -> list[str]:
     return [DEMO_MODEL, *DEMO_ALIASES, *(f"test/{s}" for s in SCENARIOS), *(f"test/http-{n}" for n in HTTP_ERRORS)]
 
 
-def plan_request(body: dict[str, Any], demo_rate: float, attempts: Callable[[], int] = lambda: 0) -> Plan:
-    """The plan for a chat-completions request body; ApiError for what the real API would refuse.
-
-    `attempts` counts the earlier requests with the same model and messages (`picky` and `flaky` ask it).
-    """
+def required(body: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The model and messages of a request body; ApiError when either is missing."""
     model, messages = body.get("model"), body.get("messages")
     if not isinstance(model, str) or not model:
         raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "Missing required parameter: 'messages'.", param="messages",
                        code="missing_required_parameter")
+    return model, messages
+
+
+def plan_request(body: dict[str, Any], demo_rate: float, attempts: Callable[[], int] = lambda: 0) -> Plan:
+    """The plan for a chat-completions request body; ApiError for what the real API would refuse.
+
+    `attempts` counts the earlier requests with the same model and messages (`picky` and `flaky` ask it).
+    """
+    model, messages = required(body)
     limit_name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
     max_tokens = body.get(limit_name)
     if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):

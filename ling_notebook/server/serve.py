@@ -6,6 +6,7 @@ import asyncio
 import signal
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -13,7 +14,10 @@ from tornado.netutil import bind_sockets
 from ..config import is_loopback
 from .handlers import log, make_app
 from .records import Records, RequestRecord
-from .scenarios import DEMO_MODEL
+from .scenarios import DEMO_MODEL, Plan, model_names, plan_request
+
+if TYPE_CHECKING:
+    from .replay import LoggedReplies
 
 # Tornado's defaults (100 MB bodies, no time limit on reading one, an hour of idle keep-alive) let one
 # client hold memory and connections for long. Chat requests are small; clients keep idle connections
@@ -22,9 +26,12 @@ LIMITS = {"max_body_size": 10 * 1024 * 1024, "body_timeout": 30.0, "idle_connect
 
 
 class ModelServer:
-    """The server, run on its own event loop in a daemon thread: ``start()``, use ``url``, ``stop()``."""
+    """The server, run on its own event loop in a daemon thread: ``start()``, use ``url``, ``stop()``.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, rate: float = 40.0) -> None:
+    With ``replay`` (a reply log's path) it answers only requests the log has a complete reply to, with
+    that reply (`replay`), instead of the demo and test models."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, rate: float = 40.0, replay: str | None = None) -> None:
         if not is_loopback(host):
             raise ValueError(f"Refusing to listen on {host!r}: the built-in server has no authentication, "
                              "so it only listens on loopback (127.0.0.1, ::1 or localhost).")
@@ -32,6 +39,11 @@ class ModelServer:
             raise ValueError(f"rate must be a number of tokens per second >= 0 (0 = no pause), not {rate!r}.")
         self.host, self.port, self.rate = host, port, rate
         self._records = Records()
+        self._replies: LoggedReplies | None = None
+        if replay is not None:  # read now: a log that cannot be read fails before anything listens
+            from .replay import LoggedReplies
+
+            self._replies = LoggedReplies(replay)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -93,6 +105,16 @@ class ModelServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def plan(self, body: dict[str, Any], attempts: Callable[[], int]) -> Plan:
+        """What to send for a request body (see `scenarios.plan_request`, `replay.LoggedReplies.plan`)."""
+        if self._replies is not None:
+            return self._replies.plan(body)
+        return plan_request(body, self.rate, attempts)
+
+    def model_names(self) -> list[str]:
+        """What ``GET /v1/models`` lists."""
+        return self._replies.models() if self._replies is not None else model_names()
+
     @property
     def requests(self) -> list[RequestRecord]:
         """A copy of the records, oldest first: the last `records.MAX_RECORDS` (1000) requests."""
@@ -111,10 +133,14 @@ class ModelServer:
         return self._records.wait_for(predicate, timeout)
 
 
-def run(host: str = "127.0.0.1", port: int = 8765, rate: float = 40.0) -> None:
+def run(host: str = "127.0.0.1", port: int = 8765, rate: float = 40.0, replay: str | None = None) -> None:
     """Serve in the foreground until Ctrl-C (or SIGTERM), after printing where; call from the main thread."""
-    with ModelServer(host=host, port=port, rate=rate) as server:
-        banner = f"ling-notebook: offline demo model '{DEMO_MODEL}' at {server.url} (Ctrl-C to stop)"
+    with ModelServer(host=host, port=port, rate=rate, replay=replay) as server:
+        if server._replies is not None:
+            banner = (f"ling-notebook: answering the {server._replies.read()} request(s) logged in {replay} with "
+                      f"their replies at {server.url} (Ctrl-C to stop)")
+        else:
+            banner = f"ling-notebook: offline demo model '{DEMO_MODEL}' at {server.url} (Ctrl-C to stop)"
         print(banner, flush=True)
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops as cleanly
         try:

@@ -86,6 +86,7 @@ def run_lab(base: Path, env: dict[str, str]) -> Iterator[Lab]:
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LING_", "ANT_LING_"))}
+    full_env["LING_LOG"] = os.environ.get("LING_LOG", "off")  # the tests' own log (conftest), never the user's
     full_env.update({name: str(path) for name, path in dirs.items()})
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), full_env.get("PYTHONPATH")) if p)
     full_env.update(env)
