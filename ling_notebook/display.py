@@ -10,6 +10,7 @@ modules are imported only when something is shown.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from . import config, showing
 from .batch import Batch, TerminalProgress, fill_rows, listed
 from .compare import Comparison, check_models
+from .errors import Interrupted
 from .record import batch_provenance
 from .reply import MAX_ROUNDS, Reply
 from .terminal import printable
@@ -47,8 +49,10 @@ def stream(
     """
     box = toolbox(tools)
     settings = config.resolve(model=model, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options})
-    return start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options),
-                 tools=box, max_rounds=max_rounds, approve=approve)
+    reply = start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options),
+                  tools=box, max_rounds=max_rounds, approve=approve)
+    hold(reply, settings.background)
+    return reply
 
 
 def build_messages(prompt_or_messages: str | list[dict[str, Any]], system: str | None = None) -> list[dict[str, Any]]:
@@ -104,6 +108,30 @@ def start(
     return reply
 
 
+# Seconds an interrupted foreground cell still waits for what it stopped to end (its final copy sent).
+STOP_GRACE = 10.0
+
+
+def hold(running: Reply | Comparison | Batch, background: bool) -> None:
+    """Foreground mode (`background=False`, `%%ling --wait`, `--code`): in a kernel, the cell waits here until
+    `running` ends, so a front end that shows no update sent after its cell ended (Google Colab) sees it all.
+
+    The cell waits on the kernel's main thread, where due tool calls run; the stream goes on on the runner's
+    thread, which sends the view's updates and the final copy meanwhile. Interrupting the kernel stops what
+    it waits on, which keeps the text that arrived, and ends the cell as interrupted (`Interrupted`).
+    Outside a kernel `start()` and its kin have waited already.
+    """
+    if background or not in_kernel():
+        return
+    try:
+        running.wait()
+    except KeyboardInterrupt:  # wait() has stopped it; its end (the final copy) still goes out in this cell
+        with contextlib.suppress(TimeoutError, KeyboardInterrupt):
+            running.wait(STOP_GRACE)
+        raise Interrupted(f"interrupted: the {type(running).__name__.lower()} stopped; "
+                          "it keeps the text that had arrived.") from None
+
+
 @config.keeps_secrets_out_of_tracebacks
 def compare(
     prompt_or_messages: str | list[dict[str, Any]],
@@ -123,8 +151,10 @@ def compare(
         raise config.ConfigurationError("compare() takes models=[...], a list of names, not model=.")
     overrides = {k: options.pop(k) for k in config.SETTING_NAMES if k in options}
     settings = [config.resolve(model=model, **overrides) for model in check_models(models)]
-    return start_comparison(build_messages(prompt_or_messages, system), settings, stream=stream,
-                 params=config.request_params(options))
+    comparison = start_comparison(build_messages(prompt_or_messages, system), settings, stream=stream,
+                                  params=config.request_params(options))
+    hold(comparison, settings[0].background)
+    return comparison
 
 
 def start_comparison(
@@ -221,8 +251,10 @@ def batch(
                 "data=... fills a template string: pass the template as the first argument.")
         items, index = listed(prompts)
     requests = [build_messages(item, system) for item in items]
-    return show_batch(Batch(requests, settings, params=config.request_params(options), concurrency=concurrency,
-                            index=index, stream=stream))
+    running = show_batch(Batch(requests, settings, params=config.request_params(options), concurrency=concurrency,
+                               index=index, stream=stream))
+    hold(running, settings.background)
+    return running
 
 
 def show_batch(batch: Batch) -> Batch:
