@@ -11,6 +11,7 @@ from kernel_client import Kernel, magics_kernel
 TRICKLE = "test/trickle?tokens=12&rate=40"
 WORDS = "".join(f" w{i}" for i in range(1, 13))
 SLOW = "test/trickle?tokens=400&rate=20"
+LONGER = "test/trickle?tokens=40&rate=40"  # a second at least: longer than the first catch-up (0.5 s)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,13 @@ def run_cell(kernel: Kernel, code: str) -> tuple[dict, list[dict]]:
     return reply["content"], kernel.messages[: idle()]
 
 
+def view_comm(messages: list[dict]) -> str:
+    """The one reply or comparison widget opened in `messages` (not the shared Layout)."""
+    (comm,) = [m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_open"
+               and "_esm" in m["content"]["data"]["state"]]
+    return comm
+
+
 def deltas(messages: list[dict]) -> str:
     return "".join(m["content"]["data"]["content"]["content"] for m in messages if m["msg_type"] == "comm_msg"
                    and m["content"]["data"].get("method") == "custom"
@@ -66,6 +74,39 @@ def test_a_wait_cell_stays_busy_until_the_reply_ends_and_its_view_updates_meanwh
     (copy,) = final_copies(before_idle)
     assert "w12" in copy
     assert kernel.value("[r.status, r.text]") == ["done", WORDS]
+    # The kernel answers no view while the cell runs: the widget ships the renderer itself, not the stub.
+    state = kernel.state(view_comm(before_idle))
+    assert state["_esm"] == kernel.value("ling_notebook.widget.renderer_bundle()['js']")
+    assert state["_css"] == kernel.value("ling_notebook.widget.renderer_bundle()['css']")
+
+
+def snapshots_match_the_deltas(kernel: Kernel, messages: list[dict]) -> list[dict]:
+    """The catch-up snapshots of the one widget in `messages`, each checked to hold exactly the deltas before it."""
+    comm = view_comm(messages)
+    found = kernel.custom(comm, "snapshot")
+    deltas = kernel.custom(comm, "delta")
+    for snapshot in found:
+        before = [d for d in deltas if d["seq"] <= snapshot["seq"]]
+        if "columns" in snapshot:
+            for i, column in enumerate(snapshot["columns"]):
+                assert column["text"] == "".join(c["content"] for d in before for c in d["columns"] if c["index"] == i)
+        else:
+            assert snapshot["text"] == "".join(d["content"] for d in before)
+    return found
+
+
+@pytest.mark.parametrize("line", [f"-o r -m {LONGER}", f"-o r -m {LONGER} -m {LONGER}"], ids=["reply", "comparison"])
+def test_a_view_built_late_catches_up_from_snapshots_sent_without_a_hello(kernel, server, line):
+    _, before_idle = run_cell(kernel, f"%%ling --wait --no-history {line}\nGo")
+    assert snapshots_match_the_deltas(kernel, before_idle)
+
+
+def test_a_background_view_gets_the_stub_and_no_unasked_snapshot(kernel, server):
+    _, before_idle = run_cell(kernel, f"%%ling --no-history -o r -m {LONGER}\nGo")
+    kernel.run("r.wait(20)")
+    comm = view_comm(before_idle)
+    assert len(kernel.state(comm)["_esm"]) < 10_000 and "_css" not in kernel.state(comm)
+    assert kernel.custom(comm, "snapshot") == []
 
 
 def test_without_wait_the_cell_ends_while_the_reply_streams(kernel, server):
