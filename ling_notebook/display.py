@@ -39,9 +39,11 @@ def stream(
     """Send a chat request and show the reply as it streams; return the `Reply` at once.
 
     `prompt_or_messages` is a prompt string or a list of `{"role": ..., "content": ...}` messages.
-    `options` may hold settings (`base_url`, `api_key`, `client`, `timeout`, ...) and any request
-    field (`temperature`, `max_tokens`, `extra_body`, ...). In a terminal, tokens go to stdout, the
-    call returns when the reply ends, and Ctrl-C stops it.
+    `options` may hold settings (`base_url`, `api_key`, `client`, `timeout`, ...), any request field
+    (`temperature`, `max_tokens`, `extra_body`, ...) and Ant Ling's own `search=True` and `effort="high"`
+    (or "xhigh"). In a terminal, tokens go to stdout, the call returns when the reply ends, and Ctrl-C
+    stops it; in Jupyter with `background=False` (the default in Google Colab) the call returns then too,
+    while the view streams (`hold`).
 
     `tools` are functions (or `ling_notebook.tool(...)`s) the model may call; each is described from its
     signature before anything is sent. The reply goes on for at most `max_rounds` requests. `approve=True`
@@ -86,6 +88,11 @@ def start(
     if approve and not in_kernel():
         raise config.ConfigurationError("approve=True needs the Run and Skip buttons of a Jupyter front end; "
                                         "outside Jupyter, call reply.decide(call_id, run) from your own code.")
+    if approve and not settings.background:
+        raise config.ConfigurationError(
+            "approve=True waits for a Run or Skip click, which the kernel cannot take in while the cell waits for "
+            "the reply (--wait, --code, background=False, the default in Google Colab): ask without waiting "
+            "(background=True). Nothing was sent.")
     reply = Reply(messages, settings, stream=stream, params=params, after=after, tools=tools, max_rounds=max_rounds,
                   approve=approve)
     if in_kernel():
@@ -143,9 +150,10 @@ def compare(
 ) -> Comparison:
     """Send one prompt to every model in `models` (2 to 6) at once; show the replies side by side.
 
-    Every model gets the same messages and the same `options` (settings such as `base_url`, and request
-    fields such as `temperature`, as for `ling_notebook.stream`). Returns a `Comparison` at once in
-    Jupyter; in a terminal, when every reply has ended (Ctrl-C stops them all).
+    Every model gets the same messages and the same `options` (settings such as `base_url` and
+    `background`, and request fields such as `temperature`, `search` and `effort`, as for
+    `ling_notebook.stream`). Returns a `Comparison` at once in Jupyter (once every reply has ended with
+    `background=False`); in a terminal, when every reply has ended (Ctrl-C stops them all).
     """
     if "model" in options:
         raise config.ConfigurationError("compare() takes models=[...], a list of names, not model=.")
@@ -229,9 +237,10 @@ def batch(
     dicts: `{column}`; a list or Series: `{item}`). Braces in Markdown code stay as written, `{{` is
     a brace. Each item is an independent request: `system` + its prompt, no conversation history.
     `retries`: how often the client retries a 429/5xx/connection failure (honouring `retry-after`).
-    `options`: settings (`base_url`, `api_key`, `client`, `timeout`, ...), `stream=False`, and request
-    fields (`temperature`, `max_tokens`, ...). In a terminal, a progress line goes to stderr, the
-    call returns when the batch ends, and Ctrl-C stops it.
+    `options`: settings (`base_url`, `api_key`, `client`, `timeout`, `background`, ...), `stream=False`, and
+    request fields (`temperature`, `max_tokens`, `search`, `effort`, ...). In a terminal, a progress line
+    goes to stderr, the call returns when the batch ends, and Ctrl-C stops it; so does the call in Jupyter
+    with `background=False`.
     """
     settings = config.resolve(
         model=model, max_retries=retries, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options}

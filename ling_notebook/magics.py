@@ -354,7 +354,8 @@ class LingMagics(Magics):
           %ling config              show the effective settings and where each came from
           %ling config KEY VALUE    set one for this session, like ling_notebook.configure(KEY=VALUE):
                                     base_url, model, api_key_env, timeout, max_retries, frame_interval,
-                                    and the request defaults temperature, top_p, max_tokens (a cell's
+                                    background (false: cells wait for their replies), and the
+                                    request defaults temperature, top_p, max_tokens (a cell's
                                     own -t/--top-p/--max-tokens wins); VALUE `default` unsets it
           %ling history [NAME]      show a conversation (default: the current one)
           %ling reset [NAME]        forget a conversation

@@ -134,8 +134,11 @@ NOT_COLAB = "del sys.modules['google.colab']"
     ([COLAB, f"x = ling_notebook.stream('Go', model='{TRICKLE}')", NOT_COLAB], ["done"]),
     ([COLAB, f"x = ling_notebook.stream('Go', model='{TRICKLE}', background=True)", NOT_COLAB],
      ["waiting", "streaming"]),
+    (["def total(year: int) -> int:\n    return year",
+      "x = ling_notebook.stream('call total {\"year\": 2025}', tools=[total], model='test/tools', background=False)"],
+     ["done"]),
 ], ids=["stream", "compare", "batch", "configure", "magic-compare", "magic-batch", "ling-config", "colab-magic",
-        "colab-stream", "colab-background-true"])
+        "colab-stream", "colab-background-true", "tools"])
 def test_every_way_to_wait_ends_the_cell_after_what_it_started(kernel, server, cells, status):
     for code in cells:
         content, _ = run_cell(kernel, code)
@@ -167,3 +170,11 @@ def test_interrupting_a_wait_cell_stops_the_reply_keeps_its_text_and_ends_the_ce
     # The final copy, with that text, went out before the cell ended.
     (copy,) = final_copies(before_idle)
     assert text.split()[-1] in copy
+
+
+def test_approval_buttons_are_refused_in_a_cell_that_waits(kernel, server):
+    kernel.run("def total(year: int) -> int:\n    return year")
+    content, before_idle = run_cell(kernel, "%%ling --wait --no-history --tools total --approve -m test/tools\nGo")
+    errors = "".join(m["content"]["text"] for m in before_idle if m["msg_type"] == "stream")
+    assert content["status"] == "ok" and errors.startswith("ling: approve=True waits for a Run or Skip click")
+    assert chats(server) == []
