@@ -35,6 +35,11 @@ export interface LingModelState {
   usage: Usage | null;
   finish_reason: string | null;
   error: string | null;
+  /**
+   * The cell waits for the reply (foreground mode): the kernel takes in no click until it ends, so the
+   * views offer no Stop (interrupting the kernel stops it).
+   */
+  foreground?: boolean;
 }
 
 /**
@@ -157,6 +162,8 @@ export const COPY_METADATA = "ling_notebook";
  */
 export interface CompareModelState {
   columns: LingModelState[];
+  /** As in `LingModelState`. */
+  foreground?: boolean;
 }
 
 /** One column's part of a comparison delta: text to append to column `index`, and its live numbers. */

@@ -154,19 +154,22 @@ class StubWidget(anywidget.AnyWidget):
     renderer) and answers a page's request for the renderer.
 
     In foreground mode (`foreground`: the cell waits for the reply, see `display.hold`) the kernel answers no
-    view's message until the cell ends: neither the renderer request nor the hello. So such a widget ships
-    the renderer itself, as its ESM and CSS (about 450 kB more in its comm_open), and sends views a snapshot
-    now and then (`_catch_up_locked`), for the early deltas a view missed while it was being built.
+    view's message until the cell ends: neither the renderer request nor the hello, nor a Stop click. So such a
+    widget ships the renderer itself, as its ESM and CSS (about 450 kB more in its comm_open), sends views a
+    snapshot now and then (`_catch_up_locked`), for the early deltas a view missed while it was being built,
+    and tells them (`foreground`) to offer no Stop: interrupting the kernel stops the reply.
     """
 
     _esm = static_text("widget.js")
+    # Mirrored by `foreground` in js/contract.ts: the views then offer no Stop (the click could not come in).
+    foreground = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, foreground: bool = False, **kwargs: Any) -> None:
         if foreground:
             bundle = renderer_bundle()
             self.add_traits(_css=traitlets.Unicode(bundle["css"]).tag(sync=True))
             kwargs["_esm"] = bundle["js"]
-        super().__init__(layout=shared_layout(), **kwargs)
+        super().__init__(layout=shared_layout(), foreground=foreground, **kwargs)
         self._catch_up = CATCH_UP if foreground else None
         self._shown_at = time.perf_counter()
         self.on_msg(self._answer_renderer_request)

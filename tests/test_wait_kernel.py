@@ -78,6 +78,7 @@ def test_a_wait_cell_stays_busy_until_the_reply_ends_and_its_view_updates_meanwh
     state = kernel.state(view_comm(before_idle))
     assert state["_esm"] == kernel.value("ling_notebook.widget.renderer_bundle()['js']")
     assert state["_css"] == kernel.value("ling_notebook.widget.renderer_bundle()['css']")
+    assert state["foreground"] is True  # so the view offers no Stop: its click could not come in
 
 
 def snapshots_match_the_deltas(kernel: Kernel, messages: list[dict]) -> list[dict]:
@@ -106,6 +107,7 @@ def test_a_background_view_gets_the_stub_and_no_unasked_snapshot(kernel, server)
     kernel.run("r.wait(20)")
     comm = view_comm(before_idle)
     assert len(kernel.state(comm)["_esm"]) < 10_000 and "_css" not in kernel.state(comm)
+    assert kernel.state(comm)["foreground"] is False
     assert kernel.custom(comm, "snapshot") == []
 
 
@@ -178,3 +180,9 @@ def test_approval_buttons_are_refused_in_a_cell_that_waits(kernel, server):
     errors = "".join(m["content"]["text"] for m in before_idle if m["msg_type"] == "stream")
     assert content["status"] == "ok" and errors.startswith("ling: approve=True waits for a Run or Skip click")
     assert chats(server) == []
+
+
+def test_a_waiting_batch_shows_its_progress_without_stop_all(kernel, server):
+    _, before_idle = run_cell(kernel, f"%%ling --wait --batch ['a','b'] -m {TRICKLE}\n{{item}}")
+    state = kernel.state(view_comm(before_idle))
+    assert state["foreground"] is True and state["progress"]["counts"]["done"] == 2

@@ -386,6 +386,7 @@ def test_a_wait_cell_streams_while_it_runs(notebook, artifacts):
         arg=nb.cell(1).element_handle(),
     ).json_value()
     assert samples["busy"], f"the cell ended before its reply was seen growing: {samples}"
+    expect(nb.widget(1).locator(".ling-stop")).to_be_hidden()  # the busy kernel could not take the click in
     nb.screenshot(artifacts, "21-wait-streaming")
     final = nb.static_copy(1)
     expect(final).to_contain_text("w150")
