@@ -251,3 +251,11 @@ export type AnyLingModel =
   | WidgetModel<LingModelState>
   | WidgetModel<CompareModelState>
   | WidgetModel<ChatModelState>;
+
+/**
+ * The state of a widget whose cell waits for it (foreground mode): its kernel answers no `renderer` request
+ * until the cell ends, so the widget carries the renderer (a `RendererMessage` without its type).
+ */
+export interface CarriedRenderer {
+  _renderer?: Omit<RendererMessage, "type"> | null;
+}

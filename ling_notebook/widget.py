@@ -155,9 +155,10 @@ class StubWidget(anywidget.AnyWidget):
 
     In foreground mode (`foreground`: the cell waits for the reply, see `display.hold`) the kernel answers no
     view's message until the cell ends: neither the renderer request nor the hello, nor a Stop click. So such a
-    widget ships the renderer itself, as its ESM and CSS (about 450 kB more in its comm_open), sends views a
-    snapshot now and then (`_catch_up_locked`), for the early deltas a view missed while it was being built,
-    and tells them (`foreground`) to offer no Stop: interrupting the kernel stops the reply.
+    widget carries the renderer in its state (`_renderer`: about 450 kB more in its comm_open, which a page
+    without the renderer loads, once, as if it had asked), sends views a snapshot now and then
+    (`_catch_up_locked`), for the early deltas a view missed while it was being built, and tells them
+    (`foreground`) to offer no Stop: interrupting the kernel stops the reply.
     """
 
     _esm = static_text("widget.js")
@@ -165,10 +166,8 @@ class StubWidget(anywidget.AnyWidget):
     foreground = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, foreground: bool = False, **kwargs: Any) -> None:
-        if foreground:
-            bundle = renderer_bundle()
-            self.add_traits(_css=traitlets.Unicode(bundle["css"]).tag(sync=True))
-            kwargs["_esm"] = bundle["js"]
+        if foreground:  # mirrored by `CarriedRenderer` in js/contract.ts
+            self.add_traits(_renderer=traitlets.Dict(renderer_bundle()).tag(sync=True))
         super().__init__(layout=shared_layout(), foreground=foreground, **kwargs)
         self._catch_up = CATCH_UP if foreground else None
         self._shown_at = time.perf_counter()
