@@ -38,6 +38,8 @@ export interface BatchProgress {
 
 export interface BatchModelState {
   progress: BatchProgress;
+  /** The cell waits for the batch: the kernel takes in no click until it ends, so no Stop all. */
+  foreground?: boolean;
 }
 
 /** View -> kernel. */
@@ -173,7 +175,7 @@ export class BatchView {
     this.drawRunning(p);
     setText(this.errorEl, p.last_error ? `Last error: ${p.last_error}` : "");
     this.stopButton.disabled = !running || stopping;
-    this.stopButton.hidden = !running;
+    this.stopButton.hidden = !running || this.model.get("foreground") === true;
     this.retryButton.hidden = c.failed === 0;
     this.retryButton.disabled = stopping;
   }

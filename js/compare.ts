@@ -62,6 +62,7 @@ export class CompareView {
       const pane = new ReplyPane(grid, state, {
         ...options,
         stopLabel: `Stop ${state.model_name || `column ${index + 1}`}`,
+        canStop: model.get("foreground") !== true,
         onStop: () => sendTo(this.model, { type: "stop", column: index }),
       });
       pane.root.classList.add("ling-column");
@@ -147,7 +148,7 @@ export class CompareView {
       ? `${columns.length} models, ${running} streaming`
       : `${columns.length} models, all ended`;
     if (this.countEl.textContent !== label) this.countEl.textContent = label;
-    show(this.stopAllButton, running > 0);
+    show(this.stopAllButton, running > 0 && this.model.get("foreground") !== true);
     const active = this.panes.some((pane) => pane.active);
     if (this.stopAllButton.disabled === active) this.stopAllButton.disabled = !active;
   }

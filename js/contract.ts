@@ -39,6 +39,11 @@ export interface LingModelState {
   error: string | null;
   /** More the status line says: "continues 4 earlier turns", "replayed from …" (render.py `status_notes`). */
   notes?: string[];
+  /**
+   * The cell waits for the reply (foreground mode): the kernel takes in no click until it ends, so the
+   * views offer no Stop (interrupting the kernel stops it).
+   */
+  foreground?: boolean;
 }
 
 /**
@@ -161,6 +166,8 @@ export const COPY_METADATA = "ling_notebook";
  */
 export interface CompareModelState {
   columns: LingModelState[];
+  /** As in `LingModelState`. */
+  foreground?: boolean;
 }
 
 /** One column's part of a comparison delta: text to append to column `index`, and its live numbers. */
@@ -248,3 +255,11 @@ export type AnyLingModel =
   | WidgetModel<LingModelState>
   | WidgetModel<CompareModelState>
   | WidgetModel<ChatModelState>;
+
+/**
+ * The state of a widget whose cell waits for it (foreground mode): its kernel answers no `renderer` request
+ * until the cell ends, so the widget carries the renderer (a `RendererMessage` without its type).
+ */
+export interface CarriedRenderer {
+  _renderer?: Omit<RendererMessage, "type"> | null;
+}

@@ -9,7 +9,7 @@
  * before the answer (its reply ended and its widget closed), the next waiting view asks; if no answer comes
  * in RETRY_MS (the kernel was restarted under the asking view), the newest waiting view asks again.
  */
-import type { AnyLingModel, RendererMessage } from "./contract";
+import type { AnyLingModel, CarriedRenderer, RendererMessage, WidgetModel } from "./contract";
 
 /** What the renderer bundle exports. */
 export interface Renderer {
@@ -82,6 +82,7 @@ export class PageLoader {
 
   /** The renderer, once the page has it; `model` is this view's way to ask its kernel for it. */
   request(model: AnyLingModel): RendererRequest {
+    if (!this.loaded) this.takeCarried(model);
     if (this.loaded) return { renderer: this.loaded, cancel: () => undefined };
     let waiter!: Waiter;
     const renderer = new Promise<Renderer>((resolve, reject) => {
@@ -92,6 +93,12 @@ export class PageLoader {
     this.waiters.add(waiter);
     if (!this.asker) this.ask(waiter);
     return { renderer, cancel: () => this.leave(waiter) };
+  }
+
+  /** A widget of a cell that waits (foreground mode) carries the renderer: taken as the kernel's answer. */
+  private takeCarried(model: AnyLingModel): void {
+    const carried = (model as unknown as WidgetModel<CarriedRenderer>).get("_renderer");
+    if (carried && typeof carried === "object") this.onMessage({ ...carried, type: "renderer" });
   }
 
   private ask(waiter: Waiter): void {

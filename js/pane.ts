@@ -120,12 +120,15 @@ export interface PaneOptions {
   onStop?: () => void;
   /** The Stop button's accessible label. */
   stopLabel?: string;
+  /** False: no Stop button (the kernel could not take the click in: foreground mode). */
+  canStop?: boolean;
 }
 
 export class ReplyPane {
   readonly root: HTMLDivElement;
   private readonly now: () => number;
   private readonly onStopClick: () => void;
+  private readonly canStop: boolean;
   private readonly markdownOptions: MarkdownViewOptions | undefined;
   /** Where the text segments and the parts between them (tool cards) go, in order. */
   private readonly partsEl: HTMLDivElement;
@@ -171,6 +174,7 @@ export class ReplyPane {
     this.state = state;
     this.now = options.now ?? (() => performance.now());
     this.onStopClick = options.onStop ?? (() => {});
+    this.canStop = options.canStop ?? true;
 
     this.root = el("div", "ling-widget");
     const header = el("div", "ling-status", this.root);
@@ -384,7 +388,7 @@ export class ReplyPane {
     setText(this.modelEl, String(this.state.model_name ?? ""));
     if (this.modelEl.title !== this.modelEl.textContent) this.modelEl.title = this.modelEl.textContent ?? "";
 
-    show(this.stopButton, ACTIVE_STATUSES.has(status));
+    show(this.stopButton, this.canStop && ACTIVE_STATUSES.has(status));
     if (this.stopButton.disabled !== this.stopping) this.stopButton.disabled = this.stopping;
     const stopLabel = this.stopping ? "Stopping…" : "Stop";
     if (this.stopButton.textContent !== stopLabel) this.stopButton.textContent = stopLabel;

@@ -94,6 +94,7 @@ export class LingView {
     });
     this.pane = new ReplyPane(host, this.state(), {
       ...options,
+      canStop: model.get("foreground") !== true,
       onStop: () => {
         this.order.clear();
         sendTo(this.model, { type: "stop" });

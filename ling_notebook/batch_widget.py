@@ -46,6 +46,8 @@ class BatchWidget(anywidget.AnyWidget):
 
     # Mirrored by `BatchModelState` in js/batch.ts: the whole `Batch.progress()` snapshot.
     progress = traitlets.Dict().tag(sync=True)
+    # The cell waits for the batch (display.hold): no Stop all, as the kernel could not take the click in.
+    foreground = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(layout=shared_layout(), **kwargs)  # not a Layout comm per run, left open after it
@@ -84,7 +86,7 @@ class BatchView:
         display(widget, display_id=self.display_id)
 
     def _new_widget(self) -> BatchWidget:
-        widget = BatchWidget(progress=self.batch.progress())
+        widget = BatchWidget(progress=self.batch.progress(), foreground=not self.batch.settings.background)
         widget.on_msg(self._on_front_end_message)
         return widget
 

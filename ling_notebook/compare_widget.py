@@ -55,7 +55,8 @@ class CompareWidget(StubWidget):
 
     def __init__(self, comparison: Comparison, **kwargs: Any) -> None:
         replies = comparison.replies
-        super().__init__(columns=[column_state(reply) for reply in replies], **kwargs)
+        super().__init__(not replies[0].settings.background, columns=[column_state(reply) for reply in replies],
+                         **kwargs)
         self.comparison = comparison
         self.display_id = uuid.uuid4().hex
         self._index = {id(reply): i for i, reply in enumerate(replies)}
@@ -96,11 +97,7 @@ class CompareWidget(StubWidget):
             with self._lock:
                 self._views.hello(content)
                 self._batcher.flush_locked()
-                columns = []
-                for i in range(len(self.comparison.replies)):
-                    text, reasoning = self._batcher.snapshot_locked(i)
-                    columns.append({"text": text, "reasoning": reasoning})
-                self.send({"type": "snapshot", "seq": self._batcher.seq, "columns": columns})
+                self.send(self._snapshot_locked())
                 if self._views.ended:
                     self.send({"type": "ended"})
         elif kind == "copy" and self._views.ended:  # never a copy of a comparison still under way
@@ -110,6 +107,13 @@ class CompareWidget(StubWidget):
         elif kind == "bye":
             with self._lock:
                 self._views.bye(content)
+
+    def _snapshot_locked(self) -> dict[str, Any]:
+        columns = []
+        for i in range(len(self.comparison.replies)):
+            text, reasoning = self._batcher.snapshot_locked(i)
+            columns.append({"text": text, "reasoning": reasoning})
+        return {"type": "snapshot", "seq": self._batcher.seq, "columns": columns}
 
     # -- the replies' listener interface (the stream's thread; on_end on each reply's end thread) --
     def on_status(self, reply: Reply) -> None:
@@ -152,6 +156,7 @@ class CompareWidget(StubWidget):
                 "tokens_per_s": reply.tokens_per_s,
             })
         self.send({"type": "delta", "seq": seq, "columns": columns})
+        self._catch_up_locked()
 
 
 # -- what is shown when the comparison has ended --------------------------------------------------

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.util
 import ipaddress
 import os
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -42,6 +44,9 @@ OPTIONS: dict[str, tuple[Any, str | None, str]] = {
                "without sending it."),
     "prices": (cost.NO_PRICES, None, 'USD per million tokens by model, {"MODEL": {"input": x, "output": y}}: '
                "replies, batches, comparisons and %ling usage then show costs (cost.py). None built in."),
+    "background": (True, None, "Stream in the background: the cell ends at once and the reply goes on. False: "
+                   "the cell waits while the reply streams (interrupt the kernel to stop it); the default in "
+                   "Google Colab, which shows no update sent after its cell ended."),
 }
 
 # Request fields that may also be session defaults: name -> (magic flag, help). Unset: the server's default.
@@ -51,6 +56,15 @@ REQUEST_OPTIONS: dict[str, tuple[str, str]] = {
     "top_p": ("--top-p", "Nucleus sampling, 0 to 1."),
     "max_tokens": ("--max-tokens", "Most tokens a reply may have."),
 }
+
+# Ant Ling's own request options, as keywords of stream(), compare() and batch() and as the magic's flags:
+# name -> (magic flag, help). Each goes into the body as its API field only when given, so other servers never
+# get it unasked (`request_params`).
+LING_OPTIONS: dict[str, tuple[str, str]] = {
+    "search": ("--search", "Let the model search the web (Ant Ling's enable_search); search_options go in --extra."),
+    "effort": ("--effort", "Reasoning effort of Ring models, high or xhigh (Ant Ling's reasoning.effort)."),
+}
+EFFORTS = ("high", "xhigh")
 
 # Everything configure() and stream() accept as a setting rather than a request field.
 SETTING_NAMES = (*OPTIONS, "api_key", "client")
@@ -77,6 +91,7 @@ class Settings:
     log: str = field(default="off", compare=False)  # the reply log's path, or "off"
     replay: bool = field(default=False, compare=False)
     prices: cost.Prices = field(default_factory=cost.Prices, compare=False)
+    background: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         # However these settings were made, the credentials they carry are redacted from now on.
@@ -181,8 +196,27 @@ def request_params(params: dict[str, Any], *, flags: bool = False) -> dict[str, 
     if "tools" in params:  # only `stream()` takes tools (it pops them first): elsewhere they would go out raw
         raise ConfigurationError("tools= runs your functions with ling_notebook.stream() and %%ling (one reply); "
                                  "comparisons and batches do not run tools yet. Nothing was sent.")
-    return {name: _validate_request_option(name, value, REQUEST_OPTIONS[name][0] if flags else name)
-            if name in REQUEST_OPTIONS and value is not None else value for name, value in params.items()}
+    fields = {name: _validate_request_option(name, value, REQUEST_OPTIONS[name][0] if flags else name)
+              if name in REQUEST_OPTIONS and value is not None else value
+              for name, value in params.items() if name not in LING_OPTIONS}
+    return fields | _ling_fields(params.get("search"), params.get("effort"), flags)
+
+
+def _ling_fields(search: Any, effort: Any, flags: bool) -> dict[str, Any]:
+    """The body fields of `LING_OPTIONS` given (`search=True`, `effort="high"`); none for those not given.
+    As in `validate`, a refused value is not quoted back."""
+    fields: dict[str, Any] = {}
+    if search is not None:
+        if not isinstance(search, bool):
+            raise ConfigurationError("search must be True or False (True asks Ant Ling to search the web).")
+        if search:
+            fields["enable_search"] = True
+    if effort is not None:
+        if not isinstance(effort, str) or effort not in EFFORTS:
+            name = LING_OPTIONS["effort"][0] if flags else "effort"
+            raise ConfigurationError(f"{name} must be {' or '.join(EFFORTS)} (the reasoning effort of Ring models).")
+        fields["reasoning"] = {"effort": effort}
+    return fields
 
 
 def suggest(word: str, known: Any) -> str:
@@ -213,6 +247,8 @@ def _merge(explicit: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], st
             values[name], sources[name] = _configured[name], "configured"
         elif env and os.environ.get(env):
             values[name], sources[name] = validate(name, os.environ[env]), env
+        elif name == "background" and in_colab():
+            values[name], sources[name] = False, "Google Colab"
         else:
             values[name], sources[name] = default, "default"
     client = explicit.get("client", _configured.get("client"))
@@ -301,12 +337,12 @@ def validate(name: str, value: Any) -> Any:
         if not valid:
             raise ConfigurationError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}.")
         return url
-    if name == "replay":
+    if name in ("replay", "background"):
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
         if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            raise ConfigurationError("replay must be true or false.")
+            raise ConfigurationError(f"{name} must be true or false.")
         return text in ("1", "true", "yes", "on")
     if name == "prices":
         return cost.validate(value)
@@ -344,6 +380,17 @@ def _validate_request_option(name: str, value: Any, flag: str) -> Any:
     if not low <= number <= high:
         raise ConfigurationError(f"{flag} must be between {low:g} and {high:g}, not {number:g}.")
     return number
+
+
+def in_colab() -> bool:
+    """Whether this is a Google Colab runtime: `google.colab` is imported (Colab's kernel imports it at start)
+    or importable. Colab shows no output update sent after its cell ended, so there the cell waits."""
+    if "google.colab" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except ImportError:  # no `google` package at all
+        return False
 
 
 def is_loopback(host: str) -> bool:

@@ -10,6 +10,7 @@ modules are imported only when something is shown.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from . import config, showing
 from .batch import Batch, TerminalProgress, fill_rows, listed
 from .compare import Comparison, check_models
+from .errors import Interrupted
 from .record import batch_provenance
 from .reply import MAX_ROUNDS, Reply
 from .terminal import printable
@@ -37,9 +39,11 @@ def stream(
     """Send a chat request and show the reply as it streams; return the `Reply` at once.
 
     `prompt_or_messages` is a prompt string or a list of `{"role": ..., "content": ...}` messages.
-    `options` may hold settings (`base_url`, `api_key`, `client`, `timeout`, ...) and any request
-    field (`temperature`, `max_tokens`, `extra_body`, ...). In a terminal, tokens go to stdout, the
-    call returns when the reply ends, and Ctrl-C stops it.
+    `options` may hold settings (`base_url`, `api_key`, `client`, `timeout`, ...), any request field
+    (`temperature`, `max_tokens`, `extra_body`, ...) and Ant Ling's own `search=True` and `effort="high"`
+    (or "xhigh"). In a terminal, tokens go to stdout, the call returns when the reply ends, and Ctrl-C
+    stops it; in Jupyter with `background=False` (the default in Google Colab) the call returns then too,
+    while the view streams (`hold`).
 
     `tools` are functions (or `ling_notebook.tool(...)`s) the model may call; each is described from its
     signature before anything is sent. The reply goes on for at most `max_rounds` requests. `approve=True`
@@ -47,8 +51,10 @@ def stream(
     """
     box = toolbox(tools)
     settings = config.resolve(model=model, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options})
-    return start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options),
-                 tools=box, max_rounds=max_rounds, approve=approve)
+    reply = start(build_messages(prompt_or_messages, system), settings, params=config.request_params(options),
+                  tools=box, max_rounds=max_rounds, approve=approve)
+    hold(reply, settings.background)
+    return reply
 
 
 def build_messages(prompt_or_messages: str | list[dict[str, Any]], system: str | None = None) -> list[dict[str, Any]]:
@@ -84,6 +90,11 @@ def start(
     if approve and not in_kernel():
         raise config.ConfigurationError("approve=True needs the Run and Skip buttons of a Jupyter front end; "
                                         "outside Jupyter, call reply.decide(call_id, run) from your own code.")
+    if approve and not settings.background:
+        raise config.ConfigurationError(
+            "approve=True waits for a Run or Skip click, which the kernel cannot take in while the cell waits for "
+            "the reply (--wait, --code, background=False, the default in Google Colab): ask without waiting "
+            "(background=True). Nothing was sent.")
     reply = Reply(messages, settings, stream=stream, params=params, after=after, tools=tools, max_rounds=max_rounds,
                   approve=approve, continues=continues)
     if in_kernel():
@@ -106,6 +117,30 @@ def start(
     return reply
 
 
+# Seconds an interrupted foreground cell still waits for what it stopped to end (its final copy sent).
+STOP_GRACE = 10.0
+
+
+def hold(running: Reply | Comparison | Batch, background: bool) -> None:
+    """Foreground mode (`background=False`, `%%ling --wait`, `--code`): in a kernel, the cell waits here until
+    `running` ends, so a front end that shows no update sent after its cell ended (Google Colab) sees it all.
+
+    The cell waits on the kernel's main thread, where due tool calls run; the stream goes on on the runner's
+    thread, which sends the view's updates and the final copy meanwhile. Interrupting the kernel stops what
+    it waits on, which keeps the text that arrived, and ends the cell as interrupted (`Interrupted`).
+    Outside a kernel `start()` and its kin have waited already.
+    """
+    if background or not in_kernel():
+        return
+    try:
+        running.wait()
+    except KeyboardInterrupt:  # wait() has stopped it; its end (the final copy) still goes out in this cell
+        with contextlib.suppress(TimeoutError, KeyboardInterrupt):
+            running.wait(STOP_GRACE)
+        raise Interrupted(f"interrupted: the {type(running).__name__.lower()} stopped; "
+                          "it keeps the text that had arrived.") from None
+
+
 @config.keeps_secrets_out_of_tracebacks
 def compare(
     prompt_or_messages: str | list[dict[str, Any]],
@@ -117,16 +152,19 @@ def compare(
 ) -> Comparison:
     """Send one prompt to every model in `models` (2 to 6) at once; show the replies side by side.
 
-    Every model gets the same messages and the same `options` (settings such as `base_url`, and request
-    fields such as `temperature`, as for `ling_notebook.stream`). Returns a `Comparison` at once in
-    Jupyter; in a terminal, when every reply has ended (Ctrl-C stops them all).
+    Every model gets the same messages and the same `options` (settings such as `base_url` and
+    `background`, and request fields such as `temperature`, `search` and `effort`, as for
+    `ling_notebook.stream`). Returns a `Comparison` at once in Jupyter (once every reply has ended with
+    `background=False`); in a terminal, when every reply has ended (Ctrl-C stops them all).
     """
     if "model" in options:
         raise config.ConfigurationError("compare() takes models=[...], a list of names, not model=.")
     overrides = {k: options.pop(k) for k in config.SETTING_NAMES if k in options}
     settings = [config.resolve(model=model, **overrides) for model in check_models(models)]
-    return start_comparison(build_messages(prompt_or_messages, system), settings, stream=stream,
-                 params=config.request_params(options))
+    comparison = start_comparison(build_messages(prompt_or_messages, system), settings, stream=stream,
+                                  params=config.request_params(options))
+    hold(comparison, settings[0].background)
+    return comparison
 
 
 def start_comparison(
@@ -201,9 +239,10 @@ def batch(
     dicts: `{column}`; a list or Series: `{item}`). Braces in Markdown code stay as written, `{{` is
     a brace. Each item is an independent request: `system` + its prompt, no conversation history.
     `retries`: how often the client retries a 429/5xx/connection failure (honouring `retry-after`).
-    `options`: settings (`base_url`, `api_key`, `client`, `timeout`, ...), `stream=False`, and request
-    fields (`temperature`, `max_tokens`, ...). In a terminal, a progress line goes to stderr, the
-    call returns when the batch ends, and Ctrl-C stops it.
+    `options`: settings (`base_url`, `api_key`, `client`, `timeout`, `background`, ...), `stream=False`, and
+    request fields (`temperature`, `max_tokens`, `search`, `effort`, ...). In a terminal, a progress line
+    goes to stderr, the call returns when the batch ends, and Ctrl-C stops it; so does the call in Jupyter
+    with `background=False`.
     """
     settings = config.resolve(
         model=model, max_retries=retries, **{k: options.pop(k) for k in config.SETTING_NAMES if k in options}
@@ -223,8 +262,10 @@ def batch(
                 "data=... fills a template string: pass the template as the first argument.")
         items, index = listed(prompts)
     requests = [build_messages(item, system) for item in items]
-    return show_batch(Batch(requests, settings, params=config.request_params(options), concurrency=concurrency,
-                            index=index, stream=stream))
+    running = show_batch(Batch(requests, settings, params=config.request_params(options), concurrency=concurrency,
+                               index=index, stream=stream))
+    hold(running, settings.background)
+    return running
 
 
 def show_batch(batch: Batch) -> Batch:

@@ -4,6 +4,9 @@
     ├── ConfigurationError    settings are missing or invalid (no API key, bad option value)
     └── ReplyError            the server or the connection failed; `kind` says how
 
+    Interrupted               a KeyboardInterrupt: the kernel was interrupted while a cell waited in foreground
+                              mode; what it waited on has stopped
+
 Every message says what to do next and never contains the API key: `LingError` passes its message
 through `_secrets.redact`, so no error of ours can be built with a key in it. Errors from the
 `openai` client are translated into these in exactly one place, `engine.translate_error`.
@@ -53,3 +56,12 @@ class ReplyError(LingError):
     @property
     def message(self) -> str:
         return str(self)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The kernel was interrupted while a cell waited for replies in foreground mode (`display.hold`). They have
+    stopped, keeping the text that arrived; the cell ends as interrupted, so a "Run all" stops here too."""
+
+    def _render_traceback_(self) -> list[str]:
+        """One line, as for `LingError`: where the traceback would show only our waiting code."""
+        return [f"ling: {self}"]

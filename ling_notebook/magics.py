@@ -66,6 +66,7 @@ class LingMagics(Magics):
     log = _option("log")
     replay = _option("replay")
     prices = _option("prices")
+    background = _option("background")
     temperature = _option("temperature")
     top_p = _option("top_p")
     max_tokens = _option("max_tokens")
@@ -102,6 +103,9 @@ class LingMagics(Magics):
     @argument("--max-tokens", type=int, help="Most tokens the reply may have.")
     @argument("-o", "--output", metavar="NAME", help="Bind the reply object to NAME at once.")
     @argument("--no-stream", action="store_true", help="One request without streaming; same view when done.")
+    @argument("--wait", action="store_true", help="The cell waits while the reply streams (interrupt the kernel "
+              "to stop it), for front ends that show no update after a cell ended: the default in Google Colab "
+              "(%%ling config background false makes it the default anywhere).")
     @argument("--new", action="store_true", help="Start a fresh conversation.")
     @argument("--replay", action="store_true", help="Answer from the reply log when it has a complete reply to "
               "the same request (server, model, messages, options): no request is sent.")
@@ -114,14 +118,15 @@ class LingMagics(Magics):
     @argument("--concurrency", type=int, default=8, help="With --batch: most requests open at once (default 8).")
     @argument("--code", nargs="?", const=0, type=_block_number, metavar="N",
               help="When the reply has ended, put its code blocks (all, joined; or block N, from 1) into a "
-                   "new cell below. The cell waits for the reply (interrupt the kernel to stop it); nothing "
-                   "is run.")
+                   "new cell below. The cell waits for the reply, as with --wait; nothing is run.")
     @argument("-f", "--format", metavar="code", help="-f code: the same as --code (as jupyter-ai's %%%%ai -f code).")
     @argument("--tools", metavar="NAMES", help="Functions the model may call, by name from your namespace, "
               "comma-separated: --tools revenue,plot. Not with -m twice or --batch.")
     @argument("--approve", action="store_true", help="With --tools: Run and Skip on each call before it runs.")
     @argument("--max-rounds", type=int, default=MAX_ROUNDS, help="With --tools: most requests per reply "
               f"(default {MAX_ROUNDS}).")
+    @argument("--search", action="store_true", help=config.LING_OPTIONS["search"][1])
+    @argument("--effort", metavar="|".join(config.EFFORTS), help=config.LING_OPTIONS["effort"][1])
     @argument("--extra", metavar="JSON", help='Other request fields as JSON, in quotes: '
               '--extra \'{"enable_thinking": true}\'.')
     @cell_magic
@@ -148,9 +153,10 @@ class LingMagics(Magics):
         options = _parse(line)
         params = _request_params(options)
         models = options["model"] or [None]
-        connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"],
-                      "replay": options["replay"] or None}
         code = _code_option(options)
+        connection = {"base_url": options["base_url"], "api_key_env": options["api_key_env"],
+                      "replay": options["replay"] or None,
+                      "background": False if options["wait"] or code is not None else None}
         if code is not None and (options["batch"] or len(models) > 1):
             raise config.ConfigurationError("--code takes the code of one reply: not with --batch or several -m.")
         tools = self._tools(options)
@@ -161,9 +167,11 @@ class LingMagics(Magics):
         if options["batch"]:
             if len(models) > 1:
                 raise config.ConfigurationError("--batch runs one model: give -m once (or compare without --batch).")
-            batch = self._batch(options, cell, params, config.resolve(model=models[0], **connection))
+            settings = [config.resolve(model=models[0], **connection)]
+            batch = self._batch(options, cell, params, settings[0])
             if options["output"]:
                 self.shell.user_ns[options["output"]] = batch
+            show.hold(batch, settings[0].background)
             return
         if len(models) > 1:
             check_models(models)
@@ -198,12 +206,12 @@ class LingMagics(Magics):
             chat.record(cell_id, prompt, result)
         if options["output"]:
             self.shell.user_ns[options["output"]] = result
+        show.hold(result, settings[0].background)  # after the turn is kept and bound: an interrupt ends the cell
         if code is not None:
             self._next_cell_code(result, code)
 
     def _next_cell_code(self, reply: Reply, number: int) -> None:
-        """`--code`: wait for `reply` (an interrupt stops it), then its code blocks go into a new cell below."""
-        reply.wait()
+        """`--code`: once `reply` has ended (the cell waited for it), its code blocks go into a new cell below."""
         if reply.status != "done":
             raise config.ConfigurationError(
                 f"no new cell: the reply did not end on its own ({render.state_text(reply)}).")
@@ -353,7 +361,8 @@ class LingMagics(Magics):
           %ling config              show the effective settings and where each came from
           %ling config KEY VALUE    set one for this session, like ling_notebook.configure(KEY=VALUE):
                                     base_url, model, api_key_env, timeout, max_retries, frame_interval,
-                                    and the request defaults temperature, top_p, max_tokens (a cell's
+                                    background (false: cells wait for their replies), and the
+                                    request defaults temperature, top_p, max_tokens (a cell's
                                     own -t/--top-p/--max-tokens wins); VALUE `default` unsets it
           %ling history [NAME]      show a conversation (default: the current one)
           %ling reset [NAME]        forget a conversation
@@ -617,7 +626,8 @@ def _code_option(options: dict[str, Any]) -> int | None:
 def _request_params(options: dict[str, Any]) -> dict[str, Any]:
     """Validate the request fields of the magic line and gather them (plus --extra) into one dict."""
     fields = {name: options[name] for name in config.REQUEST_OPTIONS if options[name] is not None}
-    params = config.request_params(fields, flags=True)
+    params = config.request_params({**fields, "search": options["search"] or None, "effort": options["effort"]},
+                                   flags=True)
     if options["extra"]:
         try:
             extra = json.loads(options["extra"])

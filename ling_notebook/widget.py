@@ -41,6 +41,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ STATIC = Path(__file__).parent / "static"
 
 # How long a widget whose last views left with their page waits for a reloaded page's hello.
 AWAY_GRACE = 600.0
+# Seconds after a foreground widget is made when its views get the first catch-up snapshot (then twice as long).
+CATCH_UP = 0.5
 
 
 @functools.cache
@@ -148,17 +151,44 @@ def _daemon_timer(delay: float, function: Any) -> None:
 
 class StubWidget(anywidget.AnyWidget):
     """The base of every widget of ours: it ships only the stub (no `_css`: the stylesheet comes with the
-    renderer) and answers a page's request for the renderer."""
+    renderer) and answers a page's request for the renderer.
+
+    In foreground mode (`foreground`: the cell waits for the reply, see `display.hold`) the kernel answers no
+    view's message until the cell ends: neither the renderer request nor the hello, nor a Stop click. So such a
+    widget carries the renderer in its state (`_renderer`: about 450 kB more in its comm_open, which a page
+    without the renderer loads, once, as if it had asked), sends views a snapshot now and then
+    (`_catch_up_locked`), for the early deltas a view missed while it was being built, and tells them
+    (`foreground`) to offer no Stop: interrupting the kernel stops the reply.
+    """
 
     _esm = static_text("widget.js")
+    # Mirrored by `foreground` in js/contract.ts: the views then offer no Stop (the click could not come in).
+    foreground = traitlets.Bool(False).tag(sync=True)
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(layout=shared_layout(), **kwargs)
+    def __init__(self, foreground: bool = False, **kwargs: Any) -> None:
+        if foreground:  # mirrored by `CarriedRenderer` in js/contract.ts
+            self.add_traits(_renderer=traitlets.Dict(renderer_bundle()).tag(sync=True))
+        super().__init__(layout=shared_layout(), foreground=foreground, **kwargs)
+        self._catch_up = CATCH_UP if foreground else None
+        self._shown_at = time.perf_counter()
         self.on_msg(self._answer_renderer_request)
 
     def _answer_renderer_request(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "renderer":
             self.send({"type": "renderer", **renderer_bundle()})
+
+    def _snapshot_locked(self) -> dict[str, Any]:
+        """What a view that says hello gets: all that deltas 1..seq carry. Call with the batcher's lock held,
+        after its `flush_locked`."""
+        raise NotImplementedError
+
+    def _catch_up_locked(self) -> None:
+        """In foreground mode, after a delta: a snapshot once 0.5, 1, 2, 4... seconds have passed since the
+        widget was made (a few, and a few times the text in all, however long the reply)."""
+        if self._catch_up is None or time.perf_counter() - self._shown_at < self._catch_up:
+            return
+        self._catch_up *= 2
+        self.send(self._snapshot_locked())
 
 
 class ReplyWidget(StubWidget):
@@ -178,7 +208,8 @@ class ReplyWidget(StubWidget):
     notes = traitlets.List(traitlets.Unicode()).tag(sync=True)  # render.status_notes
 
     def __init__(self, reply: Reply, **kwargs: Any) -> None:
-        super().__init__(model_name=reply.model, status=reply.status, notes=status_notes(reply), **kwargs)
+        super().__init__(not reply.settings.background, model_name=reply.model, status=reply.status,
+                         notes=status_notes(reply), **kwargs)
         self.reply = reply
         self.display_id = uuid.uuid4().hex
         # Deltas, snapshots and the end arrive on different threads: the batcher's lock guards them and
@@ -214,11 +245,7 @@ class ReplyWidget(StubWidget):
             with self._lock:
                 self._views.hello(content)
                 self._batcher.flush_locked()
-                text, reasoning = self._batcher.snapshot_locked(0)
-                snapshot = {"type": "snapshot", "seq": self._batcher.seq, "text": text, "reasoning": reasoning}
-                if self.reply.tool_calls:
-                    snapshot["parts"] = self._batcher.parts_locked(0)
-                self.send(snapshot)
+                self.send(self._snapshot_locked())
                 if self._views.ended:
                     self.send({"type": "ended"})
         elif kind == "copy" and self._views.ended:
@@ -230,6 +257,13 @@ class ReplyWidget(StubWidget):
         elif kind == "bye":
             with self._lock:
                 self._views.bye(content)
+
+    def _snapshot_locked(self) -> dict[str, Any]:
+        text, reasoning = self._batcher.snapshot_locked(0)
+        snapshot = {"type": "snapshot", "seq": self._batcher.seq, "text": text, "reasoning": reasoning}
+        if self.reply.tool_calls:
+            snapshot["parts"] = self._batcher.parts_locked(0)
+        return snapshot
 
     # -- the reply's listener interface (the stream's thread; on_end on the reply's own end thread) --
     def on_status(self, reply: Reply) -> None:
@@ -278,6 +312,7 @@ class ReplyWidget(StubWidget):
             "ttft": reply.ttft,
             "tokens_per_s": reply.tokens_per_s,
         })
+        self._catch_up_locked()
 
 
 

@@ -1,6 +1,8 @@
 """Settings precedence: argument > configure() > environment > default."""
 
 import re
+import sys
+import types
 
 import openai
 import pytest
@@ -174,3 +176,64 @@ def test_a_misspelt_setting_gets_a_suggestion():
     with pytest.raises(ConfigurationError, match=re.escape("'tmeout' (did you mean timeout?)")):
         config.configure(tmeout=5)
     assert config.suggest("zzz", config.OPTIONS) == ""
+
+
+def test_background_is_the_default_outside_colab_and_configure_turns_it_off():
+    assert config.resolve(base_url="http://127.0.0.1:9/v1").background is True
+    config.configure(background="false")
+    assert config.resolve(base_url="http://127.0.0.1:9/v1").background is False
+    assert ("background", "False", "configured") in config.describe()
+    with pytest.raises(ConfigurationError, match=r"^background must be true or false\.$"):
+        config.configure(background="sk-not-a-bool")
+
+
+@pytest.fixture
+def stand_in_colab(tmp_path, monkeypatch):
+    """A `google.colab` package that is importable, as on a Colab runtime (not imported yet)."""
+    (tmp_path / "google" / "colab").mkdir(parents=True)
+    (tmp_path / "google" / "colab" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in ("google.colab", "google"):
+        sys.modules.pop(name, None)
+
+
+def test_in_colab_the_cell_waits_unless_configured_otherwise(stand_in_colab):
+    assert "google.colab" not in sys.modules and config.in_colab()
+    settings = config.resolve(base_url="http://127.0.0.1:9/v1")
+    assert settings.background is False and settings.sources["background"] == "Google Colab"
+    assert ("background", "False", "Google Colab") in config.describe()
+    config.configure(background=True)
+    assert config.resolve(base_url="http://127.0.0.1:9/v1").background is True
+    assert config.resolve(base_url="http://127.0.0.1:9/v1", background=False).background is False
+
+
+def test_colab_is_detected_from_an_imported_module_alone(monkeypatch):
+    assert not config.in_colab()
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert config.in_colab()
+
+
+@pytest.mark.parametrize(("given", "fields"), [
+    ({}, {}),
+    ({"search": False}, {}),
+    ({"search": True}, {"enable_search": True}),
+    ({"effort": "high"}, {"reasoning": {"effort": "high"}}),
+    ({"search": True, "effort": "xhigh", "search_options": {"n": 3}},
+     {"enable_search": True, "reasoning": {"effort": "xhigh"}, "search_options": {"n": 3}}),
+])
+def test_ant_ling_options_become_their_body_fields_only_when_given(given, fields):
+    assert config.request_params(given) == fields
+
+
+@pytest.mark.parametrize(("given", "flags", "message"), [
+    ({"effort": "sk-medium-secret"}, False, "effort must be high or xhigh (the reasoning effort of Ring models)."),
+    ({"effort": "low"}, True, "--effort must be high or xhigh (the reasoning effort of Ring models)."),
+    ({"effort": ["high"]}, False, "effort must be high or xhigh"),
+    ({"search": "yes"}, False, "search must be True or False"),
+])
+def test_bad_ant_ling_options_are_refused_without_quoting_them(given, flags, message):
+    with pytest.raises(ConfigurationError) as caught:
+        config.request_params(given, flags=flags)
+    assert str(caught.value).startswith(message)
+    assert "sk-medium" not in str(caught.value) and "low" not in str(caught.value)

@@ -62,6 +62,18 @@ def test_every_option_reaches_the_request(kernel, server):
     assert body["enable_thinking"] is True and body["stream"] is True
 
 
+def test_ant_ling_s_own_options_reach_the_request_only_when_given(kernel, server):
+    cell(kernel, "--no-history --search --effort high --extra '{\"search_options\": {\"forced_search\": true}}'",
+         "Hi")
+    cell(kernel, "--no-history --effort xhigh -m test/echo -m test/echo", "Hi")
+    cell(kernel, "--no-history", "Hi")
+    searched, *compared, plain = sent(server)
+    assert {k: searched[k] for k in ("enable_search", "reasoning", "search_options")} == {
+        "enable_search": True, "reasoning": {"effort": "high"}, "search_options": {"forced_search": True}}
+    assert [(body["reasoning"], "enable_search" in body) for body in compared] == [({"effort": "xhigh"}, False)] * 2
+    assert not {"enable_search", "reasoning", "search_options"} & set(plain)
+
+
 def test_no_stream_sends_one_plain_request(kernel, server):
     cell(kernel, "--no-stream --no-history", "Hi")
     assert sent(server)[0]["stream"] is False
@@ -98,6 +110,7 @@ def test_an_unknown_name_is_explained_and_nothing_is_sent(kernel, server):
         ("-t warm", "hi", "invalid float value"),
         ("--top-p 2", "hi", "--top-p must be between 0 and 1"),
         ("--max-tokens 0", "hi", "--max-tokens must be 1 or more"),
+        ("--effort medium", "hi", "--effort must be high or xhigh (the reasoning effort of Ring models)."),
         ("--extra '[1]'", "hi", "--extra must be a JSON object"),
         ("", "   ", "The cell is empty"),
         ("--base-url localhost:1", "hi", "base_url must be an http(s) URL"),

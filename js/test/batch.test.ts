@@ -108,6 +108,14 @@ describe("batch progress view", () => {
     expect(q(".ling-batch-counts").textContent).toBe("3 / 10 done · 1 failed · 2 stopped · 4 queued");
   });
 
+  it("offers no Stop all in foreground mode", () => {
+    const model = new FakeBatchModel({ progress: progress(), foreground: true });
+    const host = document.createElement("div");
+    new BatchView(model, host);
+    expect((host.querySelector(".ling-batch-stop") as HTMLElement).hidden).toBe(true);
+    expect(host.querySelector(".ling-batch-counts")?.textContent).toBe("3 / 10 done · 1 failed · 2 running · 4 queued");
+  });
+
   it("Retry failed shows only when something failed and sends retry", () => {
     const { model, q } = mount(progress({ counts: { done: 3, failed: 0, running: 2, queued: 5, stopped: 0 } }));
     const retry = q(".ling-batch-retry") as HTMLButtonElement;

@@ -61,6 +61,15 @@ describe("a comparison view", () => {
     expect(stopAll().hidden).toBe(false);
   });
 
+  it("offers no Stop and no Stop all in foreground mode", () => {
+    const model = new FakeModel<CompareModelState>({}, { columns: MODELS.map((name) => column({ model_name: name })),
+      foreground: true });
+    const host = document.createElement("div");
+    new CompareView(model, host, { now: () => 0 });
+    expect([...host.querySelectorAll<HTMLElement>(".ling-stop")].map((b) => b.hidden)).toEqual([true, true, true]);
+    expect(host.querySelector<HTMLElement>(".ling-stop-all")?.hidden).toBe(true);
+  });
+
   it("grows every column from one message carrying several columns' deltas", () => {
     const { model, body, part } = open();
     model.message(delta(1, piece(0, "Alpha "), piece(2, "Gamma ")));

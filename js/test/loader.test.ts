@@ -55,6 +55,18 @@ describe("the stub loading the renderer", () => {
     expect(views.map((v) => v.el.querySelector(".ling-loading"))).toEqual([null, null, null]);
   });
 
+  it("takes the renderer a foreground widget carries, without asking, and later views reuse it", async () => {
+    const { open, imported } = page();
+    const { hash, js, css } = ANSWER;
+    const carrying = open(new FakeModel({ status: "streaming", _renderer: { hash, js, css } } as object));
+    await vi.waitFor(() => expect(carrying.el.querySelector(".ling-widget")).not.toBeNull());
+    const later = open();
+    await vi.waitFor(() => expect(later.el.querySelector(".ling-widget")).not.toBeNull());
+    expect([asked(carrying.model), asked(later.model)]).toEqual([0, 0]);
+    expect(imported).toHaveLength(1);
+    expect(styles()).toBe(1);
+  });
+
   it("loses no text sent before the renderer arrived: the hello after it brings a snapshot", async () => {
     const { open } = page();
     const v = open();

@@ -235,6 +235,14 @@ describe("Stop", () => {
     expect(body()).toBe("Partial");
   });
 
+  it("offers no Stop in foreground mode (the waiting kernel could not take the click in), and still streams", () => {
+    const { model, body, stop } = open({ status: "streaming", foreground: true });
+    expect(stop().hidden).toBe(true);
+    model.message(delta(1, "Live"));
+    expect(body()).toBe("Live");
+    expect(stop().hidden).toBe(true);
+  });
+
   it("shows done if the reply ended before the stop took effect", () => {
     const { model, stop, root } = open({ status: "streaming" });
     stop().click();

@@ -365,3 +365,29 @@ def test_streaming_goes_on_while_another_cell_runs(notebook, artifacts):
     final = nb.static_copy(1)
     expect(final).to_contain_text("w150")
     expect(final).to_contain_text("finish: stop")
+
+
+@both_front_ends
+def test_a_wait_cell_streams_while_it_runs(notebook, artifacts):
+    # The first reply of the page: its view gets the renderer and the text while the kernel is busy in the cell.
+    nb = notebook(LOAD, "%%ling --wait -m test/trickle?tokens=150&rate=30\ngo")
+    nb.run_and_wait(0)
+    nb.run(1)
+    samples = nb.page.wait_for_function(
+        """(cell) => {
+            const samples = (cell.__lengths ||= []);
+            if (!cell.querySelector('.jp-InputArea-prompt').textContent.includes('*')) {
+                return { busy: false, samples };
+            }
+            const length = cell.querySelector('.ling-body')?.innerText.length ?? -1;
+            if (length > (samples[samples.length - 1] ?? -1)) samples.push(length);
+            return samples.length >= 3 ? { busy: true, samples } : false;
+        }""",
+        arg=nb.cell(1).element_handle(),
+    ).json_value()
+    assert samples["busy"], f"the cell ended before its reply was seen growing: {samples}"
+    expect(nb.widget(1).locator(".ling-stop")).to_be_hidden()  # the busy kernel could not take the click in
+    nb.screenshot(artifacts, "21-wait-streaming")
+    final = nb.static_copy(1)
+    expect(final).to_contain_text("w150")
+    expect(nb.prompt(1)).to_have_text(re.compile(r"\[\d+\]"))
