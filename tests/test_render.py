@@ -172,8 +172,15 @@ blocks = st.lists(st.sampled_from([
 @settings(max_examples=300, deadline=None)
 @given(blocks, st.integers(1, 60))
 def test_rendering_in_windows_gives_the_html_of_the_whole_text(text, window):
-    chunks = [c.removeprefix('<div class="ling-chunk">').removesuffix("</div>") for c in render._windows(text, window)]
+    chunks = [c.removeprefix('<div class="ling-chunk">').removesuffix("</div>").replace('</div><div class="ling-chunk">', "")
+              for c in render._windows(text, window)]
     assert "".join(chunks) == render.sanitize(render._md.render(text))
+
+
+def test_a_chunk_holds_as_many_top_level_blocks_as_in_the_live_view():
+    text = "\n\n".join(f"paragraph {i}" for i in range(render.CHUNK_BLOCKS * 2 + 1))
+    chunks = render.markdown_html(text).split('<div class="ling-chunk">')[1:]
+    assert [c.count("<p>") for c in chunks] == [render.CHUNK_BLOCKS, render.CHUNK_BLOCKS, 1]
 
 
 # -- hostile input, by family ------------------------------------------------------------------------
