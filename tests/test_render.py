@@ -172,7 +172,8 @@ blocks = st.lists(st.sampled_from([
 @settings(max_examples=300, deadline=None)
 @given(blocks, st.integers(1, 60))
 def test_rendering_in_windows_gives_the_html_of_the_whole_text(text, window):
-    chunks = [c.removeprefix('<div class="ling-chunk">').removesuffix("</div>").replace('</div><div class="ling-chunk">', "")
+    between = '</div><div class="ling-chunk">'
+    chunks = [c.removeprefix('<div class="ling-chunk">').removesuffix("</div>").replace(between, "")
               for c in render._windows(text, window)]
     assert "".join(chunks) == render.sanitize(render._md.render(text))
 
