@@ -394,3 +394,10 @@ def test_a_running_batch_item_shows_its_last_line_without_markdown_markers():
     assert _last_line("- Press **Stop**: kept") == "Press Stop: kept"
     long = _last_line("x " * 400)
     assert long.startswith("…") and len(long) == LINE_LIMIT + 1
+
+
+def test_a_replys_headings_stay_out_of_the_notebooks_table_of_contents():
+    # JupyterLab drew every heading of a long reply's copy in its contents panel when the reply ended: one
+    # task of 400-600 ms at 20,000 tokens. The live view never put them there either.
+    html = render.markdown_html("# one\n\ntext\n\nTwo\n---\n\n###### six")
+    assert html.count('class="tocSkip"') == 3 and "<h1>" not in html and "<h2>" not in html
