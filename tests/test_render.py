@@ -25,8 +25,9 @@ from ling_notebook.engine import Usage
 ALLOWED = {
     "a": {"href", "title", "class", "target", "rel"}, "ol": {"start"}, "span": {"class"}, "div": {"class"},
     "p": {"class"}, "details": {"class"}, "th": {"class"}, "td": {"class"}, "table": {"class"},
-    **{tag: set() for tag in ["blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    **{tag: set() for tag in ["blockquote", "br", "code", "del", "em", "hr",
                               "li", "pre", "s", "strong", "summary", "tbody", "thead", "tr", "ul"]},
+    **{f"h{level}": {"class"} for level in range(1, 7)},  # tocSkip only: see the table-of-contents test
     "code": {"class", "title"},  # a formula shown as its source: the renderer's message on hover
     # MathML (formulas.py): presentation attributes only, never href, style or class (checked below too).
     **{tag: render._MATH_ATTRIBUTES for tag in render._MATH_TAGS},
