@@ -105,6 +105,7 @@ class Lab:
             f"--ServerApp.root_dir={self.dir / 'root'}",
             "--LabApp.news_url=None",
             "--LabApp.expose_app_in_browser=True",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--allow-root")

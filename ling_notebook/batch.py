@@ -345,7 +345,7 @@ class Batch:
                     self._replies[i] = reply
                     self._states[i] = "running"
                     reply.start()
-                await reply._waiter()
+                await self._runner.ended(reply._ended)
                 self._record_end(i, reply)
         finally:
             self._workers -= 1

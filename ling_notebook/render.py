@@ -75,6 +75,9 @@ MAX_HIGHLIGHT_CHARS = 64_000
 _WINDOW = 32_000
 """About this many characters of Markdown are parsed, rendered and sanitized at a time."""
 
+CHUNK_BLOCKS = 32
+"""Top-level blocks per `ling-chunk`, as in the live view (js/renderer.ts)."""
+
 # -- URL policy, the same as js/sanitize.ts ------------------------------------------------------
 
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -177,6 +180,13 @@ def _render_fence(self: RendererHTML, tokens: Sequence[Token], idx: int, options
     return f"<pre><code>{highlight(token.content, words[0].lower() if words else '')}</code></pre>\n"
 
 
+def _render_heading(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    # A reply's headings are the model's, not the notebook's: kept out of its table of contents (JupyterLab and
+    # Notebook 7 skip `tocSkip`), as while the live view showed them. Measured: at the end of a 20,000-token reply
+    # JupyterLab drew each of them in its contents panel, one task of 400-600 ms.
+    return f'<{tokens[idx].tag} class="tocSkip">'
+
+
 def _render_cell(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     # markdown-it aligns cells with a style attribute; we keep no style from content, so a class instead.
     token = tokens[idx]
@@ -196,6 +206,7 @@ def _parser() -> MarkdownIt:
     md.linkify.pretest = lambda text: _MAY_LINK.search(text) is not None and pretest(text)
     md.add_render_rule("image", _render_image)
     md.add_render_rule("fence", _render_fence)
+    md.add_render_rule("heading_open", _render_heading)
     md.add_render_rule("th_open", _render_cell)
     md.add_render_rule("td_open", _render_cell)
     formulas.install(md)
@@ -233,6 +244,7 @@ _cleaner = nh3.Cleaner(
         "span": {f"ling-{c}" for c in _TOKEN_CLASSES.values()}
         | {"ling-model", "ling-sep", "ling-state", "ling-math-label"},
         "a": {"ling-image-link"},
+        **dict.fromkeys(("h1", "h2", "h3", "h4", "h5", "h6"), {"tocSkip"}),
         "th": {"ling-left", "ling-center", "ling-right"},
         "td": {"ling-left", "ling-center", "ling-right"},
         "div": _OUR_CLASSES | {"ling-math-block"},
@@ -293,13 +305,24 @@ def _windows(text: str, window: int = _WINDOW, *, cut: bool = False) -> Iterable
         # Wrapped before sanitizing, and each big string dropped as soon as the next exists: a window
         # of HTML is then at most twice in memory here (not the rendered, sanitized and wrapped copies
         # held at once by this generator, its consumer and the join).
-        html_text = f'<div class="ling-chunk">{_md.renderer.render(tokens, _md.options, env)}</div>'
+        html_text = "".join(_chunks(tokens, env))
         del tokens
         clean = sanitize(html_text)
         del html_text
         yield clean
         del clean
         start, size = end, window
+
+
+def _chunks(tokens: list[Token], env: dict[str, Any]) -> Iterator[str]:
+    """The HTML of `tokens`, `CHUNK_BLOCKS` top-level blocks to a `ling-chunk`, as the live view groups them
+    (js/renderer.ts): the browser then styles and lays out only the chunks on screen (measured in JupyterLab,
+    chunks of a whole window made the end of a long reply one task of style and layout over all of it)."""
+    starts = [i for i, t in enumerate(tokens) if t.level == 0 and t.nesting >= 0]
+    for first in range(0, len(starts), CHUNK_BLOCKS):
+        begin = starts[first] if first else 0
+        end = starts[first + CHUNK_BLOCKS] if first + CHUNK_BLOCKS < len(starts) else len(tokens)
+        yield f'<div class="ling-chunk">{_md.renderer.render(tokens[begin:end], _md.options, env)}</div>'
 
 
 def markdown_html(text: str, *, cut: bool = False) -> str:
@@ -558,7 +581,7 @@ def _turn_html(messages: list[tuple[str, str]]) -> str:
 # outsizing the history's title). An error has the one look of errors (js/widget.css `.ling-error`).
 _STYLE = """<style>
 .ling-static{overflow-wrap:break-word}
-.ling-static .ling-chunk{content-visibility:auto;contain-intrinsic-size:auto 600px}
+.ling-static .ling-chunk{content-visibility:auto;contain-intrinsic-size:auto 1000px}
 .ling-static .ling-chunk>:first-child{margin-top:0}
 .ling-static .ling-chunk:last-child>:last-child{margin-bottom:0}
 .ling-static .ling-text,.ling-static .ling-error,.ling-static .ling-note{white-space:pre-wrap}

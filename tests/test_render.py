@@ -25,8 +25,9 @@ from ling_notebook.engine import Usage
 ALLOWED = {
     "a": {"href", "title", "class", "target", "rel"}, "ol": {"start"}, "span": {"class"}, "div": {"class"},
     "p": {"class"}, "details": {"class"}, "th": {"class"}, "td": {"class"}, "table": {"class"},
-    **{tag: set() for tag in ["blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    **{tag: set() for tag in ["blockquote", "br", "code", "del", "em", "hr",
                               "li", "pre", "s", "strong", "summary", "tbody", "thead", "tr", "ul"]},
+    **{f"h{level}": {"class"} for level in range(1, 7)},  # tocSkip only: see the table-of-contents test
     "code": {"class", "title"},  # a formula shown as its source: the renderer's message on hover
     # MathML (formulas.py): presentation attributes only, never href, style or class (checked below too).
     **{tag: render._MATH_ATTRIBUTES for tag in render._MATH_TAGS},
@@ -172,8 +173,16 @@ blocks = st.lists(st.sampled_from([
 @settings(max_examples=300, deadline=None)
 @given(blocks, st.integers(1, 60))
 def test_rendering_in_windows_gives_the_html_of_the_whole_text(text, window):
-    chunks = [c.removeprefix('<div class="ling-chunk">').removesuffix("</div>") for c in render._windows(text, window)]
+    between = '</div><div class="ling-chunk">'
+    chunks = [c.removeprefix('<div class="ling-chunk">').removesuffix("</div>").replace(between, "")
+              for c in render._windows(text, window)]
     assert "".join(chunks) == render.sanitize(render._md.render(text))
+
+
+def test_a_chunk_holds_as_many_top_level_blocks_as_in_the_live_view():
+    text = "\n\n".join(f"paragraph {i}" for i in range(render.CHUNK_BLOCKS * 2 + 1))
+    chunks = render.markdown_html(text).split('<div class="ling-chunk">')[1:]
+    assert [c.count("<p>") for c in chunks] == [render.CHUNK_BLOCKS, render.CHUNK_BLOCKS, 1]
 
 
 # -- hostile input, by family ------------------------------------------------------------------------
@@ -386,3 +395,10 @@ def test_a_running_batch_item_shows_its_last_line_without_markdown_markers():
     assert _last_line("- Press **Stop**: kept") == "Press Stop: kept"
     long = _last_line("x " * 400)
     assert long.startswith("…") and len(long) == LINE_LIMIT + 1
+
+
+def test_a_replys_headings_stay_out_of_the_notebooks_table_of_contents():
+    # JupyterLab drew every heading of a long reply's copy in its contents panel when the reply ended: one
+    # task of 400-600 ms at 20,000 tokens. The live view never put them there either.
+    html = render.markdown_html("# one\n\ntext\n\nTwo\n---\n\n###### six")
+    assert html.count('class="tocSkip"') == 3 and "<h1>" not in html and "<h2>" not in html
