@@ -127,7 +127,8 @@ def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None
     if loop.is_closed():
         return
     loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=2)
+    if thread is not threading.current_thread():  # the last reference may go on the loop's own thread
+        thread.join(timeout=2)
 
 
 _runner: Runner | None = None

@@ -8,7 +8,7 @@ from concurrent.futures import CancelledError, Future
 
 import pytest
 
-from ling_notebook.runner import Runner
+from ling_notebook.runner import Runner, _shutdown
 
 
 @pytest.fixture
@@ -93,3 +93,23 @@ def test_cancelling_a_wait_leaves_the_future_alone(runner):
     with pytest.raises(CancelledError):
         waiting.result(5)
     assert not future.done()
+
+
+def test_a_runner_dropped_on_its_own_thread_stops_without_an_error(runner):
+    # Callbacks of work submitted on the loop may hold the last reference to the runner: its finalizer then runs
+    # on the loop's thread, which cannot join itself.
+    errors: list[BaseException] = []
+    called = threading.Event()
+
+    def finalize_here():
+        try:
+            _shutdown(runner.loop, runner._thread)
+        except BaseException as error:  # noqa: BLE001 - the test reports it
+            errors.append(error)
+        called.set()
+
+    runner.loop.call_soon_threadsafe(finalize_here)
+    assert called.wait(5)
+    runner._thread.join(5)
+    assert errors == []
+    assert not runner._thread.is_alive()
