@@ -9,6 +9,7 @@ no view: `chat_widget.py` shows it, and hears of every change through `on_turns`
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -42,18 +43,26 @@ class Chat:
         self.views: list[Any] = []  # told `on_turns(chat)` after every change of the turns
         self._lookup = lookup
         self._watched: Conversation | None = None
+        # Guards `_watched` and the watcher it put in: the box asks for the conversation on any thread (the
+        # kernel's, a reply's stream or end thread), and two that both find a new one must watch it once.
+        self._watch_lock = threading.Lock()
 
     def conversation(self) -> Conversation:
         """The conversation as the registry has it now, watched from now on."""
-        conversation = self._lookup()
-        if conversation is not self._watched:
-            self.unwatch()
-            conversation.watchers.append(self._tell)
-            self._watched = conversation
-        return conversation
+        with self._watch_lock:
+            conversation = self._lookup()
+            if conversation is not self._watched:
+                self._unwatch_locked()
+                conversation.watchers.append(self._tell)
+                self._watched = conversation
+            return conversation
 
     def unwatch(self) -> None:
         """Hear no more of the conversation (the box is gone)."""
+        with self._watch_lock:
+            self._unwatch_locked()
+
+    def _unwatch_locked(self) -> None:
         if self._watched is not None and self._tell in self._watched.watchers:
             self._watched.watchers.remove(self._tell)
         self._watched = None

@@ -39,7 +39,8 @@ class _Feed:
 
     def __init__(self, widget: ChatWidget, reply: Reply, number: int) -> None:
         self.widget, self.reply, self.number = widget, reply, number
-        self.batcher = DeltaBatcher([reply], reply.settings.frame_interval, self._send)
+        # The box's frame interval: an answer resumed from the log (`record.Recorded`) has no settings of its own.
+        self.batcher = DeltaBatcher([reply], widget.chat.settings.frame_interval, self._send)
         self.batcher.lock = widget._lock  # one lock for every answer and the trait: a hello sees them all at once
         self.live = not reply.ended  # an answer that ends while the box shows it brings a new static copy
 
@@ -81,11 +82,18 @@ class ChatWidget(StubWidget):
         super().__init__(name=chat.name, chat_id=self.display_id, **kwargs)
         self.chat = chat
         self._lock = threading.Lock()
+        # Held while a transcript is built and sent: the last answer to end sends the copy with every answer's
+        # end in it, after any copy an earlier end built (two answers may end at once on two threads).
+        self._copy_lock = threading.Lock()
         self._feeds: dict[int, _Feed] = {}  # by id() of the reply
         self._numbers = 0
         self.on_msg(self._on_front_end_message)
         chat.views.append(self)
-        self._sync()
+        try:
+            self._sync()
+        except BaseException:  # no half-made box left following the conversation
+            self.close()
+            raise
 
     def close(self) -> None:
         """Close the box here and in every page; its chat hears nothing more (the answers go on streaming)."""
@@ -103,9 +111,10 @@ class ChatWidget(StubWidget):
         return {WIDGET_VIEW: view, **history_bundle(self.chat.conversation())}
 
     def _update_copy(self) -> None:
-        if self.comm is None:  # closed: its output is gone
-            return
-        update_display(self._bundle(), raw=True, metadata=chat_metadata(self.chat), display_id=self.display_id)
+        with self._copy_lock:
+            if self.comm is None:  # closed: its output is gone
+                return
+            update_display(self._bundle(), raw=True, metadata=chat_metadata(self.chat), display_id=self.display_id)
 
     # -- messages from the front end (main thread or a subshell thread) -------------------------
     def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -144,9 +153,9 @@ class ChatWidget(StubWidget):
 
     def _sync(self) -> None:
         """The turns trait as the conversation stands; a feed for every answer not yet followed."""
-        turns = self.chat.conversation().turns
         new = []
-        with self._lock:
+        with self._lock:  # the turns read under it: a sync that comes later never shows fewer of them
+            turns = list(self.chat.conversation().turns)
             shown = []
             for turn in turns:
                 feed = self._feeds.get(id(turn.reply))

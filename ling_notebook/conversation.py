@@ -14,11 +14,14 @@ the old turn or the new one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .reply import Reply
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,8 +70,16 @@ class Conversation:
                 break
         else:
             self.turns.append(Turn(cell, prompt, reply))
+        self.tell_watchers()
+
+    def tell_watchers(self) -> None:
+        """Tell every watcher (a chat box) that the turns changed. A watcher that fails is logged: the cell that
+        changed them goes on."""
         for watcher in list(self.watchers):
-            watcher()
+            try:
+                watcher()
+            except Exception:
+                log.exception("ling-notebook: a view of conversation %r failed to follow it", self.name)
 
 
 def assistant_content(reply: Reply) -> str | None:

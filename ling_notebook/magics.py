@@ -300,8 +300,8 @@ class LingMagics(Magics):
         old = self.conversations.get(name)
         self.conversations[name] = Conversation(name)
         self._resumed.pop(name, None)
-        for watcher in list(old.watchers if old is not None else ()):  # a chat box then shows the new one
-            watcher()
+        if old is not None:  # a chat box then shows the new one
+            old.tell_watchers()
         notebook = record.notebook_path()
         if notebook is not None:
             record.reset(log, notebook, name)

@@ -547,8 +547,19 @@ class Recorded:
         before = "".join(m.get("content") or "" for m in self.exchange if m.get("role") == "assistant")
         return self.text[len(before):] if before and self.text.startswith(before) else self.text
 
+    # What a view reads of an ended reply (a chat box shows resumed turns as it shows its ended answers);
+    # the log keeps no timings or tool calls of a turn for them.
+    waiting_for = ttft = tokens_per_s = elapsed = usage = cost = finish_reason = None
+    tool_calls: tuple[Any, ...] = ()
+
     def stop(self) -> None:
         """Nothing to stop: it ended in an earlier kernel."""
+
+    def add_listener(self, listener: Any) -> None:
+        """A view hears all of it at once, then its end, on this thread (as a `Reply` tells a late view)."""
+        if self.text or self.reasoning:
+            listener.on_delta(self, self.text, self.reasoning)
+        listener.on_end(self)
 
 
 def read_turns(path: str, notebook: str, conversation: str) -> list[tuple[str, str, Recorded]]:

@@ -62,3 +62,30 @@ def test_a_message_is_a_new_turn_also_after_turns_resumed_from_the_log(chat, reg
     reply = chat.send("Asked now")
     reply.stop()
     assert [turn.prompt for turn in registry["notes"].turns] == ["Asked before a restart", "Asked now"]
+
+
+def test_a_box_shows_turns_resumed_from_the_log_after_a_restart(chat, registry):
+    # After a restart the conversation's earlier turns are the log's (`record.Recorded`), not replies.
+    from ling_notebook.chat_widget import ChatWidget
+    from ling_notebook.conversation import Turn
+    from ling_notebook.record import Recorded
+
+    registry["notes"].turns.append(Turn("cell:a", "Asked before", Recorded("Said before", "done", None, "m")))
+    box = ChatWidget(chat)
+    sent = []
+    box.send = sent.append
+    assert [(t["prompt"], t["status"], t["model_name"]) for t in box.turns] == [("Asked before", "done", "m")]
+    box._on_front_end_message(box, {"type": "hello"}, [])
+    assert sent[-1]["answers"] == [{"reply": 1, "seq": 1, "text": "Said before", "reasoning": ""}]
+    box.close()
+
+
+def test_a_failing_view_of_a_conversation_breaks_no_cell(registry):
+    def broken():
+        raise AttributeError("a view that cannot follow")
+
+    registry["notes"].watchers.append(broken)
+    heard = []
+    registry["notes"].watchers.append(lambda: heard.append(1))
+    registry["notes"].record("cell:a", "Q", Reply([], config.resolve(base_url="http://127.0.0.1:9/v1", api_key="k")))
+    assert heard == [1] and registry["notes"].turns[0].prompt == "Q"

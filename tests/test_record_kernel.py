@@ -170,6 +170,11 @@ def test_after_a_restart_a_cell_continues_the_conversation_the_notebook_shows(ke
     run_cell(kernel, "%%ling --chat other\nElsewhere", "c9")
     kernel = restarted(kernel, model_server)
     try:
+        # A chat box on a conversation resumed from the log shows its earlier turn.
+        shown = run_cell(kernel, "import ling_notebook\nling_notebook.chat('other')", "c8")
+        assert not [m for m in shown if m["msg_type"] == "error"]
+        (box,) = [m["content"] for m in shown if m["msg_type"] == "display_data"]
+        assert "Elsewhere" in box["data"]["text/plain"]
         model_server.clear()
         outputs = run_cell(kernel, "%%ling\nThree again", "c3")  # only the last cell is run again
         assert sent(model_server) == [
