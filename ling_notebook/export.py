@@ -12,6 +12,7 @@ command line is not done here.
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import re
 import shlex
@@ -214,7 +215,9 @@ def markdown(logged: list[Logged], name: str) -> str:
     if isinstance(system, str):
         blocks += ["## System", system]
     for reply in logged:
-        blocks += ["## User", reply.prompt, f"## {_one_line(render.status_line(reply))}", reply_markdown(reply)]
+        # The status line holds what the server said (model name): as text, never as HTML.
+        blocks += ["## User", reply.prompt, f"## {html.escape(_one_line(render.status_line(reply)))}",
+                   reply_markdown(reply)]
     return "\n\n".join(block.strip("\n") for block in blocks)
 
 
@@ -229,7 +232,7 @@ def reply_markdown(reply: Logged) -> str:
         elif part.text:
             blocks.append(part.text)
     if reply.error:
-        blocks.append(f"Error: {_one_line(reply.error)}")
+        blocks.append(f"Error: {html.escape(_one_line(reply.error))}")  # the server's words, as text
     return "\n\n".join(block.strip("\n") for block in blocks)
 
 

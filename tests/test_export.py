@@ -179,3 +179,11 @@ def test_model_text_reaches_the_terminal_without_control_sequences(model_server,
     out = run(capsys, "log", "--log", str(log))[1] + run(capsys, "log", "show", reply.id, "--log", str(log))[1]
     out += run(capsys, "log", "export", "x\x1b[2Jy", "--to", "md", str(tmp_path / "x.md"), "--log", str(log))[1]
     assert "Clip]52;c;ZXZpbA== me2J" in out and not any(c in out for c in "\x1b\x07\x9b")
+
+
+def test_markdown_keeps_what_the_server_said_as_text_never_html(model_server, log):
+    failed = ask(model_server, log, "Fail", "cell:c2", model="test/error-mid?after=2")
+    (logged,) = export.replies(str(log), [failed.id])
+    logged.error = logged.model = '<img src=x onerror="alert(1)">'  # a hostile server's error and model name
+    text = export.markdown([logged], "notes")
+    assert "<img" not in text and text.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;") == 2
