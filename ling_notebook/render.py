@@ -23,6 +23,7 @@ and batch summaries):
 - `bundle(html, plain)`: the output bundle for an HTML fragment built from the functions above; it adds
   our stylesheet and a wrapper, and cuts `plain` short.
 - `reply_bundle(reply)`: `bundle(reply_html(reply), <the reply's text>)`.
+- `reply_copy(reply)`: that bundle's HTML as pieces made one at a time, and its `text/plain`.
 - `copy_metadata(provenance, *texts)`, `reply_metadata(reply)`: the output metadata shown with a copy: its
   provenance, and the Markdown of each reply in it, which the ling-notebook extension offers to Copy.
 
@@ -516,6 +517,12 @@ def reply_bundle(reply: Reply) -> dict[str, str]:
     return _bundle(_reply_pieces(reply), reply_plain(reply))
 
 
+def reply_copy(reply: Reply) -> tuple[Iterator[str], str]:
+    """`reply_bundle` unjoined: its `text/html` as pieces made one at a time (a window of blocks each, see
+    `_windows`), to pack as they come (packed.py); and its `text/plain`."""
+    return _wrapped(_reply_pieces(reply)), _plain(reply_plain(reply))
+
+
 COPY_METADATA = "ling_notebook"
 """The key of a copy's output metadata: its provenance (record.py) and the Markdown the extension copies."""
 
@@ -653,11 +660,19 @@ _OPEN = '<div class="ling-static tex2jax_ignore mathjax_ignore">'
 
 
 def _bundle(pieces: Iterable[str], plain: str) -> dict[str, str]:
+    # Every piece is valid text already (sanitized, or escaped by `text_html`, or checked by `bundle`):
+    # no pass over the whole, which would copy a long reply's HTML again.
+    return {"text/html": "".join(_wrapped(pieces)), "text/plain": _plain(plain)}
+
+
+def _wrapped(pieces: Iterable[str]) -> Iterator[str]:
     # `tex2jax_ignore`/`mathjax_ignore`: MathJax must not read `$...$` in model output as TeX (the live
     # view does not either), and typesetting a long reply would hold the browser's main thread.
-    return {
-        # Every piece is valid text already (sanitized, or escaped by `text_html`, or checked by `bundle`):
-        # no pass over the whole, which would copy a long reply's HTML again.
-        "text/html": "".join([_STYLE, _OPEN, *pieces, "</div>"]),
-        "text/plain": printable(valid_text(cut_plain(plain))),
-    }
+    yield _STYLE
+    yield _OPEN
+    yield from pieces
+    yield "</div>"
+
+
+def _plain(text: str) -> str:
+    return printable(valid_text(cut_plain(text)))

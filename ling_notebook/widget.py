@@ -8,7 +8,8 @@ The end. The output must become the static HTML copy (`render.reply_bundle`), so
 model holds it, a save keeps it and an export shows it, in every page showing the reply:
 
 1. `update_display` replaces every output this kernel displayed in a page that is still the one it
-   displayed in. That is the usual case, and it costs one message.
+   displayed in. That is the usual case, and it costs one message (packed as the copy is built, see
+   packed.py: a long reply's copy is never held whole beside that message).
 2. An output loaded from a file (the page was reloaded, or the notebook closed and reopened, while the
    reply streamed) has no display id: update_display misses it, and its view is still there. So after
    update_display every view is sent a small `ended` message; a view that is still there when it arrives
@@ -51,11 +52,21 @@ from typing import Any
 import anywidget
 import ipywidgets
 import traitlets
-from IPython.display import display, update_display
+from IPython.display import display
 
+from . import packed
 from .deltas import DeltaBatcher, Piece
 from .parts import ToolCall
-from .render import TOOL_SHOWN, cut_plain, reply_bundle, reply_metadata, status_notes, tool_arguments_text, usage_state
+from .render import (
+    TOOL_SHOWN,
+    cut_plain,
+    reply_bundle,
+    reply_copy,
+    reply_metadata,
+    status_notes,
+    tool_arguments_text,
+    usage_state,
+)
 from .reply import Reply
 
 STATIC = Path(__file__).parent / "static"
@@ -318,7 +329,8 @@ class ReplyWidget(StubWidget):
             self.error = reply.error
             self.status = reply.status
         try:
-            update_display(reply_bundle(reply), raw=True, metadata=reply_metadata(reply), display_id=self.display_id)
+            html_pieces, plain = reply_copy(reply)
+            packed.update_display(html_pieces, plain, reply_metadata(reply), self.display_id)
         finally:  # the views update_display missed still get the end, and the widget still closes
             with self._lock:  # a hello or a delta on another thread must not send while the comm closes
                 self._views.end()

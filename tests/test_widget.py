@@ -211,7 +211,7 @@ def test_the_views_still_hear_of_the_end_when_the_copy_fails(widget, monkeypatch
     def broken(*_args, **_kwargs):
         raise RuntimeError("the front end is gone")
 
-    monkeypatch.setattr(module, "update_display", broken)
+    monkeypatch.setattr(module.packed, "update_display", broken)
     widget.reply.add_listener(widget)
     say(widget, "hello", "a")
     with pytest.raises(RuntimeError):
@@ -242,7 +242,7 @@ def test_the_end_of_a_long_reply_gives_the_memory_of_its_copy_back(widget, monke
 
     trimmed = []
     monkeypatch.setattr(module, "give_back_freed_memory", lambda: trimmed.append(True))
-    monkeypatch.setattr(module, "update_display", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(module.packed, "update_display", lambda *_args, **_kwargs: None)
     monkeypatch.setattr(module, "TRIM_AFTER", len("the final words"))
     widget.reply.add_listener(widget)
     end(widget)
@@ -254,7 +254,7 @@ def test_a_short_reply_ends_without_trimming(widget, monkeypatch):
 
     trimmed = []
     monkeypatch.setattr(module, "give_back_freed_memory", lambda: trimmed.append(True))
-    monkeypatch.setattr(module, "update_display", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(module.packed, "update_display", lambda *_args, **_kwargs: None)
     widget.reply.add_listener(widget)
     end(widget)
     assert trimmed == []

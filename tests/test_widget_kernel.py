@@ -74,6 +74,26 @@ def test_the_final_output_is_a_static_html_copy(kernel):
     assert update["data"]["text/plain"] == "<img src=x onerror=alert(1)> hi"
 
 
+def test_the_copy_packed_as_it_is_built_is_the_bundle_and_metadata_of_the_reply(kernel):
+    # packed.py writes the message itself, a slice at a time: cut into 5-character slices here, the copy of
+    # a reply with quotes, backslashes, control characters and non-ASCII text must arrive as IPython's would.
+    kernel.messages.clear()
+    kernel.run("import ling_notebook.packed; ling_notebook.packed.SLICE = 5")
+    prompt = ('# Tit\\"le\\n\\n*said* \\"é\\" \\\\ back\\tslash \\u2028 😀 `co\\"de`\\n\\n'
+              '```py\\nx = \\"1\\"\\n```\\n') * 3
+    try:
+        comm = start(kernel, f"ling_notebook.stream(\"{prompt}\", model='test/echo')")
+        wait_ended(kernel, comm)
+    finally:
+        kernel.run("ling_notebook.packed.SLICE = 1 << 20")
+    assert kernel.value("ling_notebook.packed._publisher() is not None")  # ipykernel's: packed here, not by IPython
+    (update,) = kernel.displays()
+    expected = kernel.value("{'data': ling_notebook.render.reply_bundle(r), "
+                            "'metadata': ling_notebook.render.reply_metadata(r)}")
+    assert update["data"] == expected["data"] and update["metadata"] == expected["metadata"]
+    assert "😀" in update["metadata"]["ling_notebook"]["markdown"][0] and "<h1" in update["data"]["text/html"]
+
+
 def test_stop_from_the_front_end_closes_the_connection_and_keeps_the_text(kernel, model_server):
     kernel.messages.clear()
     model_server.clear()

@@ -1,0 +1,111 @@
+"""A long static copy sent as it is built: the `update_display_data` message that replaces a reply's live view,
+packed into JSON a window of HTML at a time.
+
+IPython's `update_display` takes the bundle as one dict, so the copy's HTML (about the text's size) existed
+as one string, then ipykernel packed the message (that HTML again, and the reply's Markdown in the
+metadata) while the reply held its text: four copies of the text at once, and more while the last window
+was rendered (benchmark figure 6). Here the message content is written into one growing buffer, straight
+from the copy's pieces (`render.reply_copy`: a window of sanitized HTML each), and long strings are
+escaped a slice at a time. The kernel then holds the reply's text, the packed message and
+one window. `BytesIO.getvalue()` hands over its buffer without copying it, and jupyter_client sends a frame
+that large without copying it either.
+
+Every escape is orjson's (jupyter_client's own packer): this module only puts escaped strings in order. The
+message goes out as `update_display` sends it: through the shell's display publisher, with its session,
+socket, topic and parent header. Where that publisher is not ipykernel's (another kernel, a test's shell),
+or a hook captures this thread's displays (an `ipywidgets.Output` context), the pieces are joined and
+IPython's `update_display` sends the bundle.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+SLICE = 1 << 20
+"""Characters of a long string escaped at a time (each slice is briefly held twice: as text and escaped)."""
+
+
+def update_display(html_pieces: Iterable[str], plain: str, metadata: Mapping[str, Any], display_id: str) -> None:
+    """Replace the output `display_id` by a bundle whose `text/html` is `html_pieces` joined.
+
+    `metadata` must be plain JSON (str keys), as `record.provenance` and its kin make it."""
+    publisher = _publisher()
+    if publisher is None:
+        from IPython.display import update_display as publish
+
+        publish({"text/html": "".join(html_pieces), "text/plain": plain}, raw=True, metadata=dict(metadata),
+                display_id=display_id)
+        return
+    content = content_bytes(html_pieces, plain, metadata, display_id)
+    sys.stdout.flush()  # as IPython does before any display: what was printed comes first
+    sys.stderr.flush()
+    session = publisher.session
+    message = session.msg("update_display_data", content, parent=publisher.parent_header)
+    del content
+    session.send(publisher.pub_socket, message, ident=publisher.topic)
+
+
+def _publisher() -> Any:
+    """ipykernel's display publisher, when it would send this thread's displays itself."""
+    from IPython import get_ipython
+
+    publisher = getattr(get_ipython(), "display_pub", None)
+    if any(getattr(publisher, name, None) is None for name in ("session", "pub_socket", "topic", "parent_header")):
+        return None
+    if getattr(publisher, "_hooks", None):  # a capture on this thread expects the content as a dict
+        return None
+    return publisher
+
+
+def content_bytes(html_pieces: Iterable[str], plain: str, metadata: Mapping[str, Any], display_id: str) -> bytes:
+    """The packed content of the message `update_display` sends. The HTML comes first: while its windows are
+    rendered, the buffer holds no more than the HTML before them."""
+    out = io.BytesIO()
+    out.write(b'{"data":{"text/html":"')
+    for piece in html_pieces:
+        _string_body(out, piece)
+    out.write(b'","text/plain":')
+    _write(out, plain)
+    out.write(b'},"metadata":')
+    _write(out, metadata)
+    out.write(b',"transient":')
+    _write(out, {"display_id": display_id})
+    out.write(b"}")
+    return out.getvalue()
+
+
+def _write(out: io.BytesIO, value: Any) -> None:
+    if isinstance(value, str):
+        out.write(b'"')
+        _string_body(out, value)
+        out.write(b'"')
+    elif isinstance(value, Mapping):
+        out.write(b"{")
+        for i, (key, item) in enumerate(value.items()):
+            if not isinstance(key, str):
+                raise TypeError(f"a metadata key must be a string, not {type(key).__name__}")
+            out.write(b"," if i else b"")
+            out.write(orjson.dumps(key))
+            out.write(b":")
+            _write(out, item)
+        out.write(b"}")
+    elif isinstance(value, (list, tuple)):
+        out.write(b"[")
+        for i, item in enumerate(value):
+            out.write(b"," if i else b"")
+            _write(out, item)
+        out.write(b"]")
+    else:
+        out.write(orjson.dumps(value))
+
+
+def _string_body(out: io.BytesIO, text: str) -> None:
+    """`text` escaped as inside a JSON string (a Python str never splits a code point, so neither do slices)."""
+    for start in range(0, len(text), SLICE):
+        escaped = orjson.dumps(text[start : start + SLICE])
+        out.write(memoryview(escaped)[1:-1])

@@ -1,0 +1,38 @@
+"""The static copy's message packed as it is built (packed.py): the same message `update_display` sends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ling_notebook import packed
+
+# Any text a reply can hold: every code point but lone surrogates (engine.valid_text replaces those).
+texts = st.text(st.characters(exclude_categories=("Cs",)))
+plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(pieces=st.lists(texts, max_size=6), plain=texts, metadata=st.dictionaries(texts, plain_json, max_size=3),
+       display_id=texts, slice_=st.integers(1, 4))
+def test_the_packed_content_is_the_message_update_display_would_send(pieces, plain, metadata, display_id, slice_):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(packed, "SLICE", slice_)  # long strings are escaped in slices: cut them everywhere
+        packed_bytes = packed.content_bytes(iter(pieces), plain, metadata, display_id)
+    content = json.loads(packed_bytes)
+    assert content == {"data": {"text/html": "".join(pieces), "text/plain": plain}, "metadata": metadata,
+                       "transient": {"display_id": display_id}}
+
+
+def test_without_ipykernel_the_bundle_goes_through_ipython(monkeypatch):
+    sent = []
+    monkeypatch.setattr("IPython.display.update_display", lambda obj, **kw: sent.append((obj, kw)))
+    packed.update_display(iter(["<p>a", "</p>"]), "a", {"m": 1}, "d1")
+    assert sent == [({"text/html": "<p>a</p>", "text/plain": "a"}, {"raw": True, "metadata": {"m": 1},
+                                                                     "display_id": "d1"})]
