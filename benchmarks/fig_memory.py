@@ -49,7 +49,16 @@ class PeakSampler:
         self._thread.join(timeout=5)
 
 
-def memory(server: ServerProcess, tokens: int, bars: Bars) -> tuple[Table, dict[str, Any]]:
+SCENARIOS = {
+    "flood": "one paragraph of generic words: a single block, which the copy renders whole",
+    "markdown": "a long Markdown answer: headings, lists, code and tables",
+}
+
+
+def memory(server: ServerProcess, tokens: int, bars: Bars, scenario: str = "flood",
+           number: str = "6") -> tuple[Table, dict[str, Any]]:
+    from ling_notebook.server.scenarios import markdown_pieces
+
     kernel = Kernel(kernel_env(server.url))
     try:
         setup(kernel, server.url, naive=False)
@@ -59,12 +68,12 @@ def memory(server: ServerProcess, tokens: int, bars: Bars) -> tuple[Table, dict[
         time.sleep(0.3)
         before = kernel.rss()
         hwm_reset = kernel.reset_peak_rss()
-        expected = flood_text(tokens)
+        expected = flood_text(tokens) if scenario == "flood" else "".join(p for _, p in markdown_pieces(tokens))
         with PeakSampler(kernel) as sampler:
             run = run_one(
                 kernel,
                 OURS,
-                f"test/flood?tokens={tokens}&rate=0",
+                f"test/{scenario}?tokens={tokens}&rate=0",
                 server.url,
                 timeout=120 + tokens / 2000,
                 expected=expected,
@@ -87,7 +96,8 @@ def memory(server: ServerProcess, tokens: int, bars: Bars) -> tuple[Table, dict[
     finally:
         kernel.shutdown()
     t = Table(
-        f"6. Kernel memory for a {tokens:,}-token reply (`test/flood?tokens={tokens}&rate=0`)",
+        f"{number}. Kernel memory for a {tokens:,}-token reply (`test/{scenario}?tokens={tokens}&rate=0`: "
+        f"{SCENARIOS[scenario]})",
         ["what", "bytes", "vs text"],
     )
     t.add("text of the reply (UTF-8)", size(text_bytes), "1.00x")
@@ -119,7 +129,7 @@ def memory(server: ServerProcess, tokens: int, bars: Bars) -> tuple[Table, dict[
         "every 10 ms."
     )
     bars.check(
-        f"kernel memory for a {tokens:,}-token reply",
+        f"kernel memory for a {tokens:,}-token reply ({scenario}: {SCENARIOS[scenario].split(':')[0]})",
         "< 4 x the text's size",
         (peak - before) < 4 * text_bytes,
         f"peak growth {ratio(peak - before, text_bytes)} ({size(peak - before)} for {size(text_bytes)}; "

@@ -217,6 +217,11 @@ def main() -> int:
             ),
             (6, "figure 6: kernel memory", lambda: fig_memory.memory(server, p["memory_tokens"], bars)),
             (
+                6.5,
+                "figure 6b: kernel memory, a long Markdown answer",
+                lambda: fig_memory.memory(server, p["memory_tokens"], bars, "markdown", "6b"),
+            ),
+            (
                 7,
                 "figure 7: concurrent replies, streams as fast as the kernel takes them",
                 lambda: fig_memory.concurrency(server, CONCURRENT, p["concurrent_chars"], 1000, bars),

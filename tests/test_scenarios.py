@@ -114,6 +114,14 @@ def test_each_scenario_plans_its_pieces_and_ending(model, expected, ending):
     assert sent(model) == (expected, ending)
 
 
+def test_markdown_is_the_demos_answers_one_after_another_for_as_many_tokens_as_asked():
+    one = PIECE.findall(demo_reply("part 1 of a long answer"))
+    two = PIECE.findall(demo_reply("part 2 of a long answer"))
+    pieces, ending = sent(f"test/markdown?tokens={len(one) + 5}")
+    assert [p for _, p in pieces] == one + two[:5] and ending == "stop"
+    assert "```python" in "".join(one) and "| --- |" in "".join(one)
+
+
 def test_utf8_pieces_are_split_on_the_wire_and_slow_start_waits():
     assert plan_request(body("test/utf8"), 40).split_utf8
     assert plan_request(body("test/slow-start?delay=0.5"), 40).delay == 0.5

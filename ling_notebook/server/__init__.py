@@ -17,7 +17,8 @@ Models (parameters go in the model name after ``?``, e.g. ``test/flood?tokens=50
   number), then lists the results it is sent.
 - ``test/<scenario>`` (``rate`` defaults to 1000 pieces/s; generic content is ``" w1"``, ``" w2"``, ...):
   ``echo`` (the last user message back, in 4-character pieces), ``trickle`` (tokens=50, rate=20),
-  ``flood`` (tokens=10000, rate=0), ``length`` / ``content-filter`` (tokens=10, that finish reason),
+  ``flood`` (tokens=10000, rate=0), ``markdown`` (tokens=10000, rate=0: a long Markdown answer, the demo
+  model's answers one after another), ``length`` / ``content-filter`` (tokens=10, that finish reason),
   ``reasoning`` (reasoning=20 ``reasoning_content`` pieces, then tokens=20), ``empty-chunks`` (tokens=10,
   interleaved with empty deltas), ``utf8`` (emoji, CJK and combining marks, each event's bytes split
   mid-character across two TCP writes), ``slow-start`` (delay=2.0 s before the headers),

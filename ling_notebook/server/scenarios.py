@@ -26,6 +26,8 @@ SCENARIOS: dict[str, dict[str, float]] = {
     "echo": {},
     "trickle": {"tokens": 50, "rate": 20},
     "flood": {"tokens": 10000, "rate": 0},
+    # A long Markdown answer: headings, lists, code and tables (the demo model's answers, one after another).
+    "markdown": {"tokens": 10000, "rate": 0},
     "length": {"tokens": 10},
     "content-filter": {"tokens": 10},
     "reasoning": {"reasoning": 20, "tokens": 20},
@@ -261,6 +263,12 @@ def demo_reply(prompt: str, asked_for: str = DEMO_MODEL) -> str:
     )
 
 
+def markdown_pieces(count: int) -> Iterator[Piece]:
+    """`test/markdown`: the demo model's answers to "part 1 of a long answer", "part 2", ..., `count` tokens."""
+    answers = (PIECE.findall(demo_reply(f"part {part} of a long answer")) for part in itertools.count(1))
+    return (("content", piece) for piece in itertools.islice(itertools.chain.from_iterable(answers), count))
+
+
 def _words(count: float, prefix: str = "w", key: str = "content") -> Iterator[Piece]:
     return ((key, f" {prefix}{i}") for i in range(1, int(count) + 1))
 
@@ -280,6 +288,8 @@ def _plan(kind: str, params: dict[str, float], messages: list[Any], demo_rate: f
         return Plan((("content", prompt[i : i + 4]) for i in range(0, len(prompt), 4)), "stop", rate)
     if kind == "tools":
         return _tool_plan(params, messages, rate)
+    if kind == "markdown":
+        return Plan(markdown_pieces(int(params["tokens"])), "stop", rate)
     if kind == "reasoning":
         reasoning = _words(params["reasoning"], "r", "reasoning_content")
         return Plan(itertools.chain(reasoning, _words(params["tokens"])), "stop", rate)
