@@ -303,6 +303,19 @@ def _windows(text: str, window: int = _WINDOW, *, cut: bool = False) -> Iterable
                 if i == cut:
                     end = match.end()
                     break
+        yield from _sanitized(tokens, env, window)
+        del tokens
+        start, size = end, window
+
+
+def _sanitized(tokens: list[Token], env: dict[str, Any], window: int) -> Iterator[str]:
+    """The sanitized HTML of a window's `tokens`, in one pass, but for a top-level paragraph too long to hold
+    several times over (a reply with no blank line, or no line break at all): its inline HTML goes a run of
+    inline tokens at a time (`_inline_runs`), between the paragraph's own tags, which are ours."""
+    long = next((i for i, t in enumerate(tokens) if t.type == "inline" and t.level == 1 and i
+                 and tokens[i - 1].type == "paragraph_open" and tokens[i - 1].level == 0
+                 and not tokens[i - 1].attrs and len(t.content) > window), None)
+    if long is None:
         # Wrapped before sanitizing, and each big string dropped as soon as the next exists: a window
         # of HTML is then at most twice in memory here (not the rendered, sanitized and wrapped copies
         # held at once by this generator, its consumer and the join).
@@ -311,8 +324,40 @@ def _windows(text: str, window: int = _WINDOW, *, cut: bool = False) -> Iterable
         clean = sanitize(html_text)
         del html_text
         yield clean
-        del clean
-        start, size = end, window
+        return
+    if long > 1:
+        yield from _sanitized(tokens[: long - 1], env, window)
+    paragraph = tokens[long]
+    yield '<div class="ling-chunk"><p>'
+    for run in _inline_runs(paragraph.children or [], window):
+        yield sanitize(_md.renderer.renderInline(run, _md.options, env))
+    yield "</p>\n</div>"
+    if long + 2 < len(tokens):
+        yield from _sanitized(tokens[long + 2 :], env, window)
+
+
+def _inline_runs(children: list[Token], window: int) -> Iterator[list[Token]]:
+    """`children` in runs of about `window` characters, each cut where no inline element is open (so each
+    run's HTML is whole), and a long run of plain text cut anywhere (its HTML is escaped character by
+    character)."""
+    run: list[Token] = []
+    size = depth = 0
+    for child in children:
+        if depth == 0 and child.type == "text" and len(child.content) > window:
+            if run:
+                yield run
+                run, size = [], 0
+            for start in range(0, len(child.content), window):
+                yield [Token("text", "", 0, content=child.content[start : start + window])]
+            continue
+        run.append(child)
+        size += len(child.content)
+        depth += child.nesting
+        if depth == 0 and size >= window:
+            yield run
+            run, size = [], 0
+    if run:
+        yield run
 
 
 def _chunks(tokens: list[Token], env: dict[str, Any]) -> Iterator[str]:

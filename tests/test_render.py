@@ -167,6 +167,9 @@ blocks = st.lists(st.sampled_from([
     "para", "two\nlines", "# head", "- a\n- b", "1. x\n\n2. y", "> quote\ncontinued", "```py\nx = 1\n\n\ny\n```",
     "~~~\n```\n~~~", "    indented\n\n    code", "| a | b |\n|:-|-:|\n| 1 | 2 |", "---", "text\n===", "<b>raw</b>",
     "- list\n\n  loose\n- item", "* * *", "lazy\n> quote", "\r\n", "\r", "", "  ", "\t- tab",
+    # Paragraphs longer than a window, which go a run of inline tokens at a time:
+    "a *em* and **strong *nested* end** `co de` [link](http://x.y) ![i](http://x.y/i.png) \\* & <x> end",
+    "many plain words " * 6, "x $a+b$ y\nsoft break  \nhard break www.example.com",
 ]), max_size=40).map("\n".join)
 
 
