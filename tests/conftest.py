@@ -1,11 +1,18 @@
 """Shared pytest fixtures."""
 
+from __future__ import annotations
+
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ling_notebook.server import ModelServer
+
+if TYPE_CHECKING:
+    from kernel_client import Kernel
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,6 +30,27 @@ def model_server() -> Iterator[ModelServer]:
     tokens/s (``ling-offline-demo?rate=N`` to change it). Call ``clear()`` before reading its records."""
     with ModelServer(port=0, rate=1000.0) as server:
         yield server
+
+
+@pytest.fixture
+def record_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A reply log of this test's, and the notebook path Jupyter Server gives the kernels it starts."""
+    from kernel_client import RECORD_NOTEBOOK  # the Jupyter test tools: not installed for the unit tests
+
+    path = tmp_path / "replies.sqlite"
+    monkeypatch.setenv("LING_LOG", str(path))
+    monkeypatch.setenv("JPY_SESSION_NAME", RECORD_NOTEBOOK)
+    return path
+
+
+@pytest.fixture
+def record_kernel(model_server: ModelServer, record_log: Path) -> Iterator[Kernel]:
+    """A kernel recording in `record_log`, as if started by Jupyter Server for the notebook `RECORD_NOTEBOOK`."""
+    from kernel_client import RECORD_KEY, magics_kernel
+
+    kernel = magics_kernel(model_server.url, RECORD_KEY)
+    yield kernel
+    kernel.shutdown()
 
 
 # The unit tests need neither a kernel nor a browser; `./dev oldest` runs only them, on the oldest releases

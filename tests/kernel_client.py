@@ -10,6 +10,10 @@ from typing import Any, Callable
 
 from jupyter_client.manager import start_new_kernel
 
+# The key and notebook path of the kernels that record replies (fixtures `record_log`, `record_kernel`).
+RECORD_KEY = "sk-record-kernel-7d1e-secret"
+RECORD_NOTEBOOK = "work/analysis.ipynb"
+
 
 def magics_kernel(server_url: str, key: str) -> Kernel:
     """A kernel with `%load_ext ling_notebook` done, talking to the built-in server (default model `test/echo`)."""

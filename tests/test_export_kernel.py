@@ -4,20 +4,11 @@ validates and, through nbconvert, shows its replies; bad input is refused in one
 from __future__ import annotations
 
 import nbformat
-import pytest
-from kernel_client import Kernel, magics_kernel
+from kernel_client import RECORD_KEY, Kernel, magics_kernel
 from nbconvert import HTMLExporter
-from test_record_kernel import KEY, NOTEBOOK, printed, run_cell
+from test_record_kernel import printed, run_cell
 
 from ling_notebook import record
-
-
-@pytest.fixture
-def log(tmp_path, monkeypatch):
-    path = tmp_path / "replies.sqlite"
-    monkeypatch.setenv("LING_LOG", str(path))
-    monkeypatch.setenv("JPY_SESSION_NAME", NOTEBOOK)
-    return path
 
 
 def errors(outputs: list[dict]) -> str:
@@ -25,14 +16,14 @@ def errors(outputs: list[dict]) -> str:
                    if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
 
 
-def test_after_a_restart_export_writes_the_conversation_from_the_log(model_server, log, tmp_path):
-    kernel: Kernel = magics_kernel(model_server.url, KEY)
+def test_after_a_restart_export_writes_the_conversation_from_the_log(model_server, record_log, tmp_path):
+    kernel: Kernel = magics_kernel(model_server.url, RECORD_KEY)
     try:
         run_cell(kernel, "%%ling\nOne", "c1")
         run_cell(kernel, "%%ling\nTwo {{braces}}", "c2")
         run_cell(kernel, "%%ling --chat notes\nAside", "c3")
         kernel.shutdown()
-        kernel = magics_kernel(model_server.url, KEY)
+        kernel = magics_kernel(model_server.url, RECORD_KEY)
         path = tmp_path / "default.ipynb"
         assert printed(kernel.run(f"%ling export --to ipynb {path}")).endswith(
             f"ling: exported conversation 'default', 2 turn(s), to {path}.\n")
@@ -41,7 +32,7 @@ def test_after_a_restart_export_writes_the_conversation_from_the_log(model_serve
         load, *cells = nb.cells
         assert load.source == "%load_ext ling_notebook"
         assert [cell.source for cell in cells] == ["%%ling\nOne", "%%ling\nTwo {{braces}}"]
-        ids = [row["id"] for row in record.rows(str(log))][:2]
+        ids = [row["id"] for row in record.rows(str(record_log))][:2]
         assert [cell.outputs[0].metadata["ling_notebook"]["reply"] for cell in cells] == ids
         html, _ = HTMLExporter().from_filename(str(path))
         assert html.count('class="ling-status"') == 2 and "<p>One</p>" in html and "<p>Two {braces}</p>" in html

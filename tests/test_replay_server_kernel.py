@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import ast
 
-import pytest
-from kernel_client import magics_kernel
-from test_record_kernel import KEY, NOTEBOOK, run_cell
+from kernel_client import RECORD_KEY, magics_kernel
+from test_record_kernel import run_cell
 
 from ling_notebook.server import ModelServer
 
 CELLS = (("c1", "%%ling -o first\nOne two"), ("c2", "%%ling -o second --temperature 0.5\nThree"))
-
-
-@pytest.fixture
-def log(tmp_path, monkeypatch):
-    path = tmp_path / "replies.sqlite"
-    monkeypatch.setenv("LING_LOG", str(path))
-    monkeypatch.setenv("JPY_SESSION_NAME", NOTEBOOK)
-    return path
-
-
-@pytest.fixture
-def kernel(model_server, log):
-    k = magics_kernel(model_server.url, KEY)
-    yield k
-    k.shutdown()
 
 
 def texts(kernel) -> list[str]:
@@ -33,15 +17,15 @@ def texts(kernel) -> list[str]:
     return ast.literal_eval("".join(m["content"]["text"] for m in out if m["msg_type"] == "stream"))
 
 
-def test_a_notebook_re_runs_offline_against_the_replay_server_with_the_same_replies(kernel, model_server, log,
-                                                                                    monkeypatch):
+def test_a_notebook_re_runs_offline_against_the_replay_server_with_the_same_replies(record_kernel, model_server,
+                                                                                    record_log, monkeypatch):
     for cell_id, code in CELLS:
-        run_cell(kernel, code, cell_id)
-    recorded = texts(kernel)
+        run_cell(record_kernel, code, cell_id)
+    recorded = texts(record_kernel)
     assert recorded[2:] == ["done", "done"] and recorded[0] != recorded[1]
     monkeypatch.setenv("LING_LOG", "off")  # a fresh machine (CI): no log of its own, nothing to resume
-    with ModelServer(replay=str(log)) as replaying:
-        offline = magics_kernel(replaying.url, KEY)  # LING_BASE_URL points at the replay server
+    with ModelServer(replay=str(record_log)) as replaying:
+        offline = magics_kernel(replaying.url, RECORD_KEY)  # LING_BASE_URL points at the replay server
         try:
             model_server.clear()
             for cell_id, code in CELLS:
