@@ -611,9 +611,11 @@ class Reply:
                     call.state = "stopped" if call.started_at is not None else "skipped"
                     call.ended_at = self.ended_at if call.started_at is not None else None
             listeners = list(self._listeners)
+        # Its row queued before it stops counting as running: whoever waits for the running replies and then
+        # flushes the log finds it written.
+        record.ended(self)
         with _running_lock:
             _running.discard(self)
-        record.ended(self)
         if not listeners:  # nothing to wait for (a batch item): settled here, behind nobody's copy
             self._ended.set_result(self.text)
             return

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from secret_forms import leaked
 
 from ling_notebook import config, record, render
+from ling_notebook import reply as reply_module
 from ling_notebook.reply import Reply
 
 KEY = "sk-record-Q7'x\"y/z +end&"
@@ -74,6 +76,29 @@ def test_every_ending_is_one_row_with_what_arrived(model_server, tmp_path):
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert connection.execute("PRAGMA user_version").fetchone()[0] == record.SCHEMA_VERSION
 
+
+
+def test_a_reply_counts_as_running_until_its_row_is_on_its_way(model_server, tmp_path, monkeypatch):
+    # Whoever waits for the running replies and then flushes the log (the kernel tests' `run_cell`) must find
+    # the row of a reply that was ending meanwhile.
+    log = tmp_path / "replies.sqlite"
+    ending, looked = threading.Event(), threading.Event()
+    queue_row = record.ended
+
+    def ended(reply: Reply) -> None:  # the reply's end, stopped just before its row is queued
+        ending.set()
+        looked.wait(10)
+        queue_row(reply)
+
+    monkeypatch.setattr(record, "ended", ended)
+    reply = ask(model_server, "test/echo", "still running", log).start()
+    assert ending.wait(10)
+    try:
+        assert reply in list(reply_module._running)
+    finally:
+        looked.set()
+    reply.wait(10)
+    assert [row["text"] for row in logged(log)] == ["still running"]
 
 def test_the_log_is_chosen_or_turned_off_by_setting_environment_and_default(monkeypatch, tmp_path):
     monkeypatch.delenv("LING_LOG")
