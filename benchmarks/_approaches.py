@@ -189,8 +189,10 @@ def run_one(
     timeout: float = 600,
     expected: str | None = None,
     watch: Any = None,
+    copy_has: str | None = None,
 ) -> Run:
-    """Run one reply with `approach` and measure it. `watch(message)` sees every message too."""
+    """Run one reply with `approach` and measure it. `watch(message)` sees every message too. The static copy
+    must hold `copy_has` (by default the `expected` text, HTML-escaped: plain words render as themselves)."""
     traffic = Traffic()
     first_seen: list[float] = []
     state: dict[str, Any] = {"idle": False, "end": None, "deltas": [], "static": None, "seqs": []}
@@ -236,7 +238,7 @@ def run_one(
         if check:
             joined = "".join(state["deltas"])
             gapless = state["seqs"] == list(range(1, len(state["seqs"]) + 1))
-            in_copy = html.escape(expected.strip(), quote=False) in (state["static"] or "")
+            in_copy = (copy_has or html.escape(expected.strip(), quote=False)) in (state["static"] or "")
             run.text_ok = run.text_ok and joined == expected and in_copy and gapless
             if not run.text_ok:
                 run.notes.append(
