@@ -10,7 +10,8 @@ escaped a slice at a time. The kernel then holds the reply's text, the packed me
 one window. `BytesIO.getvalue()` hands over its buffer without copying it, and jupyter_client sends a frame
 that large without copying it either.
 
-Every escape is orjson's (jupyter_client's own packer): this module only puts escaped strings in order. The
+Every escape is a JSON library's (the standard library's for strings, orjson's for the rest): this module
+only puts escaped strings in order. The
 message goes out as `update_display` sends it: through the shell's display publisher, with its session,
 socket, topic and parent header. Where that publisher is not ipykernel's (another kernel, a test's shell),
 or a hook captures this thread's displays (an `ipywidgets.Output` context), the pieces are joined and
@@ -20,6 +21,7 @@ IPython's `update_display` sends the bundle.
 from __future__ import annotations
 
 import io
+import json
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -107,5 +109,7 @@ def _write(out: io.BytesIO, value: Any) -> None:
 def _string_body(out: io.BytesIO, text: str) -> None:
     """`text` escaped as inside a JSON string (a Python str never splits a code point, so neither do slices)."""
     for start in range(0, len(text), SLICE):
-        escaped = orjson.dumps(text[start : start + SLICE])
-        out.write(memoryview(escaped)[1:-1])
+        # The standard library's escape, not orjson's: orjson reads a str through its cached UTF-8 form, which
+        # CPython then keeps inside the str for good, and a slice as long as the text is the reply's own text
+        # (measured: a reply with one curly quote kept its text once more after its end).
+        out.write(json.dumps(text[start : start + SLICE], ensure_ascii=False)[1:-1].encode())

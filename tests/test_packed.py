@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from hypothesis import given
@@ -36,3 +37,12 @@ def test_without_ipykernel_the_bundle_goes_through_ipython(monkeypatch):
     packed.update_display(iter(["<p>a", "</p>"]), "a", {"m": 1}, "d1")
     assert sent == [({"text/html": "<p>a</p>", "text/plain": "a"}, {"raw": True, "metadata": {"m": 1},
                                                                      "display_id": "d1"})]
+
+
+def test_packing_leaves_no_utf8_copy_inside_the_replys_text():
+    # CPython keeps the UTF-8 form of a non-ASCII str inside it once a C library asks for it (sys.getsizeof
+    # counts it): the reply's text must not carry a second copy for the rest of its life.
+    text, html = "“quoted” " + "x" * 100, "<p>“quoted”</p>" + "y" * 100
+    sizes = sys.getsizeof(text), sys.getsizeof(html)
+    packed.content_bytes(iter([html]), text, {"ling_notebook": {"markdown": [text]}}, "d1")
+    assert (sys.getsizeof(text), sys.getsizeof(html)) == sizes
