@@ -100,6 +100,20 @@ def test_a_reply_counts_as_running_until_its_row_is_on_its_way(model_server, tmp
     reply.wait(10)
     assert [row["text"] for row in logged(log)] == ["still running"]
 
+def test_a_logged_text_is_stored_as_text_and_leaves_no_utf8_copy_inside_the_reply(model_server, tmp_path):
+    # CPython keeps a non-ASCII str's UTF-8 form inside it once a C library asks for it (sys.getsizeof counts
+    # it): logging a reply must not make its text carry a second copy for the rest of its life.
+    log = tmp_path / "replies.sqlite"
+    reply = ask(model_server, "test/echo", "“quoted” — " + "é" * 200, log).start()
+    reply.wait(10)
+    size = sys.getsizeof(reply.text)
+    (row,) = logged(log)
+    assert row["text"] == reply.text and sys.getsizeof(reply.text) == size
+    with sqlite3.connect(log) as connection:
+        assert connection.execute("SELECT typeof(text), typeof(reasoning) FROM replies").fetchone() == ("text", "text")
+        assert connection.execute("SELECT count(*) FROM replies WHERE text LIKE '%quoted%'").fetchone()[0] == 1
+
+
 def test_the_log_is_chosen_or_turned_off_by_setting_environment_and_default(monkeypatch, tmp_path):
     monkeypatch.delenv("LING_LOG")
     monkeypatch.setenv("LING_BASE_URL", "http://127.0.0.1:9/v1")  # no key needed
