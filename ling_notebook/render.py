@@ -30,9 +30,10 @@ and batch summaries):
 Cost: the static copy is built when a reply ends (on that reply's own end thread, see `Runner.finish`,
 so streams, the kernel and other replies' ends go on meanwhile; again on the kernel's thread for a view
 that asks for it after a reload), and Markdown is parsed and sanitized a window of top-level
-blocks at a time: memory stays near the text and the HTML, whatever
-the reply's length, and each window becomes one `ling-chunk` that the browser may skip painting
-while it is off screen (`content-visibility: auto`).
+blocks at a time (a paragraph longer than a window: a run of its inline tokens at a time): memory stays
+near the text and the HTML, whatever the reply's length, and each window becomes one `ling-chunk` that
+the browser may skip painting while it is off screen (`content-visibility: auto`). The reply's copy is
+packed into its message as it is made (`reply_copy`, packed.py), never held whole as one string.
 """
 
 from __future__ import annotations
