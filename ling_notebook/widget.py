@@ -328,13 +328,19 @@ class ReplyWidget(StubWidget):
             self.finish_reason = reply.finish_reason
             self.error = reply.error
             self.status = reply.status
+        # Reading the text joins its pieces (reply.TextBuffer). For a long reply the pieces, freed but held by
+        # the allocator, are handed back before the copy is made, and the copy's own garbage after it is sent:
+        # each was measured to stay in the kernel's memory beside the next, about the text's size.
+        long = len(reply.text) + len(reply.reasoning) >= TRIM_AFTER
+        if long:
+            give_back_freed_memory()
         try:
             html_pieces, plain = reply_copy(reply)
             packed.update_display(html_pieces, plain, reply_metadata(reply), self.display_id)
         finally:  # the views update_display missed still get the end, and the widget still closes
             with self._lock:  # a hello or a delta on another thread must not send while the comm closes
                 self._views.end()
-        if len(reply.text) + len(reply.reasoning) >= TRIM_AFTER:
+        if long:
             give_back_freed_memory()
 
     def _send_deltas(self, seq: int, pieces: list[Piece]) -> None:
