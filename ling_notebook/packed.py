@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 SLICE = 1 << 20
-"""Characters of a long string escaped at a time (each slice is briefly held twice: as text and escaped)."""
+"""Characters of a long string escaped at a time (each slice is briefly there twice more: escaped, encoded)."""
 
 
 def update_display(html_pieces: Iterable[str], plain: str, metadata: Mapping[str, Any], display_id: str) -> None:
@@ -112,4 +112,5 @@ def _string_body(out: io.BytesIO, text: str) -> None:
         # The standard library's escape, not orjson's: orjson reads a str through its cached UTF-8 form, which
         # CPython then keeps inside the str for good, and a slice as long as the text is the reply's own text
         # (measured: a reply with one curly quote kept its text once more after its end).
-        out.write(json.dumps(text[start : start + SLICE], ensure_ascii=False)[1:-1].encode())
+        escaped = json.dumps(text[start : start + SLICE], ensure_ascii=False).encode()
+        out.write(memoryview(escaped)[1:-1])
