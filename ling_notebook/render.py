@@ -297,11 +297,11 @@ def _windows(text: str, window: int = _WINDOW, *, cut: bool = False) -> Iterable
             if len(tops) < 2:
                 size *= 2
                 continue
-            cut = tops[-1]
-            tokens = tokens[: next(i for i, t in enumerate(tokens) if t.level == 0 and t.map and t.map[0] == cut)]
+            last = tops[-1]  # not `cut`, the parameter: that name made every long text's end look cut short
+            tokens = tokens[: next(i for i, t in enumerate(tokens) if t.level == 0 and t.map and t.map[0] == last)]
             # markdown-it counts \r\n, \r and \n each as one line end, as _LINE_END does.
             for i, match in enumerate(_LINE_END.finditer(text, start, end), 1):
-                if i == cut:
+                if i == last:
                     end = match.end()
                     break
         yield from _sanitized(tokens, env, window)
