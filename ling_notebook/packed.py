@@ -13,9 +13,10 @@ that large without copying it either.
 Every escape is a JSON library's (the standard library's for strings, orjson's for the rest): this module
 only puts escaped strings in order. The
 message goes out as `update_display` sends it: through the shell's display publisher, with its session,
-socket, topic and parent header. Where that publisher is not ipykernel's (another kernel, a test's shell),
-or a hook captures this thread's displays (an `ipywidgets.Output` context), the pieces are joined and
-IPython's `update_display` sends the bundle.
+socket, topic and parent header. Where that publisher is not ipykernel's own (another kernel, a test's
+shell, `capture_output`, a subclass), or it would do more than send (a display hook registered on this
+thread, `store_display_history`), or the session does not pack with JSON (msgpack, pickle), the pieces are
+joined and IPython's `update_display` sends the bundle.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ SLICE = 1 << 20
 def update_display(html_pieces: Iterable[str], plain: str, metadata: Mapping[str, Any], display_id: str) -> None:
     """Replace the output `display_id` by a bundle whose `text/html` is `html_pieces` joined.
 
-    `metadata` must be plain JSON (str keys), as `record.provenance` and its kin make it."""
+    Every string must be valid text (`engine.valid_text`: no lone surrogate), and `metadata` plain JSON (str
+    keys), as `render` and `record.provenance` make them."""
     publisher = _publisher()
     if publisher is None:
         from IPython.display import update_display as publish
@@ -53,14 +55,20 @@ def update_display(html_pieces: Iterable[str], plain: str, metadata: Mapping[str
 
 
 def _publisher() -> Any:
-    """ipykernel's display publisher, when it would send this thread's displays itself."""
+    """ipykernel's display publisher, when all its `publish` would do is send a JSON message."""
     from IPython import get_ipython
 
+    try:
+        from ipykernel.zmqshell import ZMQDisplayPublisher
+    except ImportError:
+        return None
     publisher = getattr(get_ipython(), "display_pub", None)
-    if any(getattr(publisher, name, None) is None for name in ("session", "pub_socket", "topic", "parent_header")):
+    if getattr(type(publisher), "publish", None) is not ZMQDisplayPublisher.publish or publisher.session is None:
         return None
-    if getattr(publisher, "_hooks", None):  # a capture on this thread expects the content as a dict
-        return None
+    if getattr(publisher, "store_display_history", False) or getattr(publisher, "_hooks", None):
+        return None  # it would keep the bundle, or hand it as a dict to a hook registered on this thread
+    if getattr(publisher.session, "packer", None) not in ("json", "orjson"):
+        return None  # packed content must be what the session's own packer would have made
     return publisher
 
 

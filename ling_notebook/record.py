@@ -100,9 +100,10 @@ _COLUMNS = ("id", "time", "notebook", "cell", "conversation", "model", "server",
             "reasoning",
             "parts", "prompt_tokens", "completion_tokens", "total_tokens", "finish_reason", "status", "error",
             "ttft", "duration", "version")
-# The reply's text and reasoning are bound as UTF-8 bytes and cast back to TEXT by SQLite: bound as a str, a
+# A non-ASCII text and reasoning are bound as UTF-8 bytes and cast back to TEXT by SQLite: bound as a str, a
 # non-ASCII text is read by the sqlite3 module through its cached UTF-8 form, which CPython then keeps inside
-# the reply's own text for as long as the reply lives (the text once more, in memory).
+# the reply's own text for as long as the reply lives (the text once more, in memory). An ASCII str is read
+# in place, and CAST leaves a str as it is.
 _AS_BYTES = ("text", "reasoning")
 _INSERT = (f"INSERT OR IGNORE INTO replies ({', '.join(_COLUMNS)}) "
            f"VALUES ({', '.join('CAST(? AS TEXT)' if c in _AS_BYTES else '?' for c in _COLUMNS)})")
@@ -280,8 +281,8 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
         _text(shown_url(reply.settings.base_url)),
         _text(json.dumps(request, ensure_ascii=False, default=str)),
         request_key(reply),
-        _text(reply.text).encode(),  # see _AS_BYTES
-        _text(reply.reasoning).encode(),
+        _detached(_text(reply.text)),
+        _detached(_text(reply.reasoning)),
         _text(json.dumps(calls, ensure_ascii=False, default=str)) if (calls := _calls(reply)) else None,
         *((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) if usage else (None, None, None)),
         reply.finish_reason,
@@ -291,6 +292,11 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
         elapsed,
         __version__,
     )
+
+
+def _detached(text: str) -> str | bytes:
+    """`text` as it may be bound without CPython caching its UTF-8 form inside it (see _AS_BYTES)."""
+    return text if text.isascii() else text.encode()
 
 
 def _calls(reply: Reply) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -46,3 +47,24 @@ def test_packing_leaves_no_utf8_copy_inside_the_replys_text():
     sizes = sys.getsizeof(text), sys.getsizeof(html)
     packed.content_bytes(iter([html]), text, {"ling_notebook": {"markdown": [text]}}, "d1")
     assert (sys.getsizeof(text), sys.getsizeof(html)) == sizes
+
+
+@pytest.mark.parametrize("change, packs_here", [
+    ({}, True),
+    ({"packer": "pickle"}, False),  # the content must be what the session's own packer makes
+    ({"store_display_history": True}, False),  # publish() would keep the bundle too
+    ({"subclass": True}, False),  # someone's own publish() must run
+])
+def test_the_message_is_packed_here_only_where_publish_would_just_send_json(monkeypatch, change, packs_here):
+    from ipykernel.zmqshell import ZMQDisplayPublisher
+    from jupyter_client.session import Session
+
+    class Custom(ZMQDisplayPublisher):
+        def publish(self, *args, **kwargs):
+            return super().publish(*args, **kwargs)
+
+    kind = Custom if change.get("subclass") else ZMQDisplayPublisher
+    publisher = kind(session=Session(packer=change.get("packer", "json")), pub_socket=object(),
+                     store_display_history=change.get("store_display_history", False))
+    monkeypatch.setattr("IPython.get_ipython", lambda: SimpleNamespace(display_pub=publisher))
+    assert (packed._publisher() is publisher) is packs_here
