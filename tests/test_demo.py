@@ -93,6 +93,15 @@ def end(demo: subprocess.Popen[str], *more: psutil.Process) -> None:
             process.kill()
 
 
+def command_line(process: psutil.Process) -> str:
+    """What `ps` shows of a process; nothing for one that has already exited (a short-lived helper that
+    JupyterLab started, a zombie until reaped), which shows no command line to anyone."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return ""
+
+
 def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell without job control starts a background job
 
@@ -111,7 +120,7 @@ def test_a_signal_stops_jupyterlab_its_kernels_and_the_model_server(stop, popen)
         assert isinstance(kernel, dict) and kernel["id"]
         left = psutil.Process(demo.pid).children(recursive=True)  # JupyterLab and the kernel
         assert len(left) >= 2
-        assert not [p.pid for p in [psutil.Process(demo.pid), *left] if lab["token"] in " ".join(p.cmdline())]
+        assert not [p.pid for p in [psutil.Process(demo.pid), *left] if lab["token"] in command_line(p)]
 
         demo.send_signal(stop)
         assert demo.wait(timeout=60) == 0
