@@ -18,7 +18,7 @@ from typing import Any
 
 from _common import BUILD, ServerProcess
 from fig_browser import launch, markdown_stream
-from fig_lab import KERNEL_READY, NOTEBOOK, PANEL, RUN_CELL, Lab, configure_cell, notebook
+from fig_lab import PANEL, RUN_CELL, Lab, configure_cell, configured_page, notebook
 from fig_pages import FRONT_ENDS
 
 RATE = 2000.0  # tokens per second, as figure 10
@@ -107,11 +107,7 @@ def main() -> None:
             with sync_playwright() as p:
                 browser = launch(p)
                 for front in args.front_ends:
-                    page = browser.new_page(viewport={"width": 1200, "height": 900})
-                    page.goto(f"{lab.url}{FRONT_ENDS[front].format(nb=NOTEBOOK)}?token={lab.token}")
-                    page.wait_for_function(KERNEL_READY, timeout=60_000, polling=100)
-                    page.evaluate(RUN_CELL, 0)
-                    page.wait_for_function(KERNEL_READY, timeout=30_000, polling=100)
+                    page = configured_page(browser, lab, FRONT_ENDS[front])
                     output = f"{PANEL} .jp-Cell:nth-child(2) .jp-OutputArea"
                     events, profile = trace_end(page, output, stream["sentinel"], args.tokens / RATE)
                     name = BUILD / f"end-trace-{front.replace(' ', '')}-{args.tokens}.json"

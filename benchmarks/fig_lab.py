@@ -147,6 +147,17 @@ RUN_CELL = """async (index) => {
   panel.content.activeCellIndex = index;
   await window.jupyterapp.commands.execute('notebook:run-cell');
 }"""
+def configured_page(browser: Any, lab: Lab, path: str = "/lab/workspaces/bench/tree/{nb}") -> Any:
+    """A fresh page of `lab`'s notebook, at `path` (a front end's URL for it), with its first cell (the set-up)
+    run and the kernel idle."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(f"{lab.url}{path.format(nb=NOTEBOOK)}?token={lab.token}")
+    page.wait_for_function(KERNEL_READY, timeout=60_000, polling=100)
+    page.evaluate(RUN_CELL, 0)
+    page.wait_for_function(KERNEL_READY, timeout=30_000, polling=100)
+    return page
+
+
 ARM_CLICK = """() => {
   window.__clickAt = null;
   const button = document.querySelector('PANEL .jp-Cell:nth-child(2) .ling-stop');
@@ -170,11 +181,7 @@ def browser_stop(server: ServerProcess, runs: int) -> dict[str, Any]:
         with sync_playwright() as p:
             browser = launch(p)
             try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.goto(f"{lab.url}/lab/workspaces/bench/tree/{NOTEBOOK}?token={lab.token}")
-                page.wait_for_function(KERNEL_READY, timeout=60_000, polling=100)
-                page.evaluate(RUN_CELL, 0)
-                page.wait_for_function(KERNEL_READY, timeout=30_000, polling=100)
+                page = configured_page(browser, lab)
                 output = f"{PANEL} .jp-Cell:nth-child(2) .jp-OutputArea"
                 for i in range(runs + 1):
                     server.clear()

@@ -24,7 +24,7 @@ from _approaches import setup
 from _common import BUILD, Bars, ServerProcess, Table, median, ms, size
 from _kernel import BOOKKEEPING, Kernel, Message, kernel_env
 from fig_browser import launch, markdown_stream
-from fig_lab import KERNEL_READY, NOTEBOOK, PANEL, RUN_CELL, Lab, configure_cell, notebook
+from fig_lab import KERNEL_READY, NOTEBOOK, PANEL, RUN_CELL, Lab, configure_cell, configured_page, notebook
 
 # Defines the baseline in a kernel, and how a cell picks the widget class `stream()` uses.
 PER_REPLY_SETUP = '''
@@ -274,12 +274,8 @@ def end_tasks(server: ServerProcess, sizes: list[int], rounds: int = 1,
 def _end_run(browser: Any, lab: Lab, path: str, index: int, sentinel: str, seconds: float) -> dict[str, Any]:
     """Long tasks in a fresh page (a long final copy left on a page slows what follows) while cell `index`
     streams its reply and until 1 s after the final copy shows."""
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page = configured_page(browser, lab, path)
     try:
-        page.goto(f"{lab.url}{path.format(nb=NOTEBOOK)}?token={lab.token}")
-        page.wait_for_function(KERNEL_READY, timeout=60_000, polling=100)
-        page.evaluate(RUN_CELL, 0)
-        page.wait_for_function(KERNEL_READY, timeout=30_000, polling=100)
         output = f"{PANEL} .jp-Cell:nth-child({index + 1}) .jp-OutputArea"
         page.evaluate(
             """([sel, sentinel]) => {
