@@ -4,6 +4,7 @@ and by the JavaScript functions sampled in it.
 
     .venv/bin/python benchmarks/end_trace.py 60000                 # JupyterLab and Notebook 7
     .venv/bin/python benchmarks/end_trace.py 20000 "Notebook 7"
+    .venv/bin/python benchmarks/end_trace.py 20000 --start 0       # from the moment the cell runs
 
 A diagnostic, not a figure: it prints what it saw and checks no bar. Traces go to benchmarks/build/.
 """
@@ -31,21 +32,29 @@ WATCH = """([sel, sentinel]) => {
 }"""
 
 
-def trace_end(page: Any, output: str, sentinel: str, seconds: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Run cell 1 and record from 85% of its streaming time until 1 s after its final copy shows."""
+def trace_end(page: Any, output: str, sentinel: str, seconds: float,
+              start: float = 0.85) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run cell 1 and record from `start` (a share of its streaming time) until 1 s after its final copy shows."""
     page.evaluate(WATCH, [output, sentinel])
     cdp = page.context.new_cdp_session(page)
-    page.evaluate(RUN_CELL, 1)
-    time.sleep(seconds * 0.85)
     events: list[dict[str, Any]] = []
     done: list[bool] = []
     cdp.on("Tracing.dataCollected", lambda e: events.extend(e["value"]))
     cdp.on("Tracing.tracingComplete", lambda _e: done.append(True))
-    cdp.send("Profiler.enable")
-    cdp.send("Profiler.setSamplingInterval", {"interval": 200})
-    cdp.send("Profiler.start")
-    cdp.send("Tracing.start", {"categories": "devtools.timeline,disabled-by-default-devtools.timeline,blink,v8",
-                               "transferMode": "ReportEvents"})
+
+    def record() -> None:
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+        cdp.send("Profiler.start")
+        cdp.send("Tracing.start", {"categories": "devtools.timeline,disabled-by-default-devtools.timeline,blink,v8",
+                                   "transferMode": "ReportEvents"})
+
+    if start <= 0:
+        record()
+    page.evaluate(RUN_CELL, 1)
+    if start > 0:
+        time.sleep(seconds * start)
+        record()
     page.wait_for_function("() => window.__end.shown", timeout=(60 + 3 * seconds) * 1000, polling=100)
     page.wait_for_timeout(1000)
     profile = cdp.send("Profiler.stop")["profile"]
@@ -90,6 +99,8 @@ def report(events: list[dict[str, Any]], profile: dict[str, Any], tasks: int = 3
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tokens", type=int)
+    parser.add_argument("--start", type=float, default=0.85,
+                        help="when to start recording, as a share of the streaming time (0: before the cell runs)")
     parser.add_argument("front_ends", nargs="*", help=f"any of {list(FRONT_ENDS)}; both when none is named")
     args = parser.parse_args()
     args.front_ends = args.front_ends or list(FRONT_ENDS)
@@ -109,7 +120,7 @@ def main() -> None:
                 for front in args.front_ends:
                     page = configured_page(browser, lab, FRONT_ENDS[front])
                     output = f"{PANEL} .jp-Cell:nth-child(2) .jp-OutputArea"
-                    events, profile = trace_end(page, output, stream["sentinel"], args.tokens / RATE)
+                    events, profile = trace_end(page, output, stream["sentinel"], args.tokens / RATE, args.start)
                     name = BUILD / f"end-trace-{front.replace(' ', '')}-{args.tokens}.json"
                     name.write_text(json.dumps({"traceEvents": events}))
                     print(f"{front}, {args.tokens:,} tokens (trace: {name}):")
