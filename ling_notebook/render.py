@@ -313,15 +313,13 @@ def _sanitized(tokens: list[Token], env: dict[str, Any], window: int) -> Iterato
     """The sanitized HTML of a window's `tokens`, in one pass, but for a top-level paragraph too long to hold
     several times over (a reply with no blank line, or no line break at all): its inline HTML goes a run of
     inline tokens at a time (`_inline_runs`), between the paragraph's own tags, which are ours."""
-    long = next((i for i, t in enumerate(tokens) if t.type == "inline" and t.level == 1 and i
-                 and tokens[i - 1].type == "paragraph_open" and tokens[i - 1].level == 0
-                 and not tokens[i - 1].attrs and len(t.content) > window), None)
+    long = next((i + 1 for i, t in enumerate(tokens) if t.type == "paragraph_open" and t.level == 0
+                 and not t.attrs and len(tokens[i + 1].content) > window), None)  # its inline token
     if long is None:
         # Wrapped before sanitizing, and each big string dropped as soon as the next exists: a window
         # of HTML is then at most twice in memory here (not the rendered, sanitized and wrapped copies
         # held at once by this generator, its consumer and the join).
         html_text = "".join(_chunks(tokens, env))
-        del tokens
         clean = sanitize(html_text)
         del html_text
         yield clean
