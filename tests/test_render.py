@@ -251,6 +251,17 @@ def test_script_links_are_not_links(link):
     assert not [a for a in page.tags("a") if "script" in (a.get("href") or "").lower()]
 
 
+def test_hostile_text_in_a_paragraph_longer_than_a_window_stays_inert():
+    # Such a paragraph is sanitized a run of inline tokens at a time, between tags of ours (render._sanitized).
+    hostile = ["<script>alert(1)</script>", "<svg onload=alert(1)>", "</p></div><img src=x onerror=alert(1)>",
+               "[x](javascript:alert(1))", "<a href='javascript:alert(1)'>*x</a>*", "`</p>` &lt;b&gt; &amp;",
+               "**<b>bold</b>", "![i](data:image/svg+xml,<svg onload=alert(1)>)"]
+    text = " words\r\n".join(hostile * 3)  # one paragraph of many lines, CRLF line ends
+    page = assert_inert("".join(render._windows(text, 16)))
+    assert not page.tags("img") and not page.tags("script") and not page.tags("svg")
+    assert [tag for tag, _ in page.elements if tag in ("div", "p")] == ["div", "p"]  # one paragraph, whole
+
+
 def test_a_hostile_model_name_error_and_reasoning_stay_text():
     hostile = "<img src=x onerror=alert(1)>"
     page = assert_inert_bundle(render.reply_bundle(
