@@ -41,8 +41,9 @@ MIN_RATE_SECONDS = 0.25
 log = logging.getLogger("ling_notebook.reply")
 redact_logs_of("ling_notebook", "openai", "httpx", "httpcore")  # imported by now, with their loggers
 
-# Replies started and not yet ended. Added to by the thread that starts a reply, removed from by the
-# thread that ends it (the stream's, or the one calling stop()): every use holds the lock.
+# Replies started and not yet settled (see `Reply._settle`: ended, row queued, copies published). Added to
+# by the thread that starts a reply, removed from by the thread that settles it (its end thread, or the
+# stream's or stop()'s for a reply nobody views): every use holds the lock.
 _running: weakref.WeakSet[Reply] = weakref.WeakSet()
 _running_lock = threading.Lock()
 
@@ -611,13 +612,9 @@ class Reply:
                     call.state = "stopped" if call.started_at is not None else "skipped"
                     call.ended_at = self.ended_at if call.started_at is not None else None
             listeners = list(self._listeners)
-        # Its row queued before it stops counting as running: whoever waits for the running replies and then
-        # flushes the log finds it written.
         record.ended(self)
-        with _running_lock:
-            _running.discard(self)
         if not listeners:  # nothing to wait for (a batch item): settled here, behind nobody's copy
-            self._ended.set_result(self.text)
+            self._settle()
             return
         # Views build their final copy in on_end, which can take seconds for a long reply: not on the
         # loop (other streams would stall), nor on the thread that called stop() (the kernel's), nor
@@ -634,4 +631,11 @@ class Reply:
                     log.exception("A view of the reply from %s failed to show its end", self.model)
         finally:  # whatever escaped (the runner logs it), wait() must not hang
             if settle:
-                self._ended.set_result(self.text)
+                self._settle()
+
+    def _settle(self) -> None:
+        """The very end: its row queued, its views' copies published. Only now does it stop counting as
+        running, so whoever waits for the running replies (and then flushes the log) misses neither."""
+        with _running_lock:
+            _running.discard(self)
+        self._ended.set_result(self.text)

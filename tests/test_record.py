@@ -100,6 +100,30 @@ def test_a_reply_counts_as_running_until_its_row_is_on_its_way(model_server, tmp
     reply.wait(10)
     assert [row["text"] for row in logged(log)] == ["still running"]
 
+def test_a_reply_counts_as_running_until_its_views_have_published_their_copies(model_server):
+    # Whoever waits for the running replies (the kernel tests' `run_cell`, to find each static copy) must not
+    # miss a reply that has ended but whose view is still publishing its copy on the end thread.
+    publishing, published = threading.Event(), threading.Event()
+
+    class SlowCopy:
+        def on_status(self, reply: Reply) -> None: ...
+        def on_delta(self, reply: Reply, content: str, reasoning: str) -> None: ...
+
+        def on_end(self, reply: Reply) -> None:
+            publishing.set()
+            published.wait(10)
+
+    reply = ask(model_server, "test/echo", "copy me")
+    reply.add_listener(SlowCopy())
+    reply.start()
+    assert publishing.wait(10)
+    try:
+        assert reply.ended and reply in list(reply_module._running)
+    finally:
+        published.set()
+    assert reply.wait(10) == "copy me" and reply not in list(reply_module._running)
+
+
 def test_a_logged_text_is_stored_as_text_and_leaves_no_utf8_copy_inside_the_reply(model_server, tmp_path):
     # CPython keeps a non-ASCII str's UTF-8 form inside it once a C library asks for it (sys.getsizeof counts
     # it): logging a reply must not make its text carry a second copy for the rest of its life.
