@@ -1,13 +1,14 @@
 /**
  * The renderer bundle (built to ling_notebook/static/app.js and app.css): markdown-it, DOMPurify,
  * highlight.js, the view and its stylesheet. A page loads it once, through the stub in widget.ts, and
- * every reply view in the page shares it.
+ * every reply view in the page shares it. Temml comes apart (js/math.ts), through `provideMath`.
  */
 import "./widget.css";
 import "./chat.css";
 import { ChatView } from "./chat";
 import { CompareView } from "./compare";
 import type { AnyLingModel, ChatModelState, CompareModelState, LingModelState, WidgetModel } from "./contract";
+import { provideMath } from "./formulas";
 import { LingView } from "./view";
 
 interface RenderProps {
@@ -36,4 +37,6 @@ export function render({ model, el }: RenderProps): () => void {
   };
 }
 
-export default { render };
+export { provideMath };
+
+export default { render, provideMath };

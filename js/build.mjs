@@ -1,5 +1,6 @@
 // Builds the front end into ling_notebook/static/ (`npm run build`), or the folder given as argument:
 //   app.js, app.css  the renderer bundle (js/app.ts), sent to a page once, on request
+//   math.js          Temml (js/math.ts), sent with the renderer, imported when a formula is first shown
 //   widget.js        the stub every reply ships as its anywidget ESM (js/widget.ts); it carries the
 //                    renderer's content hash, so a page never reuses a renderer from another build.
 //   batch.js, batch.css  the batch progress view (js/batch.ts): small, no Markdown, its own ESM
@@ -17,9 +18,9 @@ const outdir = process.argv[2] ?? "ling_notebook/static";
 const common = { bundle: true, minify: true, format: "esm", target: "es2020", logLevel: "warning" };
 
 // markdown-it-texmath falls back to `require("katex")` when given no engine; js/formulas.ts gives it one.
-await build({ ...common, entryPoints: { app: "js/app.ts" }, outdir, external: ["katex"] });
+await build({ ...common, entryPoints: { app: "js/app.ts", math: "js/math.ts" }, outdir, external: ["katex"] });
 const hash = createHash("sha256");
-for (const name of ["app.js", "app.css"]) hash.update(await readFile(`${outdir}/${name}`));
+for (const name of ["app.js", "app.css", "math.js"]) hash.update(await readFile(`${outdir}/${name}`));
 await build({
   ...common,
   entryPoints: { widget: "js/widget.ts" },

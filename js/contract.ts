@@ -89,15 +89,17 @@ export interface SnapshotMessage {
 }
 
 /**
- * Kernel -> view: the renderer bundle (js/app.ts, built) and its stylesheet, answering a view's
- * `renderer` request. A page asks for it once (see loader.ts).
+ * Kernel -> view: the renderer bundle (js/app.ts, built), its stylesheet and the math bundle (js/math.ts,
+ * imported only when a formula is first shown), answering a view's `renderer` request. A page asks for
+ * it once (see loader.ts).
  */
 export interface RendererMessage {
   type: "renderer";
-  /** The content hash of js + css, as js/build.mjs writes it into the stub (LING_RENDERER_HASH). */
+  /** The content hash of js + css + math, as js/build.mjs writes it into the stub (LING_RENDERER_HASH). */
   hash: string;
   js: string;
   css: string;
+  math: string;
 }
 
 /**

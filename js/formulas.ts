@@ -8,11 +8,15 @@
  * has not come yet is plain text: while a reply streams, an open formula shows as its source until it
  * closes. A formula that cannot be shown (a TeX error, a refused command, too long) is its source, with
  * the reason as its title. Temml writes MathML, which the browser lays out: no fonts to ship.
+ *
+ * Temml is half the renderer's size, so it is a bundle of its own (js/math.ts), imported the first time a
+ * formula is shown (`provideMath`): a page without math never compiles it, and a page with math does so
+ * in a task of its own. Until it is there, a formula shows its source (`ling-math-pending`), and views
+ * that showed one render those blocks again when it arrives (`onMathReady`).
  * Does not own: sanitizing (markdown.ts passes everything through sanitize.ts, which allows MathML).
  */
 import type { MarkdownIt as Parser, Token } from "markdown-it";
 import texmath from "markdown-it-texmath";
-import temml from "temml";
 
 /** A longer formula is shown as its source (formulas.py, the same). */
 export const MAX_TEX_CHARS = 10_000;
@@ -57,6 +61,68 @@ function endsLine(str: string, _outerSpace: boolean, end: number): boolean {
 
 class FormulaError extends Error {}
 
+/** What formulas.ts needs of Temml. */
+export interface MathEngine {
+  renderToString(tex: string, options: Record<string, unknown>): string;
+}
+
+let engine: MathEngine | null = null;
+let loadEngine: (() => Promise<MathEngine>) | null = null;
+let loading = false;
+let shownPending = 0;
+const readyCallbacks = new Set<() => void>();
+
+/**
+ * Where Temml comes from: the engine itself (tests), or a function importing it (loader.ts: the math
+ * bundle), called once, the first time a formula is shown.
+ */
+export function provideMath(source: MathEngine | (() => Promise<MathEngine>)): void {
+  if (typeof source === "function") loadEngine = source;
+  else setEngine(source);
+}
+
+/**
+ * Calls `callback` once, when formulas shown pending can be rendered (or could not be: they then show
+ * their source with the reason). Returns a function that cancels it.
+ */
+export function onMathReady(callback: () => void): () => void {
+  readyCallbacks.add(callback);
+  return () => readyCallbacks.delete(callback);
+}
+
+/** How many formulas were shown pending so far: a renderer compares it around a render. */
+export function pendingFormulas(): number {
+  return shownPending;
+}
+
+function setEngine(next: MathEngine): void {
+  engine = next;
+  const callbacks = [...readyCallbacks];
+  readyCallbacks.clear();
+  for (const callback of callbacks) {
+    try {
+      callback();
+    } catch (err) {
+      console.error("[ling-notebook] could not show the formulas again", err);
+    }
+  }
+}
+
+class MathPending extends Error {}
+
+function startLoading(): void {
+  if (loading || !loadEngine) return;
+  loading = true;
+  loadEngine().then(setEngine, (err) => {
+    console.error("[ling-notebook] could not load math", err);
+    setEngine({
+      renderToString: () => {
+        throw new FormulaError("Math could not be loaded in this page.");
+      },
+    });
+  });
+}
+
 /** Adds the math rules to `md`, and renders every math token as MathML (or its source). */
 export function installFormulas(md: Parser): void {
   for (const rule of texmath.rules.dollars.inline) if (rule.name === "math_inline") rule.rex = DOLLAR_INLINE;
@@ -81,12 +147,16 @@ function renderToken(tokens: Token[], idx: number): string {
 
 /** MathML for `tex`, or its source between `opener` and its closer with the reason as title. */
 export function formulaHtml(tex: string, display: boolean, opener: string): string {
+  const source = () => escapeHtml(`${opener}${tex}${CLOSERS[opener] ?? opener}`);
   try {
     return toMathML(tex.trim(), display);
   } catch (err) {
+    if (err instanceof MathPending) {
+      shownPending++;
+      return `<code class="ling-math-pending">${source()}</code>`;
+    }
     const message = err instanceof Error ? err.message : String(err);
-    const source = `${opener}${tex}${CLOSERS[opener] ?? opener}`;
-    return `<code class="ling-math-error" title="${escapeHtml(message)}">${escapeHtml(source)}</code>`;
+    return `<code class="ling-math-error" title="${escapeHtml(message)}">${source()}</code>`;
   }
 }
 
@@ -94,7 +164,10 @@ export function formulaHtml(tex: string, display: boolean, opener: string): stri
 const cache = new Map<string, string>();
 const CACHE_SIZE = 512;
 
-/** `tex` as a MathML `<math>` element (not sanitized); throws when it is not shown as math. */
+/**
+ * `tex` as a MathML `<math>` element (not sanitized); throws when it is not shown as math, or (with
+ * `MathPending`) not yet: Temml is still loading.
+ */
 export function toMathML(tex: string, display: boolean): string {
   const key = `${display ? "D" : "I"}${tex}`;
   const hit = cache.get(key);
@@ -104,7 +177,12 @@ export function toMathML(tex: string, display: boolean): string {
   }
   const refused = [...new Set([...tex.matchAll(COMMAND)].map((m) => m[1]).filter((c) => REFUSED.has(c)))].sort();
   if (refused.length) throw new FormulaError(`Not allowed in a reply: \\${refused[0]}`);
-  const html = temml.renderToString(tex, {
+  if (!engine) {
+    if (!loadEngine) throw new FormulaError("Math is not available in this page.");
+    startLoading();
+    throw new MathPending();
+  }
+  const html = engine.renderToString(tex, {
     displayMode: display,
     throwOnError: true,
     trust: false,

@@ -5,22 +5,26 @@
  * object, under a key that holds the bundle's content hash, so a page never reuses a renderer built for
  * another version of ling-notebook. While the page has no renderer, one waiting view asks its kernel for
  * it (a `renderer` custom message); the answer brings the bundle's source and CSS, which are imported from
- * a Blob URL (as anywidget imports a widget's own ESM) and injected once. If the asking view goes away
+ * a Blob URL (as anywidget imports a widget's own ESM) and injected once; the math bundle that comes with
+ * them is imported the same way, but only when the renderer first shows a formula. If the asking view goes away
  * before the answer (its reply ended and its widget closed), the next waiting view asks; if no answer comes
  * in RETRY_MS (the kernel was restarted under the asking view), the newest waiting view asks again.
  */
 import type { AnyLingModel, CarriedRenderer, RendererMessage, WidgetModel } from "./contract";
+import type { MathEngine } from "./formulas";
 
 /** What the renderer bundle exports. */
 export interface Renderer {
   render(props: { model: AnyLingModel; el: HTMLElement }): () => void;
+  /** Where its formulas get Temml: called once, when the first formula is shown. */
+  provideMath(load: () => Promise<MathEngine>): void;
 }
 
 export const RETRY_MS = 10_000;
 
 export interface LoaderOptions {
-  /** Turns the bundle's source into a module (default: import it from a Blob URL). */
-  importSource?: (source: string) => Promise<Renderer>;
+  /** Turns a bundle's source into its module's default export (default: import it from a Blob URL). */
+  importSource?: (source: string) => Promise<unknown>;
   retryMs?: number;
 }
 
@@ -37,11 +41,11 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
-export async function importFromBlob(source: string): Promise<Renderer> {
+export async function importFromBlob(source: string): Promise<unknown> {
   const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
   try {
     const module = await import(/* @vite-ignore */ url);
-    return (module.default ?? module) as Renderer;
+    return module.default ?? module;
   } finally {
     URL.revokeObjectURL(url);
   }
@@ -50,14 +54,19 @@ export async function importFromBlob(source: string): Promise<Renderer> {
 function isRendererMessage(msg: unknown): msg is RendererMessage {
   const m = msg as Partial<RendererMessage> | null;
   return (
-    !!m && m.type === "renderer" && typeof m.hash === "string" && typeof m.js === "string" && typeof m.css === "string"
+    !!m &&
+    m.type === "renderer" &&
+    typeof m.hash === "string" &&
+    typeof m.js === "string" &&
+    typeof m.css === "string" &&
+    typeof m.math === "string"
   );
 }
 
 export class PageLoader {
   private readonly hash: string;
   private readonly document: Document;
-  private readonly importSource: (source: string) => Promise<Renderer>;
+  private readonly importSource: (source: string) => Promise<unknown>;
   private readonly retryMs: number;
   /** Set once an answer arrived: every later view uses it. */
   private loaded: Promise<Renderer> | null = null;
@@ -157,8 +166,16 @@ export class PageLoader {
     if (msg.hash !== this.hash) {
       throw new Error(`the kernel sent renderer ${msg.hash}, this view needs ${this.hash}: restart the kernel`);
     }
-    const renderer = await this.importSource(msg.js);
-    if (typeof renderer?.render !== "function") throw new Error("the renderer bundle has no render()");
+    const renderer = (await this.importSource(msg.js)) as Partial<Renderer> | null;
+    if (typeof renderer?.render !== "function" || typeof renderer.provideMath !== "function") {
+      throw new Error("the renderer bundle has no render() or provideMath()");
+    }
+    const math = msg.math;
+    renderer.provideMath(async () => {
+      const engine = (await this.importSource(math)) as Partial<MathEngine> | null;
+      if (typeof engine?.renderToString !== "function") throw new Error("the math bundle has no renderToString()");
+      return engine as MathEngine;
+    });
     const id = `ling-notebook-css-${this.hash}`;
     if (!this.document.getElementById(id)) {
       const style = this.document.createElement("style");
@@ -166,6 +183,6 @@ export class PageLoader {
       style.textContent = msg.css;
       this.document.head.append(style);
     }
-    return renderer;
+    return renderer as Renderer;
   }
 }

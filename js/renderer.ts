@@ -8,8 +8,12 @@
  * Blocks are grouped into chunks of CHUNK_BLOCKS so that the stylesheet can let the browser skip
  * the chunks that are off screen (`content-visibility: auto` on `.ling-chunk`): measured in
  * Chromium, layout and pre-paint per update otherwise grow with the length of the reply.
+ *
+ * A block rendered before the page had math (formulas.ts loads Temml on the first formula) shows its
+ * formulas' source; it is rendered again, once, when math arrives.
  */
 import { type Block, BlockSplitter, type SplitterLimits } from "./blocks";
+import { onMathReady, pendingFormulas } from "./formulas";
 import { renderMarkdown } from "./markdown";
 
 /** Runs `callback` later (once); returns a function that cancels it. */
@@ -63,6 +67,9 @@ export class MarkdownView {
   private cut = false;
   private cancelFrame: (() => void) | null = null;
   private disposed = false;
+  /** Closed block nodes showing formulas as source until math arrives, with what renders them again. */
+  private awaitingMath: Array<{ node: HTMLElement; again: () => HTMLElement }> = [];
+  private cancelMath: (() => void) | null = null;
 
   constructor(el: HTMLElement, options: MarkdownViewOptions = {}) {
     this.el = el;
@@ -134,6 +141,9 @@ export class MarkdownView {
     this.disposed = true;
     this.cancelFrame?.();
     this.cancelFrame = null;
+    this.cancelMath?.();
+    this.cancelMath = null;
+    this.awaitingMath = [];
   }
 
   private request(): void {
@@ -167,7 +177,9 @@ export class MarkdownView {
   }
 
   private renderClosed(block: Block): void {
+    const pending = pendingFormulas();
     const node = this.blockNode(block, true, false);
+    if (pendingFormulas() !== pending) this.awaitMath(node, () => this.blockNode(block, true, false));
     if (this.openEl) {
       this.openEl.replaceWith(node);
       this.openEl = null;
@@ -200,7 +212,9 @@ export class MarkdownView {
       return;
     }
     // The open block is shown plain (no highlighting) until the reply is final.
+    const pending = pendingFormulas();
     const node = this.blockNode(block, this.final, !this.final, !this.final || this.cut);
+    if (pendingFormulas() !== pending) this.awaitMath(null, null);
     // The last block drops its bottom margin. A class set on the new node rather than a
     // `:last-child` rule: with one, each new chunk restyled the whole chunk before it (15,000
     // elements, 60 ms, measured in Chromium on a long highlighted code block).
@@ -208,6 +222,22 @@ export class MarkdownView {
     if (this.openEl) this.openEl.replaceWith(node);
     else this.place(node);
     this.openEl = node;
+  }
+
+  /** Renders `node` `again` when math arrives; the open block (`node` null) is rendered anew then. */
+  private awaitMath(node: HTMLElement | null, again: (() => HTMLElement) | null): void {
+    if (node && again) this.awaitingMath.push({ node, again });
+    this.cancelMath ??= onMathReady(() => this.mathReady());
+  }
+
+  private mathReady(): void {
+    this.cancelMath = null;
+    if (this.disposed) return;
+    const waiting = this.awaitingMath;
+    this.awaitingMath = [];
+    for (const { node, again } of waiting) if (this.el.contains(node)) node.replaceWith(again());
+    this.openShown = null;
+    this.request();
   }
 
   private blockNode(block: Block, highlight: boolean, open: boolean, complete = false): HTMLElement {

@@ -101,10 +101,12 @@ def give_back_freed_memory() -> None:
 
 @functools.cache
 def renderer_bundle() -> dict[str, str]:
-    """The built renderer (js/app.ts), its stylesheet, and their content hash (as js/build.mjs computes
-    it for the stub, which refuses a renderer of another build), read once per kernel."""
-    files = {name: (STATIC / f"app.{name}").read_bytes() for name in ("js", "css")}
-    digest = hashlib.sha256(files["js"] + files["css"]).hexdigest()[:16]
+    """The built renderer (js/app.ts), its stylesheet, the math bundle (js/math.ts, which a page imports
+    only when a formula is first shown), and their content hash (as js/build.mjs computes it for the stub,
+    which refuses a renderer of another build), read once per kernel."""
+    files = {name: (STATIC / file).read_bytes() for name, file in (("js", "app.js"), ("css", "app.css"),
+                                                                    ("math", "math.js"))}
+    digest = hashlib.sha256(files["js"] + files["css"] + files["math"]).hexdigest()[:16]
     return {"hash": digest, **{name: data.decode("utf-8") for name, data in files.items()}}
 
 

@@ -1,12 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { renderMarkdown } from "../markdown";
 import { MarkdownView } from "../renderer";
-import { MAX_TEX_CHARS } from "../formulas";
+import { MAX_TEX_CHARS, provideMath } from "../formulas";
+import math from "../math";
 import { ManualFrames } from "./frames";
 import SHARED from "./formula-cases.json";
 
 /** Shared with tests/test_formulas.py: the static copy shows the same text as math, the same way. */
 const CASES = SHARED as Array<[string, string]>;
+
+// Temml at once, as a page has it once the math bundle is imported (mathload.test.ts: before that).
+provideMath(math);
 
 /**
  * What a reader sees, in words: a formula is ⟦I⟧ (inline) or ⟦D⟧ (display), a formula shown as its

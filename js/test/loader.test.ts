@@ -1,22 +1,29 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import app from "../app";
-import { PageLoader, type Renderer } from "../loader";
+import { PageLoader } from "../loader";
+import math from "../math";
 import { mount } from "../widget";
 import { FakeModel } from "./fake-model";
 
 /** The hello a reply view sends: with its own random id. */
 const HELLO = { type: "hello", view: expect.any(String) };
 
-const ANSWER = { type: "renderer", hash: "h1", js: "the bundle's source", css: ".ling-widget { color: red }" };
+const ANSWER = {
+  type: "renderer",
+  hash: "h1",
+  js: "the bundle's source",
+  css: ".ling-widget { color: red }",
+  math: "the math bundle's source",
+};
 
 /** A browser page (or frame): its global object and document, and the bundles it imported. */
 function page(doc: Document = document, options: { fail?: boolean; hash?: string } = {}) {
   const scope = {};
   const imported: string[] = [];
-  const importSource = async (source: string): Promise<Renderer> => {
+  const importSource = async (source: string): Promise<unknown> => {
     imported.push(source);
     if (options.fail) throw new Error("bad bundle");
-    return app;
+    return source === ANSWER.math ? math : app;
   };
   const open = (model = new FakeModel({ status: "streaming" })) => {
     const el = doc.createElement("div");
@@ -57,8 +64,8 @@ describe("the stub loading the renderer", () => {
 
   it("takes the renderer a foreground widget carries, without asking, and later views reuse it", async () => {
     const { open, imported } = page();
-    const { hash, js, css } = ANSWER;
-    const carrying = open(new FakeModel({ status: "streaming", _renderer: { hash, js, css } } as object));
+    const { hash, js, css, math: mathSource } = ANSWER;
+    const carrying = open(new FakeModel({ status: "streaming", _renderer: { hash, js, css, math: mathSource } } as object));
     await vi.waitFor(() => expect(carrying.el.querySelector(".ling-widget")).not.toBeNull());
     const later = open();
     await vi.waitFor(() => expect(later.el.querySelector(".ling-widget")).not.toBeNull());
@@ -76,6 +83,20 @@ describe("the stub loading the renderer", () => {
     v.model.message({ type: "snapshot", seq: 1, text: "lost ", reasoning: "" });
     v.model.message({ type: "delta", seq: 2, content: "and found", reasoning: "", elapsed: 1, ttft: 0.5, tokens_per_s: null });
     await vi.waitFor(() => expect(v.body()).toBe("lost and found"));
+  });
+
+  it("imports the math bundle it was sent only when a view first shows a formula, then shows it", async () => {
+    const { open, imported } = page();
+    const v = open();
+    v.model.message(ANSWER);
+    await vi.waitFor(() => expect(v.model.sent.at(-1)).toEqual(HELLO));
+    v.model.message({ type: "snapshot", seq: 1, text: "No formula yet.", reasoning: "" });
+    await vi.waitFor(() => expect(v.body()).toBe("No formula yet."));
+    expect(imported).toEqual([ANSWER.js]);
+    v.model.message({ type: "delta", seq: 2, content: " Now $x^2$.", reasoning: "", elapsed: 1, ttft: 0.5, tokens_per_s: null });
+    await vi.waitFor(() => expect(v.el.querySelector(".ling-body math")).not.toBeNull());
+    expect(imported).toEqual([ANSWER.js, ANSWER.math]);
+    expect(v.el.querySelector(".ling-math-pending")).toBeNull();
   });
 
   it("renders later views at once, without asking again", async () => {
