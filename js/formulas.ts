@@ -113,7 +113,9 @@ class MathPending extends Error {}
 function startLoading(): void {
   if (loading || !loadEngine) return;
   loading = true;
-  loadEngine().then(setEngine, (err) => {
+  const load = loadEngine;
+  loadEngine = null; // with it, the bundle's source it holds
+  load().then(setEngine, (err) => {
     console.error("[ling-notebook] could not load math", err);
     setEngine({
       renderToString: () => {
@@ -178,7 +180,7 @@ export function toMathML(tex: string, display: boolean): string {
   const refused = [...new Set([...tex.matchAll(COMMAND)].map((m) => m[1]).filter((c) => REFUSED.has(c)))].sort();
   if (refused.length) throw new FormulaError(`Not allowed in a reply: \\${refused[0]}`);
   if (!engine) {
-    if (!loadEngine) throw new FormulaError("Math is not available in this page.");
+    if (!loadEngine && !loading) throw new FormulaError("Math is not available in this page.");
     startLoading();
     throw new MathPending();
   }

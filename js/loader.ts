@@ -170,7 +170,7 @@ export class PageLoader {
     if (typeof renderer?.render !== "function" || typeof renderer.provideMath !== "function") {
       throw new Error("the renderer bundle has no render() or provideMath()");
     }
-    const math = msg.math;
+    const math = msg.math; // kept by formulas.ts until it is imported, not the whole message
     renderer.provideMath(async () => {
       const engine = (await this.importSource(math)) as Partial<MathEngine> | null;
       if (typeof engine?.renderToString !== "function") throw new Error("the math bundle has no renderToString()");

@@ -69,6 +69,8 @@ export class MarkdownView {
   private disposed = false;
   /** Closed block nodes showing formulas as source until math arrives, with what renders them again. */
   private awaitingMath: Array<{ node: HTMLElement; again: () => HTMLElement }> = [];
+  /** Those nodes once math arrived, rendered again within the frames' budget like the rest. */
+  private redraw: Array<{ node: HTMLElement; again: () => HTMLElement }> = [];
   private cancelMath: (() => void) | null = null;
 
   constructor(el: HTMLElement, options: MarkdownViewOptions = {}) {
@@ -144,6 +146,7 @@ export class MarkdownView {
     this.cancelMath?.();
     this.cancelMath = null;
     this.awaitingMath = [];
+    this.redraw = [];
   }
 
   private request(): void {
@@ -169,7 +172,11 @@ export class MarkdownView {
       this.queue = [];
       this.queueHead = 0;
     }
-    if (this.inbox || this.queue.length) {
+    while (this.redraw.length && this.now() < deadline) {
+      const { node, again } = this.redraw.pop() as (typeof this.redraw)[number];
+      if (this.el.contains(node)) node.replaceWith(again());
+    }
+    if (this.inbox || this.queue.length || this.redraw.length) {
       this.request();
       return;
     }
@@ -233,9 +240,8 @@ export class MarkdownView {
   private mathReady(): void {
     this.cancelMath = null;
     if (this.disposed) return;
-    const waiting = this.awaitingMath;
+    this.redraw.push(...this.awaitingMath.reverse());  // popped from the end: the first block first
     this.awaitingMath = [];
-    for (const { node, again } of waiting) if (this.el.contains(node)) node.replaceWith(again());
     this.openShown = null;
     this.request();
   }

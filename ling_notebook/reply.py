@@ -41,9 +41,9 @@ MIN_RATE_SECONDS = 0.25
 log = logging.getLogger("ling_notebook.reply")
 redact_logs_of("ling_notebook", "openai", "httpx", "httpcore")  # imported by now, with their loggers
 
-# Replies started and not yet settled (see `Reply._settle`: ended, row queued, copies published). Added to
-# by the thread that starts a reply, removed from by the thread that settles it (its end thread, or the
-# stream's or stop()'s for a reply nobody views): every use holds the lock.
+# Replies started and not yet settled (see `Reply._settle`: ended, row queued, copies published), and
+# ended replies whose late view is publishing its copy. Added to by the thread that starts a reply or
+# attaches a view, removed from by the last end thread: every use holds the lock.
 _running: weakref.WeakSet[Reply] = weakref.WeakSet()
 _running_lock = threading.Lock()
 
@@ -185,6 +185,7 @@ class Reply:
         # Guards the end against start(), stop() and each piece. Reentrant: a listener may stop the reply
         # from on_delta, on the stream's thread (the reply then ends there, with that piece).
         self._end_lock = threading.RLock()
+        self._finishing = 0  # end threads still telling views of the end (`_running_lock`)
         self._task: Future[None] | None = None  # while the request runs; dropped once it has ended
         self._started = False  # start() was called, or stop() came first and the reply is never sent
         self._stop_asked = False
@@ -320,8 +321,11 @@ class Reply:
             on_part = getattr(listener, "on_part", None)
             for call in self.tool_calls if on_part is not None else ():
                 on_part(self, call, call.arguments_text)
-        if ended:
-            self._runner.finish(self._notify_end, [listener], False)
+        if ended:  # a view that came after the end: the reply counts as running again until its copy is out
+            with _running_lock:
+                _running.add(self)
+                self._finishing += 1
+            self._finish([listener], settle=False)
 
     def start(self) -> Reply:
         """Send the request on the background loop. Returns at once."""
@@ -613,14 +617,24 @@ class Reply:
                     call.ended_at = self.ended_at if call.started_at is not None else None
             listeners = list(self._listeners)
         record.ended(self)
-        if not listeners:  # nothing to wait for (a batch item): settled here, behind nobody's copy
-            self._settle()
-            return
+        with _running_lock:
+            self._finishing += 1
         # Views build their final copy in on_end, which can take seconds for a long reply: not on the
         # loop (other streams would stall), nor on the thread that called stop() (the kernel's), nor
         # behind other replies' copies (see runner.py). wait() returns only after this reply's own views
-        # have published theirs, so a notebook executed headless saves the final copy.
-        self._runner.finish(self._notify_end, listeners)
+        # have published theirs, so a notebook executed headless saves the final copy. With no view (a
+        # batch item) it settles here, behind nobody's copy.
+        if listeners:
+            self._finish(listeners, settle=True)
+        else:
+            self._notify_end([], settle=True)
+
+    def _finish(self, listeners: list[Listener], settle: bool) -> None:
+        try:
+            self._runner.finish(self._notify_end, listeners, settle)
+        except BaseException:  # no thread to be had (the interpreter is exiting): wait() must not hang
+            self._notify_end([], settle)
+            raise
 
     def _notify_end(self, listeners: list[Listener], settle: bool = True) -> None:
         try:
@@ -630,12 +644,15 @@ class Reply:
                 except Exception:  # one failing view must neither hide the others' end nor leave wait() hanging
                     log.exception("A view of the reply from %s failed to show its end", self.model)
         finally:  # whatever escaped (the runner logs it), wait() must not hang
-            if settle:
-                self._settle()
+            self._settle(settle)
 
-    def _settle(self) -> None:
-        """The very end: its row queued, its views' copies published. Only now does it stop counting as
-        running, so whoever waits for the running replies (and then flushes the log) misses neither."""
+    def _settle(self, ends: bool) -> None:
+        """One end thread done (its views' copies published; the row was queued before). The reply stops
+        counting as running when the last is, so whoever waits for the running replies (and then flushes
+        the log) misses neither; `ends`: this was the end itself, which wait() waits for."""
         with _running_lock:
-            _running.discard(self)
-        self._ended.set_result(self.text)
+            self._finishing -= 1
+            if not self._finishing:
+                _running.discard(self)
+        if ends:
+            self._ended.set_result(self.text)

@@ -121,7 +121,19 @@ def test_a_reply_counts_as_running_until_its_views_have_published_their_copies(m
         assert reply.ended and reply in list(reply_module._running)
     finally:
         published.set()
-    assert reply.wait(10) == "copy me" and reply not in list(reply_module._running)
+    assert reply.wait(10) == "copy me"
+    until(lambda: reply not in list(reply_module._running), "the reply settled")
+
+    # A view attached after the end (a chat box's feed, a second display) counts as well until its copy is out.
+    publishing.clear()
+    published.clear()
+    reply.add_listener(SlowCopy())
+    assert publishing.wait(10)
+    try:
+        assert reply in list(reply_module._running)
+    finally:
+        published.set()
+    until(lambda: reply not in list(reply_module._running), "the late view's copy is out")
 
 
 def test_a_logged_text_is_stored_as_text_and_leaves_no_utf8_copy_inside_the_reply(model_server, tmp_path):

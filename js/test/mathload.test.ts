@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { MathEngine } from "../formulas";
 import { ManualFrames } from "./frames";
 
-async function page() {
+async function page(options: { now?: () => number } = {}) {
   vi.resetModules();
   const formulas = await import("../formulas");
   const { MarkdownView } = await import("../renderer");
@@ -15,7 +15,7 @@ async function page() {
   const frames = new ManualFrames();
   const el = document.createElement("div");
   document.body.append(el);
-  const view = new MarkdownView(el, { schedule: frames.schedule });
+  const view = new MarkdownView(el, { schedule: frames.schedule, ...options });
   let imports = 0;
   let arrive!: (engine: MathEngine) => void;
   let fail!: (err: Error) => void;
@@ -35,7 +35,7 @@ async function page() {
     frames.drain();
   };
   return {
-    el, view, show, settle, temml, arrive: (e: MathEngine) => arrive(e), fail: (e: Error) => fail(e),
+    el, view, frames, show, settle, temml, arrive: (e: MathEngine) => arrive(e), fail: (e: Error) => fail(e),
     imports: () => imports,
     math: () => el.querySelectorAll("math").length,
     pending: () => [...el.querySelectorAll(".ling-math-pending")].map((n) => n.textContent),
@@ -68,6 +68,23 @@ describe("math loaded on the first formula", () => {
     expect(p.el.textContent).toContain("First");
     expect(p.el.querySelectorAll(".ling-block")).toHaveLength(3);
     expect(p.el.querySelector(".ling-block:last-child")?.classList.contains("ling-tail")).toBe(true);
+  });
+
+  it("renders the blocks again within the frames' budget, the first block first", async () => {
+    let clock = 0;
+    const p = await page({ now: () => (clock += 3) }); // every look at the clock: 3 ms of work
+    p.show(Array.from({ length: 12 }, (_, i) => `Block ${i} with $x_${i}$.`).join("\n\n"));
+    expect(p.pending()).toHaveLength(12);
+    p.arrive(p.temml);
+    await vi.waitFor(() => expect(p.frames.waiting).toBeGreaterThan(0));
+    p.frames.frame();
+    const first = p.math();
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(12);
+    expect(p.el.querySelector(".ling-block math")).not.toBeNull(); // the first block is among the first done
+    p.frames.drain();
+    expect(p.math()).toBe(12);
+    expect(p.pending()).toEqual([]);
   });
 
   it("renders a block that closed while math loaded with math, and later formulas at once", async () => {
