@@ -172,9 +172,9 @@ export class MarkdownView {
       this.queue = [];
       this.queueHead = 0;
     }
-    while (this.redraw.length && this.now() < deadline) {
-      const { node, again } = this.redraw.pop() as (typeof this.redraw)[number];
-      if (this.el.contains(node)) node.replaceWith(again());
+    // At least one a frame, as above: a stream that fills every frame's budget must not starve them.
+    for (let entry = this.redraw.pop(); entry; entry = this.now() < deadline ? this.redraw.pop() : undefined) {
+      if (this.el.contains(entry.node)) entry.node.replaceWith(entry.again());
     }
     if (this.inbox || this.queue.length || this.redraw.length) {
       this.request();

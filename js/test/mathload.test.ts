@@ -87,6 +87,19 @@ describe("math loaded on the first formula", () => {
     expect(p.pending()).toEqual([]);
   });
 
+  it("draws them again while a stream fills every frame's budget", async () => {
+    let clock = 0;
+    const p = await page({ now: () => (clock += 10) }); // every look at the clock: past an 8 ms budget
+    p.show("First $a$.\n\nSecond $b$.\n\n");
+    p.arrive(p.temml);
+    await vi.waitFor(() => expect(p.frames.waiting).toBeGreaterThan(0));
+    for (let i = 0; i < 3; i++) {
+      p.view.append(`More text ${i}.\n\n`);
+      p.frames.frame();
+    }
+    expect(p.math()).toBe(2);
+  });
+
   it("renders a block that closed while math loaded with math, and later formulas at once", async () => {
     const p = await page();
     p.show("Open $x$");
