@@ -31,9 +31,9 @@ import orjson
 
 SLICE = 1 << 16
 """Characters of a long string escaped at a time (each slice is briefly there twice more: escaped, encoded).
-Measured over a 1,000,000-token Markdown answer (3.3 MB, curly quotes: two bytes a character in a str), packing
-its copy's message peaked at 5.4x the text beyond it with slices of 2**20 characters, 3.4x with 2**16 (the
-message itself is 2.8x); the kernel's peak (benchmark figure 6b) went from 7.7x to 5.7x."""
+Measured by benchmarks/pack_peak.py over a 1,000,000-token Markdown answer (3.3 MB; two bytes a character as a
+str): packing its copy's message peaks at 5.6x the text beyond it with slices of 2**20 characters, 3.4x with
+2**16 (the message itself is 2.8x); the kernel's peak (figure 6b) went from 7.7x to 5.5-5.7x."""
 
 
 def update_display(html_pieces: Iterable[str], plain: str, metadata: Mapping[str, Any], display_id: str) -> None:
