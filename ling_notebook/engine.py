@@ -258,8 +258,15 @@ def _usage(usage: Any) -> Usage:
 
 def _reasoning_of(delta_or_message: Any) -> str | None:
     """`reasoning_content`: not in the OpenAI schema, so vLLM/DeepSeek-style servers' extra field."""
-    extra = getattr(delta_or_message, "model_extra", None) or {}
-    return getattr(delta_or_message, "reasoning_content", None) or extra.get("reasoning_content")
+    extra = getattr(delta_or_message, "model_extra", None)
+    if extra and extra.get("reasoning_content"):
+        return extra["reasoning_content"]
+    # Read the attribute only where the class declares it (or is not pydantic's): on a model without it,
+    # pydantic's `__getattr__` raises and catches an AttributeError, for every chunk (figure 12).
+    fields = getattr(type(delta_or_message), "model_fields", None)
+    if fields is not None and "reasoning_content" not in fields:
+        return None
+    return getattr(delta_or_message, "reasoning_content", None)
 
 
 def _first_choice(choices: list[Any] | None) -> Any:

@@ -303,3 +303,19 @@ def test_a_key_echoed_by_the_server_in_any_form_is_redacted(echoing_server, stat
     for echoed in forms(key):
         echoing_server.message = f"Incorrect API key provided: {echoed}"
         assert leaked(echoing_server.error_for(s).message, key) == [], echoed
+
+
+def test_reasoning_is_read_from_the_extra_field_a_declared_field_or_a_plain_object():
+    from openai.types.chat.chat_completion_chunk import ChoiceDelta
+
+    class Declared(ChoiceDelta):  # a client whose models type the field
+        reasoning_content: str | None = None
+
+    class Plain:  # a user's own client, not pydantic
+        reasoning_content = "plain"
+
+    assert engine._reasoning_of(ChoiceDelta.model_validate({"reasoning_content": "extra"})) == "extra"
+    assert engine._reasoning_of(Declared(reasoning_content="declared")) == "declared"
+    assert engine._reasoning_of(Plain()) == "plain"
+    assert engine._reasoning_of(ChoiceDelta(content="text only")) is None
+    assert engine._reasoning_of(ChoiceDelta.model_validate({"reasoning_content": ""})) is None
