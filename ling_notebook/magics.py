@@ -465,10 +465,11 @@ class LingMagics(Magics):
                 raise config.ConfigurationError("Use `%ling usage [--since YYYY-MM-DD] [--notebook]`.")
         prices = config.prices()
         header = ["requests", "prompt tokens", "completion tokens", *(["cost"] if prices else [])]
-        session = _priced(record.session_usage(), prices)
+        used = record.session_usage()
+        session = _totalled(_priced(used, prices), used, prices)
         parts = [render.text_html("This session", "ling-title"),
                  render.table_html(["model", *header], session) if session else render.text_html("No requests yet.")]
-        plain = ["This session:", *(" · ".join(map(str, row)) for row in session)]
+        plain = ["This session:", *map(_plain_row, session)]
         log = _log_path()
         record.flush()
         try:
@@ -483,8 +484,9 @@ class LingMagics(Magics):
         plain.append(title + ":")
         if logged:
             rows = [(day, model, chat or "–", *numbers) for day, model, chat, *numbers in _priced(logged, prices, 1)]
+            rows = _totalled(rows, logged, prices, model=1, labels=3)
             parts.append(render.table_html(["day", "model", "conversation", *header], rows))
-            plain += [" · ".join(map(str, row)) for row in rows]
+            plain += map(_plain_row, rows)
         display(render.bundle("".join(parts), "\n".join(plain)), raw=True)
 
     def _export(self, rest: list[str]) -> None:
@@ -538,6 +540,26 @@ def _priced(rows: list[tuple[Any, ...]], prices: Prices, model: int = 0) -> list
         return rows
     costs = (prices.cost(row[-2], row[-1], row[model]) for row in rows)
     return [(*row, "–" if spent is None else money(spent)) for row, spent in zip(rows, costs, strict=True)]
+
+
+def _totalled(shown: list[tuple[Any, ...]], rows: list[tuple[Any, ...]], prices: Prices, model: int = 0,
+              labels: int = 1) -> list[tuple[Any, ...]]:
+    """`shown` (the table of `rows`, as `_priced` makes it) with a total row after it when it has more than one
+    row: requests and tokens summed, and the cost of the rows that have a price, saying so when some have none.
+    `labels`: the columns before the counts (model, or day, model and conversation)."""
+    if len(rows) < 2:
+        return shown
+    total = ("total", *[""] * (labels - 1), *(sum(row[i] for row in rows) for i in (-3, -2, -1)))
+    if not prices:
+        return [*shown, total]
+    costs = [prices.cost(row[-2], row[-1], row[model]) for row in rows]
+    known = [spent for spent in costs if spent is not None]
+    cost = "–" if not known else money(sum(known)) + ("" if len(known) == len(costs) else " (priced models only)")
+    return [*shown, (*total, cost)]
+
+
+def _plain_row(row: tuple[Any, ...]) -> str:
+    return " · ".join(str(cell) for cell in row if cell != "")
 
 
 def _log_path() -> str:

@@ -22,7 +22,8 @@ def test_usage_shows_what_the_session_and_the_log_cost_when_prices_are_set(recor
     run_cell(record_kernel, "%%ling\nOne two three four", "c1")
     run_cell(record_kernel, "%%ling\nFive six", "c2")
     run_cell(record_kernel, "%%ling -m 'test/length?tokens=3' --chat side\nX", "c3")
-    assert "cost" not in html_of(record_kernel.run("%ling usage"))
+    unpriced = html_of(record_kernel.run("%ling usage"))
+    assert "cost" not in unpriced
 
     record_kernel.run(f"ling_notebook.configure(prices={PRICES})")
     rows = record.rows(str(record_log))
@@ -33,6 +34,12 @@ def test_usage_shows_what_the_session_and_the_log_cost_when_prices_are_set(recor
     assert "<th>cost</th>" in session and "<th>cost</th>" in logged
     assert f"<td>test/echo</td><td>2</td><td>{prompt}</td><td>{completion}</td><td>{money(spent)}</td>" in session
     assert "<td>test/length?tokens=3</td><td>1</td><td>1</td><td>3</td><td>–</td>" in session  # no price
+    # A total row: every request and token, and what the priced models cost.
+    assert f"<td>total</td><td>3</td><td>{prompt + 1}</td><td>{completion + 3}</td></tr>" in unpriced
+    assert (f"<td>total</td><td>3</td><td>{prompt + 1}</td><td>{completion + 3}</td>"
+            f"<td>{money(spent)} (priced models only)</td>") in session
+    assert (f"<td>total</td><td></td><td></td><td>3</td><td>{prompt + 1}</td><td>{completion + 3}</td>"
+            f"<td>{money(spent)} (priced models only)</td>") in logged
     day = rows[0]["time"][:10]
     assert (f"<td>{day}</td><td>test/echo</td><td>default</td><td>2</td><td>{prompt}</td><td>{completion}</td>"
             f"<td>{money(spent)}</td>") in logged
