@@ -465,8 +465,7 @@ class LingMagics(Magics):
                 raise config.ConfigurationError("Use `%ling usage [--since YYYY-MM-DD] [--notebook]`.")
         prices = config.prices()
         header = ["requests", "prompt tokens", "completion tokens", *(["cost"] if prices else [])]
-        used = record.session_usage()
-        session = _totalled(_priced(used, prices), used, prices)
+        session = _usage_rows(record.session_usage(), prices)
         parts = [render.text_html("This session", "ling-title"),
                  render.table_html(["model", *header], session) if session else render.text_html("No requests yet.")]
         plain = ["This session:", *map(_plain_row, session)]
@@ -483,8 +482,8 @@ class LingMagics(Magics):
         parts.append(render.text_html(title, "ling-title"))
         plain.append(title + ":")
         if logged:
-            rows = [(day, model, chat or "–", *numbers) for day, model, chat, *numbers in _priced(logged, prices, 1)]
-            rows = _totalled(rows, logged, prices, model=1, labels=3)
+            rows = _usage_rows([(day, model, chat or "–", *numbers) for day, model, chat, *numbers in logged], prices,
+                               model=1, labels=3)
             parts.append(render.table_html(["day", "model", "conversation", *header], rows))
             plain += map(_plain_row, rows)
         display(render.bundle("".join(parts), "\n".join(plain)), raw=True)
@@ -533,26 +532,19 @@ class LingMagics(Magics):
         print(f"ling: stopped {stop_all()} running reply(s)" + (f" and {batches} batch(es)." if batches else "."))
 
 
-def _priced(rows: list[tuple[Any, ...]], prices: Prices, model: int = 0) -> list[tuple[Any, ...]]:
-    """Usage rows ending in (requests, prompt tokens, completion tokens), with their cost at `prices` after
-    them when there are prices (`–` for a model without one). `model`: the model's column."""
-    if not prices:
-        return rows
-    costs = (prices.cost(row[-2], row[-1], row[model]) for row in rows)
-    return [(*row, "–" if spent is None else money(spent)) for row, spent in zip(rows, costs, strict=True)]
-
-
-def _totalled(shown: list[tuple[Any, ...]], rows: list[tuple[Any, ...]], prices: Prices, model: int = 0,
-              labels: int = 1) -> list[tuple[Any, ...]]:
-    """`shown` (the table of `rows`, as `_priced` makes it) with a total row after it when it has more than one
-    row: requests and tokens summed, and the cost of the rows that have a price, saying so when some have none.
-    `labels`: the columns before the counts (model, or day, model and conversation)."""
+def _usage_rows(rows: list[tuple[Any, ...]], prices: Prices, model: int = 0, labels: int = 1) -> list[tuple[Any, ...]]:
+    """Usage rows ending in (requests, prompt tokens, completion tokens) as shown: their cost at `prices` after
+    them when there are prices (`–` for a model without one), and after them a total row when there is more
+    than one (the counts summed; the cost of the priced rows, saying so when some have none). `model`: the
+    model's column; `labels`: the columns before the counts (model, or day, model and conversation)."""
+    costs = [prices.cost(row[-2], row[-1], row[model]) for row in rows] if prices else []
+    shown = [(*row, "–" if spent is None else money(spent)) for row, spent in zip(rows, costs, strict=True)] \
+        if prices else list(rows)
     if len(rows) < 2:
         return shown
     total = ("total", *[""] * (labels - 1), *(sum(row[i] for row in rows) for i in (-3, -2, -1)))
     if not prices:
         return [*shown, total]
-    costs = [prices.cost(row[-2], row[-1], row[model]) for row in rows]
     known = [spent for spent in costs if spent is not None]
     cost = "–" if not known else money(sum(known)) + ("" if len(known) == len(costs) else " (priced models only)")
     return [*shown, (*total, cost)]
