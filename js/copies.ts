@@ -9,7 +9,7 @@
  * history, a batch summary) only the code blocks get a Copy.
  */
 import { COPY_METADATA } from "./contract";
-import { button, copyText } from "./copy";
+import { button, copyLater, copyText } from "./copy";
 
 const FEEDBACK_MS = 1500;
 
@@ -30,20 +30,49 @@ outline:2px solid var(--jp-brand-color1,#1976d2);outline-offset:1px}
 @media (hover:none){.ling-static .ling-code-copy{opacity:1}}
 `;
 
-/** The Markdown of each reply of a copy, from its output's metadata; null when it has none. */
-export function markdownOf(metadata: unknown): string[] | null {
-  const entry = (metadata as Record<string, unknown> | null | undefined)?.[COPY_METADATA];
-  const texts = (entry as { markdown?: unknown } | null | undefined)?.markdown;
-  return Array.isArray(texts) && texts.every((t) => typeof t === "string") ? texts : null;
+/**
+ * One reply's Markdown as the metadata holds it (render.py `copy_metadata`): the text, or for a long one its
+ * UTF-8 compressed in zlib's format, in base64.
+ */
+export type Markdown = string | { deflate: string };
+
+function isMarkdown(text: unknown): text is Markdown {
+  return typeof text === "string" || typeof (text as { deflate?: unknown } | null)?.deflate === "string";
 }
 
-/** A Copy button: copies `text()` on a click and says for a moment whether it worked. */
-function copyButton(className: string, aria: string, parent: HTMLElement, text: () => string): HTMLButtonElement {
+/** The Markdown of each reply of a copy, from its output's metadata; null when it has none. */
+export function markdownOf(metadata: unknown): Markdown[] | null {
+  const entry = (metadata as Record<string, unknown> | null | undefined)?.[COPY_METADATA];
+  const texts = (entry as { markdown?: unknown } | null | undefined)?.markdown;
+  return Array.isArray(texts) && texts.every(isMarkdown) ? texts : null;
+}
+
+/** The text of `markdown`, compressed: inflated by the browser's own DecompressionStream. */
+async function inflated(markdown: { deflate: string }): Promise<string> {
+  const packed = Uint8Array.from(atob(markdown.deflate), (c) => c.charCodeAt(0));
+  const body = new Response(packed).body as ReadableStream<BufferSource>;
+  const inflated = body.pipeThrough(new DecompressionStream("deflate"));
+  return await new Response(inflated).text();
+}
+
+/**
+ * A Copy button: copies `text()` on a click and says for a moment whether it worked. A text is copied in the
+ * click itself, and one still to be inflated is handed to the clipboard as a promise (`copyLater`).
+ */
+function copyButton(
+  className: string, aria: string, parent: HTMLElement, text: () => Markdown,
+): HTMLButtonElement {
   const node = button(className, "Copy", aria, parent);
   let timer: ReturnType<typeof setTimeout> | null = null;
   node.addEventListener("click", async (event) => {
     event.stopPropagation();
-    const ok = await copyText(text());
+    const value = text();
+    let ok = false;
+    try {
+      ok = await (typeof value === "string" ? copyText(value) : copyLater(inflated(value)));
+    } catch {
+      // Markdown that does not inflate (a notebook edited by hand): the copy failed, and says so.
+    }
     node.textContent = ok ? "Copied" : "Copy failed";
     if (timer !== null) clearTimeout(timer);
     timer = setTimeout(() => {
@@ -58,7 +87,7 @@ function copyButton(className: string, aria: string, parent: HTMLElement, text: 
  * Adds the controls to one static copy (`.ling-static`), once: Copy in each reply's header when `markdown`
  * has one text per header (a reply with no text gets none, as in the live view), and Copy on each code block.
  */
-export function decorate(copy: HTMLElement, markdown: readonly string[] | null): void {
+export function decorate(copy: HTMLElement, markdown: readonly Markdown[] | null): void {
   if (copy.dataset.lingControls !== undefined) return;
   copy.dataset.lingControls = "";
   const headers = copy.querySelectorAll<HTMLElement>("div.ling-status");

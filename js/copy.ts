@@ -46,3 +46,21 @@ export async function copyText(text: string): Promise<boolean> {
     focused?.focus();
   }
 }
+
+/**
+ * Copies a text that is not known yet (compressed Markdown being inflated). Safari lets a page write to the
+ * clipboard only from the click itself, so the write starts now with the text as a promise (a ClipboardItem
+ * resolves it later); where that is missing or refused, the text is copied once it is there.
+ */
+export async function copyLater(text: Promise<string>): Promise<boolean> {
+  if (typeof ClipboardItem !== "undefined" && navigator.clipboard?.write) {
+    try {
+      const blob = text.then((value) => new Blob([value], { type: "text/plain" }));
+      await navigator.clipboard.write([new ClipboardItem({ "text/plain": blob })]);
+      return true;
+    } catch {
+      // Refused, or a browser without promises in ClipboardItem: the text, once it is there.
+    }
+  }
+  return copyText(await text);
+}

@@ -72,7 +72,8 @@ class Comparison(Sequence[Reply]):
         return self._gather().__await__()
 
     async def _gather(self) -> list[str]:
-        return list(await asyncio.gather(*(reply._waiter() for reply in self.replies)))
+        await asyncio.gather(*(reply._waiter() for reply in self.replies))
+        return [reply.text for reply in self.replies]
 
     def __repr__(self) -> str:
         return f"<Comparison of {len(self.replies)} models {self.status}: {', '.join(self.models)}>"

@@ -255,4 +255,4 @@ def comparison_bundle(comparison: Comparison) -> dict[str, str]:
 
 def comparison_metadata(comparison: Comparison) -> dict[str, Any]:
     """The output metadata of the static copy: its provenance and each column's Markdown (`render.copy_metadata`)."""
-    return copy_metadata(comparison_provenance(comparison), *(reply.text for reply in comparison))
+    return copy_metadata(comparison_provenance(comparison), *(reply.kept() for reply in comparison))

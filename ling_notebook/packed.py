@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -40,12 +40,13 @@ def update_display(html_pieces: Iterable[str], plain: str, metadata: Mapping[str
     """Replace the output `display_id` by a bundle whose `text/html` is `html_pieces` joined.
 
     Every string must be valid text (`engine.valid_text`: no lone surrogate), and `metadata` plain JSON (str
-    keys), as `render` and `record.provenance` make them."""
+    keys), as `render` and `record.provenance` make them, but that a string in it may be an iterator of its
+    pieces (`render.copy_metadata`'s compressed Markdown), made as it is written, after the HTML."""
     publisher = _publisher()
     if publisher is None:
         from IPython.display import update_display as publish
 
-        publish({"text/html": "".join(html_pieces), "text/plain": plain}, raw=True, metadata=dict(metadata),
+        publish({"text/html": "".join(html_pieces), "text/plain": plain}, raw=True, metadata=_joined(metadata),
                 display_id=display_id)
         return
     content = content_bytes(html_pieces, plain, metadata, display_id)
@@ -107,6 +108,11 @@ def _write(out: io.BytesIO, value: Any) -> None:
             out.write(b":")
             _write(out, item)
         out.write(b"}")
+    elif isinstance(value, Iterator):  # a string, a piece at a time
+        out.write(b'"')
+        for piece in value:
+            _string_body(out, piece)
+        out.write(b'"')
     elif isinstance(value, (list, tuple)):
         out.write(b"[")
         for i, item in enumerate(value):
@@ -115,6 +121,15 @@ def _write(out: io.BytesIO, value: Any) -> None:
         out.write(b"]")
     else:
         out.write(orjson.dumps(value))
+
+
+def _joined(value: Any) -> Any:
+    """`value` with each string given as an iterator of its pieces joined: plain JSON."""
+    if isinstance(value, Mapping):
+        return {key: _joined(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_joined(item) for item in value]
+    return "".join(value) if isinstance(value, Iterator) else value
 
 
 def _string_body(out: io.BytesIO, text: str) -> None:

@@ -281,8 +281,8 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
         _text(shown_url(reply.settings.base_url)),
         _text(json.dumps(request, ensure_ascii=False, default=str)),
         request_key(reply),
-        _detached(_text(reply.text)),
-        _detached(_text(reply.reasoning)),
+        _kept(reply, "text"),
+        _kept(reply, "reasoning"),
         _text(json.dumps(calls, ensure_ascii=False, default=str)) if (calls := _calls(reply)) else None,
         *((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) if usage else (None, None, None)),
         reply.finish_reason,
@@ -297,6 +297,18 @@ def _row(reply: Reply, ended_at: float) -> tuple[Any, ...]:
 def _detached(text: str) -> str | bytes:
     """`text` as it may be bound without CPython caching its UTF-8 form inside it (see _AS_BYTES)."""
     return text if text.isascii() else text.encode()
+
+
+def _kept(reply: Reply, kind: str) -> str | bytes:
+    """The reply's text or reasoning as the log binds it (`_text`, `_detached`): when the reply keeps it as
+    UTF-8 (`Reply.kept`) and it needs no change, those very bytes, not a copy. Read without `reply.text`,
+    which would keep the text as a str from then on (reply.TextBuffer), before its copy is made."""
+    kept = reply.kept(kind)
+    text = kept if isinstance(kept, str) else kept.decode("utf-8", "surrogatepass")
+    clean = _text(text)
+    if clean is text and isinstance(kept, bytes):
+        return kept
+    return _detached(clean)
 
 
 def _calls(reply: Reply) -> list[dict[str, Any]]:

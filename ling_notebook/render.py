@@ -38,10 +38,12 @@ packed into its message as it is made (`reply_copy`, packed.py), never held whol
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -267,31 +269,37 @@ def sanitize(fragment: str) -> str:
 
 
 _LINE_END = re.compile(r"\r\n?|\n")
+_UTF8_LINE_END = re.compile(rb"\r\n?|\n")
 
 
-def _windows(text: str, window: int = _WINDOW, *, cut: bool = False) -> Iterable[str]:
+def _windows(text: str | bytes, window: int = _WINDOW, *, cut: bool = False) -> Iterable[str]:
     """Sanitized HTML for `text`, a window of whole top-level blocks at a time.
 
     A window is cut at the start of its last top-level block (which may go on past the window) and
     that block is parsed again with the next window; a block longer than the window doubles it.
     Link reference definitions apply from where they are defined on (the live view: in their block).
     A text `cut` short has the inline markers its end leaves open closed (tail.py, as the live view).
+    `text` may be UTF-8 (`Reply.kept`): each window is then decoded alone (a line end is never inside a
+    character), and the text is never a str as a whole.
     """
+    utf8 = isinstance(text, bytes)
+    line_end = _UTF8_LINE_END if utf8 else _LINE_END
     env: dict[str, Any] = {}
     start, size = 0, window
     while start < len(text):
         end = len(text)
         if start + size < end:
-            match = _LINE_END.search(text, start + size)
+            match = line_end.search(text, start + size)
             end = match.end() if match else end
         env["complete"] = cut and end == len(text)
-        tokens = _md.parse(text[start:end], env)
+        source = text[start:end].decode("utf-8", "surrogatepass") if utf8 else text[start:end]
+        tokens = _md.parse(source, env)
         if env.pop("complete"):
-            source = text[start:end]
             completed = tail.complete_tail(source, tokens, env)
             env.pop("tail", None)
             if completed != source:
                 tokens = _md.parse(completed, env)
+        del source
         if end < len(text):
             tops = [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
             if len(tops) < 2:
@@ -300,7 +308,7 @@ def _windows(text: str, window: int = _WINDOW, *, cut: bool = False) -> Iterable
             last = tops[-1]  # not `cut`, the parameter: that name made every long text's end look cut short
             tokens = tokens[: next(i for i, t in enumerate(tokens) if t.level == 0 and t.map and t.map[0] == last)]
             # markdown-it counts \r\n, \r and \n each as one line end, as _LINE_END does.
-            for i, match in enumerate(_LINE_END.finditer(text, start, end), 1):
+            for i, match in enumerate(line_end.finditer(text, start, end), 1):
                 if i == last:
                     end = match.end()
                     break
@@ -497,10 +505,11 @@ def _reply_pieces(reply: Reply) -> Iterator[str]:
     # Pieces, joined once by the caller: a long reply's HTML then exists in memory about twice at most.
     cut = is_cut(reply)
     yield valid_text(status_html(reply))
-    if reply.reasoning:
+    if reasoning := _kept(reply, "reasoning"):
         yield '<details class="ling-reasoning"><summary>Reasoning</summary>'
-        yield from _windows(reply.reasoning, cut=cut)
+        yield from _windows(reasoning, cut=cut)
         yield "</details>"
+    del reasoning
     calls = getattr(reply, "tool_calls", None)
     if calls:  # the text parts and tool cards in their order (the reasoning stays in one section above)
         texts = [p for p in reply.parts if p.kind == "text"]
@@ -511,14 +520,21 @@ def _reply_pieces(reply: Reply) -> Iterator[str]:
                 yield '<div class="ling-body">'
                 yield from _windows(part.text, cut=cut and part is texts[-1])
                 yield "</div>"
-    elif reply.text:
+    elif text := _kept(reply, "text"):
         yield '<div class="ling-body">'
-        yield from _windows(reply.text, cut=cut)
+        yield from _windows(text, cut=cut)
         yield "</div>"
     if reply.finish_reason == "length":
         yield text_html(LENGTH_NOTE, "ling-note")
     if reply.error:
         yield text_html(f"Error: {reply.error}", "ling-error")
+
+
+def _kept(reply: Reply, kind: str) -> str | bytes:
+    """The reply's text or reasoning as it keeps it (`Reply.kept`: UTF-8 where that is smaller than a str), to
+    render a window at a time; a reply read back from the log (export.Logged) has only its str."""
+    kept = getattr(reply, "kept", None)
+    return kept(kind) if kept is not None else getattr(reply, kind)
 
 
 TOOL_SHOWN = 4000  # characters of a tool's arguments, output or result a card shows (the model gets more)
@@ -552,42 +568,115 @@ def tool_arguments_text(call: ToolCall) -> str:
 
 
 def reply_plain(reply: Reply) -> str:
-    """The reply's text for front ends without HTML, or its state when it has none."""
-    return reply.text or f"[{reply.status}]"
+    """The reply's text for front ends without HTML (as `_plain`: cut short, printable), or its state when it
+    has none. A long reply kept as UTF-8 is read a slice at a time: its text is never a str as a whole here."""
+    text = _kept(reply, "text")
+    if not text:
+        return f"[{reply.status}]"
+    if isinstance(text, str):
+        return _plain(text)
+    shown, total = [], 0
+    for piece in text_slices(text):
+        if total < PLAIN_LIMIT:
+            shown.append(piece[: PLAIN_LIMIT - total])
+        total += len(piece)
+    return printable(_cut_note("".join(shown), total, PLAIN_LIMIT))
+
+
+def text_slices(text: str | bytes, size: int = 1 << 16) -> Iterator[str]:
+    """`text` (a str, or UTF-8 as `Reply.kept` keeps it) as valid, non-empty strs (`valid_text`) of about `size`
+    characters or bytes, in order, as `valid_text(text)` would be cut: never a str of a long text's whole."""
+    carry = ""  # a high surrogate at a slice's end: with the low one that may begin the next, one character
+    for piece in _raw_slices(text, size):
+        piece = carry + piece
+        carry = piece[-1] if "\ud800" <= piece[-1] <= "\udbff" else ""
+        if len(piece) > len(carry):
+            yield valid_text(piece[: len(piece) - len(carry)])
+    if carry:
+        yield valid_text(carry)
+
+
+def _raw_slices(text: str | bytes, size: int) -> Iterator[str]:
+    if isinstance(text, str):
+        for start in range(0, len(text), size):
+            yield text[start : start + size]
+        return
+    start = 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        while end < len(text) and text[end] & 0xC0 == 0x80:  # not inside a character: on to its end
+            end += 1
+        yield text[start:end].decode("utf-8", "surrogatepass")
+        start = end
 
 
 def reply_bundle(reply: Reply) -> dict[str, str]:
     """The output that shows a finished reply: the static copy that replaces the live view."""
-    return _bundle(_reply_pieces(reply), reply_plain(reply))
+    return {"text/html": "".join(_wrapped(_reply_pieces(reply))), "text/plain": reply_plain(reply)}
 
 
 def reply_copy(reply: Reply) -> tuple[Iterator[str], str]:
     """`reply_bundle` unjoined: its `text/html` as pieces made one at a time (a window of blocks each, see
     `_windows`), to pack as they come (packed.py); and its `text/plain`."""
-    return _wrapped(_reply_pieces(reply)), _plain(reply_plain(reply))
+    return _wrapped(_reply_pieces(reply)), reply_plain(reply)
 
 
 COPY_METADATA = "ling_notebook"
 """The key of a copy's output metadata: its provenance (record.py) and the Markdown the extension copies."""
 
 
-def copy_metadata(provenance: dict[str, Any], *texts: str) -> dict[str, Any]:
+DEFLATE_FROM = 1 << 16
+"""Size of a Markdown text (characters of a str, bytes of UTF-8 as `Reply.kept` keeps it) from which a copy's
+metadata holds it compressed (`copy_metadata`)."""
+
+
+def copy_metadata(provenance: dict[str, Any], *texts: str | bytes, packing: bool = False) -> dict[str, Any]:
     """The output metadata of a static copy: its `provenance` (`record.provenance` and kin), and the Markdown
     of each reply in it, in the order of their headers (`markdown`).
 
     The ling-notebook extension (js/copies.ts) offers the Markdown to Copy from each header, as the live view
     does: the HTML cannot give the Markdown back. Metadata, because no front end ever renders it (a
     `text/markdown` would be rendered by someone else's parser; an unknown MIME type makes VS Code say it has
-    no renderer) and `text/plain` is cut short; the cost is the text once more on the wire and in the file.
+    no renderer) and `text/plain` is cut short. A text of `DEFLATE_FROM` or more is kept compressed,
+    `{"deflate": <base64 of its UTF-8 in zlib's format>}` (what the browser's `DecompressionStream("deflate")`
+    reads): a long reply's Markdown then takes a third of its size or less on the wire and in the file. A text
+    may be UTF-8, as `Reply.kept` keeps it. With `packing` (packed.py), that base64 is an iterator of its
+    pieces, compressed as the message is written, after the HTML: the kernel never holds it whole.
     """
-    return {COPY_METADATA: {**provenance.get(COPY_METADATA, {}), "markdown": [valid_text(t) for t in texts]}}
+    markdown = [_markdown(t, packing) for t in texts]
+    return {COPY_METADATA: {**provenance.get(COPY_METADATA, {}), "markdown": markdown}}
 
 
-def reply_metadata(reply: Reply) -> dict[str, Any]:
+def _markdown(text: str | bytes, packing: bool) -> str | dict[str, Any]:
+    pieces = _deflated(text)
+    if pieces is None:
+        return valid_text(text if isinstance(text, str) else text.decode("utf-8", "surrogatepass"))
+    return {"deflate": pieces if packing else "".join(pieces)}
+
+
+def _deflated(text: str | bytes) -> Iterator[str] | None:
+    """The base64 of `text` compressed (its UTF-8, valid), a piece at a time; None for a text too short."""
+    if len(text) < DEFLATE_FROM:
+        return None
+
+    def pieces() -> Iterator[str]:
+        packer, rest = zlib.compressobj(), b""
+        for piece in text_slices(text):
+            data = rest + packer.compress(piece.encode())
+            whole = len(data) - len(data) % 3  # base64 of whole groups of 3 bytes: the pieces then join
+            rest = data[whole:]
+            if whole:
+                yield base64.b64encode(data[:whole]).decode("ascii")
+        yield base64.b64encode(rest + packer.flush()).decode("ascii")
+
+    return pieces()
+
+
+def reply_metadata(reply: Reply, *, packing: bool = False) -> dict[str, Any]:
     """The output metadata of the reply's static copy (`copy_metadata`)."""
     from .record import provenance
 
-    return copy_metadata(provenance(reply), reply.text)
+    return copy_metadata(provenance(reply), _kept(reply, "text"), packing=packing)
 
 
 def history_bundle(chat: Conversation) -> dict[str, str]:
@@ -691,7 +780,11 @@ overflow-wrap:normal}
 
 def cut_plain(text: str, limit: int = PLAIN_LIMIT) -> str:
     """`text`, cut after `limit` characters with a note saying how many more there are."""
-    return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
+    return text if len(text) <= limit else _cut_note(text[:limit], len(text), limit)
+
+
+def _cut_note(shown: str, total: int, limit: int) -> str:
+    return shown if total <= limit else f"{shown}… [{total - limit} more characters]"
 
 
 def bundle(fragment: str, plain: str) -> dict[str, str]:

@@ -83,19 +83,28 @@ class Listener(Protocol):
 
 
 class TextBuffer:
-    """Append-only text. Appends are O(1); reading joins once and caches until the next append.
+    """Append-only text, kept compact. Appends are O(1); reading joins once.
 
-    Small pieces are joined in batches so a million-token reply costs about one copy of its text,
-    not a million string objects.
+    Small pieces are joined in blocks, so a million-token reply costs about one copy of its text, not a
+    million string objects. CPython stores a str at two or four bytes a character as soon as one character
+    needs it (a curly quote, an emoji), so a block that is not ASCII is kept as UTF-8 when that is smaller:
+    an English reply with curly quotes then takes its UTF-8 size, not twice it, and a reply mostly in Chinese
+    stays a str (two bytes a character, against three). `kept()` joins the blocks into the smaller of the two
+    forms for the whole text, which a long reply's copy and its row in the log read. `str()` gives the whole
+    as one str, and keeps that str as the text from then on, shared by every later reader (a conversation's
+    next turns, `wait()`): the text is then kept as it was before it was ever UTF-8, never twice.
+    UTF-8 here is `surrogatepass`: a model's text may hold half a surrogate pair, given back as it came.
     """
 
     _BATCH = 512
-    __slots__ = ("_blocks", "_length", "_lock", "_pending")  # two per reply, a thousand replies per batch
+    __slots__ = ("_blocks", "_length", "_lock", "_pending", "_utf8", "_width")  # two per reply, 1,000 replies a batch
 
     def __init__(self) -> None:
-        self._blocks: list[str] = []
+        self._blocks: list[str | bytes] = []
         self._pending: list[str] = []
-        self._length = 0
+        self._length = 0  # characters
+        self._utf8 = 0  # bytes of the sealed blocks in UTF-8
+        self._width = 1  # bytes a character of the widest sealed block takes as a str
         self._lock = threading.Lock()
 
     def append(self, piece: str) -> None:
@@ -103,18 +112,56 @@ class TextBuffer:
             self._pending.append(piece)
             self._length += len(piece)
             if len(self._pending) >= self._BATCH:
-                self._blocks.append("".join(self._pending))
-                self._pending.clear()
+                self._seal()
 
     def __len__(self) -> int:
         return self._length
 
     def __str__(self) -> str:
         with self._lock:
-            if self._pending or len(self._blocks) > 1:
-                self._blocks = ["".join([*self._blocks, *self._pending])]
-                self._pending.clear()
-            return self._blocks[0] if self._blocks else ""
+            whole = self._whole()
+            if isinstance(whole, bytes):
+                whole = whole.decode("utf-8", "surrogatepass")
+                self._blocks = [whole]
+            return whole
+
+    def kept(self) -> str | bytes:
+        """The whole text as one block: a str, or its UTF-8 bytes when those are smaller than the str (and
+        no one has read it whole as a str since the last append, see the class)."""
+        with self._lock:
+            return self._whole()
+
+    def _whole(self) -> str | bytes:
+        """`kept`, under the lock."""
+        if self._pending:
+            self._seal()
+        blocks = self._blocks
+        if len(blocks) == 1:
+            return blocks[0]
+        if not blocks:
+            return ""
+        if self._length * self._width <= self._utf8:
+            whole: str | bytes = "".join(b if isinstance(b, str) else b.decode("utf-8", "surrogatepass")
+                                         for b in blocks)
+        else:
+            whole = b"".join(b if isinstance(b, bytes) else b.encode("utf-8", "surrogatepass") for b in blocks)
+        self._blocks = [whole]
+        return whole
+
+    def _seal(self) -> None:
+        """Join the pending pieces into a block (under the lock)."""
+        block = "".join(self._pending)
+        self._pending.clear()
+        if block.isascii():
+            self._utf8 += len(block)
+            self._blocks.append(block)
+            return
+        data = block.encode("utf-8", "surrogatepass")
+        widest = max(block)
+        width = 1 if widest <= "\xff" else 2 if widest <= "\uffff" else 4
+        self._utf8 += len(data)
+        self._width = max(self._width, width)
+        self._blocks.append(data if len(data) < len(block) * width else block)
 
 
 class Reply:
@@ -180,8 +227,9 @@ class Reply:
         self.rounds = 0  # requests sent
         self.stopped_during: str | None = None  # what Stop interrupted: "request", "stream" or "tool NAME"
         self._stage = "request"
-        # Set once, by `_end`, and never cancelled: each waiter waits on a future of its own (`_waiter`).
-        self._ended: Future[str] = Future()
+        # Set once, by `_end`, and never cancelled: each waiter waits on a future of its own (`_waiter`). Its
+        # result is None, not the text: a str of all of it would be kept as long as the reply (see `TextBuffer`).
+        self._ended: Future[None] = Future()
         # Guards the end against start(), stop() and each piece. Reentrant: a listener may stop the reply
         # from on_delta, on the stream's thread (the reply then ends there, with that piece).
         self._end_lock = threading.RLock()
@@ -213,6 +261,11 @@ class Reply:
     def reasoning(self) -> str:
         """Reasoning ("thinking") text received so far; empty when the model sends none."""
         return str(self._reasoning)
+
+    def kept(self, kind: str = "text") -> str | bytes:
+        """The text (or the "reasoning") as the reply keeps it: a str, or its UTF-8 (`surrogatepass`) where that
+        is smaller (see `TextBuffer`). `text` makes a str of all of it; a long reply's copy reads windows of this."""
+        return (self._content if kind == "text" else self._reasoning).kept()
 
     @property
     def parts(self) -> list[Part]:
@@ -374,9 +427,10 @@ class Reply:
         return self.text
 
     def __await__(self) -> Generator[Any, None, str]:
-        return toolrun.wait_async(self._waiter()).__await__()
+        yield from toolrun.wait_async(self._waiter()).__await__()
+        return self.text
 
-    def _waiter(self) -> asyncio.Future[str]:
+    def _waiter(self) -> asyncio.Future[None]:
         """A future of this reply's end, on the running loop, for one waiter alone.
 
         Cancelling it (Stop on a reply queued behind this one, `asyncio.wait_for` timing out) cancels
@@ -655,4 +709,4 @@ class Reply:
             if not self._finishing:
                 _running.discard(self)
         if ends:
-            self._ended.set_result(self.text)
+            self._ended.set_result(None)

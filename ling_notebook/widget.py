@@ -77,7 +77,8 @@ AWAY_GRACE = 600.0
 CATCH_UP = 0.5
 
 TRIM_AFTER = 1_000_000
-"""Characters of a reply from which the memory its copy took is handed back to the system at the end."""
+"""Size of a reply (characters, or bytes where it keeps UTF-8) from which the memory its copy took is handed back
+to the system at the end."""
 
 
 @functools.cache
@@ -330,15 +331,15 @@ class ReplyWidget(StubWidget):
             self.finish_reason = reply.finish_reason
             self.error = reply.error
             self.status = reply.status
-        # Reading the text joins its pieces (reply.TextBuffer). For a long reply the pieces, freed but held by
+        # `kept` joins the text's pieces (reply.TextBuffer). For a long reply the pieces, freed but held by
         # the allocator, are handed back before the copy is made, and the copy's own garbage after it is sent:
         # each was measured to stay in the kernel's memory beside the next, about the text's size.
-        long = len(reply.text) + len(reply.reasoning) >= TRIM_AFTER
+        long = len(reply.kept()) + len(reply.kept("reasoning")) >= TRIM_AFTER
         if long:
             give_back_freed_memory()
         try:
             html_pieces, plain = reply_copy(reply)
-            packed.update_display(html_pieces, plain, reply_metadata(reply), self.display_id)
+            packed.update_display(html_pieces, plain, reply_metadata(reply, packing=True), self.display_id)
         finally:  # the views update_display missed still get the end, and the widget still closes
             with self._lock:  # a hello or a delta on another thread must not send while the comm closes
                 self._views.end()

@@ -32,12 +32,22 @@ def test_the_packed_content_is_the_message_update_display_would_send(pieces, pla
                        "transient": {"display_id": display_id}}
 
 
+@given(metadata=st.dictionaries(texts, st.lists(texts, max_size=4), max_size=3), slice_=st.integers(1, 4))
+def test_a_string_of_the_metadata_may_come_a_piece_at_a_time(metadata, slice_):
+    # render.copy_metadata(packing=True): a long Markdown's compressed base64, made as it is written.
+    given_as_pieces = {key: [{"deflate": iter(pieces)}] for key, pieces in metadata.items()}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(packed, "SLICE", slice_)
+        content = json.loads(packed.content_bytes(iter(["<p>"]), "p", given_as_pieces, "d"))
+    assert content["metadata"] == {key: [{"deflate": "".join(pieces)}] for key, pieces in metadata.items()}
+
+
 def test_without_ipykernel_the_bundle_goes_through_ipython(monkeypatch):
     sent = []
     monkeypatch.setattr("IPython.display.update_display", lambda obj, **kw: sent.append((obj, kw)))
-    packed.update_display(iter(["<p>a", "</p>"]), "a", {"m": 1}, "d1")
-    assert sent == [({"text/html": "<p>a</p>", "text/plain": "a"}, {"raw": True, "metadata": {"m": 1},
-                                                                     "display_id": "d1"})]
+    packed.update_display(iter(["<p>a", "</p>"]), "a", {"m": [1, {"deflate": iter(["ab", "cd"])}]}, "d1")
+    assert sent == [({"text/html": "<p>a</p>", "text/plain": "a"},
+                     {"raw": True, "metadata": {"m": [1, {"deflate": "abcd"}]}, "display_id": "d1"})]
 
 
 def test_packing_leaves_no_utf8_copy_inside_the_replys_text():

@@ -78,6 +78,21 @@ def test_every_ending_is_one_row_with_what_arrived(model_server, tmp_path):
 
 
 
+def test_a_text_kept_as_utf8_is_logged_from_the_same_bytes_unless_a_secret_must_go(model_server, tmp_path):
+    log = tmp_path / "replies.sqlite"
+    prompt = "“quoted” words " * 1500
+    plain = ask(model_server, "test/echo", prompt, log).start()
+    leaking = ask(model_server, "test/echo", prompt + "sk-record-test-5150", log).start()
+    for reply in (plain, leaking):
+        until(lambda reply=reply: reply.ended, "the reply's end")  # not wait(), which reads the text as a str
+    assert isinstance(plain.kept(), bytes) and isinstance(leaking.kept(), bytes)
+    text_at = record._COLUMNS.index("text")
+    assert record._row(plain, time.time())[text_at] is plain.kept()  # bound as it is: no second copy
+    rows = {row["id"]: row for row in logged(log)}
+    assert rows[plain.id]["text"] == plain.text == prompt
+    assert rows[leaking.id]["text"] == prompt + "***"
+
+
 def test_a_reply_counts_as_running_until_its_row_is_on_its_way(model_server, tmp_path, monkeypatch):
     # Whoever waits for the running replies and then flushes the log (the kernel tests' `run_cell`) must find
     # the row of a reply that was ending meanwhile.

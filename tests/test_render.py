@@ -8,8 +8,10 @@ browser ignores in a scheme), so the test does not share a blind spot with the c
 
 from __future__ import annotations
 
+import base64
 import html
 import re
+import zlib
 from html.parser import HTMLParser
 from types import SimpleNamespace
 from urllib.parse import unquote
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 
 from ling_notebook import render
 from ling_notebook.conversation import Conversation
-from ling_notebook.engine import Usage
+from ling_notebook.engine import Usage, valid_text
 
 ALLOWED = {
     "a": {"href", "title", "class", "target", "rel"}, "ol": {"start"}, "span": {"class"}, "div": {"class"},
@@ -182,6 +184,57 @@ def test_rendering_in_windows_gives_the_html_of_the_whole_text(text, window):
     chunks = [c.removeprefix('<div class="ling-chunk">').removesuffix("</div>").replace(between, "")
               for c in render._windows(text, window)]
     assert "".join(chunks) == render.sanitize(render._md.render(text))
+
+
+wide = st.lists(st.sampled_from(["“quoted”", "😀", "中文", "é", "\ud83dx", "\udc00", "\u2028"]) | blocks,
+                max_size=8).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(wide, st.integers(1, 60), st.booleans())
+def test_a_text_kept_as_utf8_renders_a_window_at_a_time_as_its_str_does(text, window, cut):
+    # Windows of UTF-8 are counted in bytes and decoded one at a time (Reply.kept): the same HTML, lone
+    # surrogates included (each becomes U+FFFD when sanitized, as in a str).
+    kept = text.encode("utf-8", "surrogatepass")
+    assert _unchunked(render._windows(kept, window, cut=cut)) == _unchunked(render._windows(text, window, cut=cut))
+
+
+def _unchunked(pieces):
+    between = '</div><div class="ling-chunk">'
+    return "".join(c.removeprefix('<div class="ling-chunk">').removesuffix("</div>").replace(between, "")
+                   for c in pieces)
+
+
+@settings(max_examples=200, deadline=None)
+@given(wide, st.integers(1, 5000))
+def test_a_reply_kept_as_utf8_has_the_plain_text_and_markdown_of_its_str(text, limit):
+    kept = text.encode("utf-8", "surrogatepass")
+    as_str, as_utf8 = reply(text), reply(text)
+    as_utf8.kept = lambda kind: kept if kind == "text" else ""
+    assert render.reply_plain(as_utf8) == render.reply_plain(as_str)
+    assert "".join(render.text_slices(kept, 7)) == "".join(render.text_slices(text, 7)) == valid_text(text)
+    assert render.copy_metadata({}, kept) == render.copy_metadata({}, text)
+
+
+@pytest.mark.parametrize("cut", range(1, 9))
+def test_text_slices_keep_a_surrogate_pair_across_a_cut_whole(cut):
+    # Two halves of a pair, side by side in a str (as a server's JSON may send them, in two pieces): one
+    # character once valid, wherever the slices fall, as valid_text makes the whole.
+    text = "ab\ud83d\udc00cd\ud83d"
+    assert valid_text(text) == "ab\U0001f400cd\ufffd"
+    assert "".join(render.text_slices(text, cut)) == valid_text(text)
+    assert "".join(render.text_slices(text.encode("utf-8", "surrogatepass"), cut)) == valid_text(text)
+
+
+def test_a_long_text_is_kept_compressed_in_the_copy_metadata_and_inflates_to_the_text():
+    long = "“A long answer” 😀 \ud83d\n\n" * (render.DEFLATE_FROM // 10)
+    for text in (long, long.encode("utf-8", "surrogatepass"), "short “one”"):
+        (entry,) = render.copy_metadata({}, text)[render.COPY_METADATA]["markdown"]
+        if isinstance(text, str) and len(text) < render.DEFLATE_FROM:
+            assert entry == text
+            continue
+        assert set(entry) == {"deflate"} and len(entry["deflate"]) < len(long) / 20
+        assert zlib.decompress(base64.b64decode(entry["deflate"])).decode() == valid_text(long)
 
 
 def test_a_chunk_holds_as_many_top_level_blocks_as_in_the_live_view():

@@ -8,7 +8,10 @@ import threading
 import time
 from concurrent.futures import Future
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ling_notebook import config, engine
 from ling_notebook.batch import Batch
@@ -402,3 +405,51 @@ def test_a_finish_reason_or_usage_arriving_as_stop_ends_the_reply_does_not_chang
     go.set()
     settle()
     assert seen == ("stopped", None, None) and (reply.status, reply.finish_reason, reply.usage) == seen
+
+
+# -- the text as kept ---------------------------------------------------------------------------------
+
+pieces = st.lists(st.sampled_from(["a", "word ", "\n\n", "“", "”", "😀", "中文", "é", "\ud83d", "\udc00"])
+                  | st.text(max_size=5), max_size=3000)
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@given(pieces)
+def test_a_text_buffer_gives_back_what_was_appended_whatever_form_it_keeps(given_pieces):
+    buffer = TextBuffer()
+    for piece in given_pieces:
+        buffer.append(piece)
+    text = "".join(given_pieces)
+    assert len(buffer) == len(text)
+    assert str(buffer) == text  # lone surrogates and halves of a pair in separate pieces included
+    kept = buffer.kept()
+    assert (kept if isinstance(kept, str) else kept.decode("utf-8", "surrogatepass")) == text
+    assert str(buffer) == text  # read again, once the blocks are one
+
+
+@pytest.mark.parametrize(("piece", "form"), [
+    ("plain words ", str),  # ASCII: a str is one byte a character
+    ("“curly” words ", bytes),  # two bytes a character as a str, about one in UTF-8
+    ("中文回答，", str),  # two bytes a character as a str, three in UTF-8
+    ("emoji 😀 ", bytes),  # four bytes a character as a str
+])
+def test_a_long_text_is_kept_in_the_smaller_of_a_str_and_utf8(piece, form):
+    buffer = TextBuffer()
+    for _ in range(TextBuffer._BATCH * 4):
+        buffer.append(piece)
+    kept = buffer.kept()
+    assert isinstance(kept, form) and buffer.kept() is kept  # joined once
+    text = piece * TextBuffer._BATCH * 4
+    assert sys.getsizeof(kept) <= min(sys.getsizeof(text), sys.getsizeof(text.encode())) + 64  # + a header
+
+
+def test_a_text_read_whole_as_a_str_is_kept_as_that_str_for_every_later_reader():
+    # A conversation's next turns and wait() read `text`: one str for all of them, never a copy each.
+    buffer = TextBuffer()
+    for _ in range(TextBuffer._BATCH * 2):
+        buffer.append("“curly” words ")
+    assert isinstance(buffer.kept(), bytes)
+    text = str(buffer)
+    assert str(buffer) is text and buffer.kept() is text
+    buffer.append(" and more")
+    assert str(buffer) == text + " and more"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
+import zlib
 
 import pytest
 from kernel_client import Kernel
@@ -85,13 +88,34 @@ def test_the_copy_packed_as_it_is_built_is_the_bundle_and_metadata_of_the_reply(
         comm = start(kernel, f"ling_notebook.stream(\"{prompt}\", model='test/echo')")
         wait_ended(kernel, comm)
     finally:
-        kernel.run("ling_notebook.packed.SLICE = 1 << 20")
+        kernel.run("ling_notebook.packed.SLICE = 1 << 16")
     assert kernel.value("ling_notebook.packed._publisher() is not None")  # ipykernel's: packed here, not by IPython
     (update,) = kernel.displays()
     expected = kernel.value("{'data': ling_notebook.render.reply_bundle(r), "
                             "'metadata': ling_notebook.render.reply_metadata(r)}")
     assert update["data"] == expected["data"] and update["metadata"] == expected["metadata"]
     assert "😀" in update["metadata"]["ling_notebook"]["markdown"][0] and "<h1" in update["data"]["text/html"]
+
+
+def test_a_long_reply_with_curly_quotes_is_kept_as_utf8_and_its_copy_holds_its_markdown_compressed(kernel):
+    kernel.messages.clear()
+    comm = start(kernel, "ling_notebook.stream('go', model='test/markdown?tokens=25000&rate=0')")
+    wait_ended(kernel, comm)
+    assert kernel.value("type(r.kept()).__name__") == "bytes"  # half the size of its str
+    text = kernel.value("r.text")
+    (update,) = kernel.displays()
+    (markdown,) = update["metadata"]["ling_notebook"]["markdown"]
+    assert len(text) > 65536 and "“" in text and set(markdown) == {"deflate"}
+    assert zlib.decompress(base64.b64decode(markdown["deflate"])).decode() == text
+    # Read as a str now (r.text above), the text renders in windows of characters, not of UTF-8 bytes: the same
+    # HTML, but for where the chunks (divs of a few blocks each) are cut.
+    bundle = kernel.value("ling_notebook.render.reply_bundle(r)")
+    between = '</div><div class="ling-chunk">'
+    assert update["data"]["text/html"].replace(between, "") == bundle["text/html"].replace(between, "")
+    assert update["data"]["text/plain"] == bundle["text/plain"]
+    assert update["metadata"] == kernel.value("ling_notebook.render.reply_metadata(r)")  # packed a piece at a time
+    last = re.findall(r"## About “(part \d+ of a long answer)”", text)[-1]
+    assert f"About “{last}”" in update["data"]["text/html"]
 
 
 def test_stop_from_the_front_end_closes_the_connection_and_keeps_the_text(kernel, model_server):

@@ -25,6 +25,15 @@ function clipboard(): string[] {
   return copied;
 }
 
+/** A Blob's text (jsdom's Blob has no `text()`). */
+function readText(blob: Blob): Promise<string> {
+  return new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result as string);
+    reader.readAsText(blob);
+  });
+}
+
 afterEach(() => {
   document.body.replaceChildren();
   vi.useRealTimers();
@@ -90,9 +99,55 @@ describe("a static copy's controls", () => {
 
   it("reads the Markdown only from well-formed metadata", () => {
     expect(markdownOf({ "ling_notebook": { markdown: ["a", "b"] } })).toEqual(["a", "b"]);
-    for (const bad of [undefined, null, {}, { "ling_notebook": { markdown: "a" } }, { "ling_notebook": { markdown: [1] } }]) {
+    expect(markdownOf({ "ling_notebook": { markdown: ["a", { deflate: "eJw=" }] } })).toEqual(["a", { deflate: "eJw=" }]);
+    for (const bad of [undefined, null, {}, { "ling_notebook": { markdown: "a" } }, { "ling_notebook": { markdown: [1] } },
+      { "ling_notebook": { markdown: [{ deflate: 1 }] } }, { "ling_notebook": { markdown: [null] } }]) {
       expect(markdownOf(bad)).toBeNull();
     }
+  });
+
+  it("copies a long reply's Markdown, which the metadata holds compressed", async () => {
+    const copied = clipboard();
+    const copy = staticCopy(1);
+    // render.py's copy_metadata for this text (its _deflated): zlib's format, in base64.
+    const text = "# Long \u201creply\u201d \u{1F600}\n\n" + "word ".repeat(20);
+    decorate(copy, [{ deflate: "eJxTVvDJz0tXeNQwpyi1IKfyUcNchQ/zZzRwcZXnF6Uo0JgAADZ0MCg=" }]);
+    const button = copy.querySelector(".ling-status .ling-copy") as HTMLButtonElement;
+    button.click();
+    await vi.waitFor(() => expect(button.textContent).toBe("Copied"));
+    expect(copied).toEqual([text]);
+  });
+
+  it("hands compressed Markdown to the clipboard as a promise, in the click, where ClipboardItem exists", async () => {
+    const written: Promise<string>[] = [];
+    vi.stubGlobal("ClipboardItem", class {
+      constructor(readonly items: Record<string, Promise<Blob>>) {}
+      getType(type: string) { return this.items[type]; }
+    });
+    Object.defineProperty(navigator, "clipboard", {
+      configurable: true,
+      value: { write: async (items: { getType(type: string): Promise<Blob> }[]) => {
+        written.push(items[0].getType("text/plain").then(readText));
+      } },
+    });
+    const copy = staticCopy(1);
+    decorate(copy, [{ deflate: "eJxTVvDJz0tXeNQwpyi1IKfyUcNchQ/zZzRwcZXnF6Uo0JgAADZ0MCg=" }]);
+    const button = copy.querySelector(".ling-status .ling-copy") as HTMLButtonElement;
+    button.click();
+    expect(written).toHaveLength(1); // the write began in the click, before the text was inflated
+    await vi.waitFor(() => expect(button.textContent).toBe("Copied"));
+    expect(await written[0]).toBe("# Long \u201creply\u201d \u{1F600}\n\n" + "word ".repeat(20));
+    vi.unstubAllGlobals();
+  });
+
+  it("says the copy failed when compressed Markdown does not inflate", async () => {
+    const copied = clipboard();
+    const copy = staticCopy(1);
+    decorate(copy, [{ deflate: "bm90IHpsaWI=" }]);
+    const button = copy.querySelector(".ling-status .ling-copy") as HTMLButtonElement;
+    button.click();
+    await vi.waitFor(() => expect(button.textContent).toBe("Copy failed"));
+    expect(copied).toEqual([]);
   });
 
   it("finds the copies in a node added to the page, the node itself included", () => {

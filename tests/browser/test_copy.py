@@ -11,12 +11,21 @@ import pytest
 from lab_driver import FRONT_ENDS, Notebook
 from playwright.sync_api import Page, expect
 
+from ling_notebook import render
+from ling_notebook.server.scenarios import markdown_pieces
+
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("front_end", FRONT_ENDS, indirect=True)]
 
 LOAD = "%load_ext ling_notebook"
+LONG_TOKENS = 22_000  # about 72,000 characters of test/markdown
 PROMPT = "# Spring\n\nSome **bold** words, then code:\n\n```python\nprint('hi')\n```\n\nThe end of the reply."
-# Every text the page puts on the clipboard, in order (the clipboard itself needs a user's permission).
-CLIPBOARD = "navigator.clipboard.writeText = async (text) => { (window.__copied ||= []).push(text); };"
+# Every text the page puts on the clipboard, in order (the clipboard itself needs a user's permission): as a
+# string (writeText), or as a ClipboardItem whose text is still a promise when written (js/copy.ts copyLater).
+CLIPBOARD = """
+navigator.clipboard.writeText = async (text) => { (window.__copied ||= []).push(text); };
+navigator.clipboard.write = async (items) => {
+  for (const item of items) (window.__copied ||= []).push(await (await item.getType("text/plain")).text());
+};"""
 # Where the header, its Copy and the first line of the text are, in the cell's output.
 BOXES = """(cell) => {
     const root = cell.querySelector('.ling-widget, .ling-static');
@@ -91,7 +100,12 @@ def test_a_finished_reply_keeps_its_header_in_place_and_offers_copy_there(notebo
 
 def test_each_column_of_a_comparison_copy_offers_copy_where_the_live_column_had_it(notebook, artifacts):
     prompt = "Echoed by **both** models, each in its own column."
-    nb = notebook(LOAD, f"%%ling --no-history -m test/echo?rate=12 -m test/echo?rate=15\n{prompt}")
+    # The second column's answer is long: the copy's metadata holds its Markdown compressed, which the page
+    # inflates for Copy (render.copy_metadata, js/copies.ts).
+    long_answer = "".join(piece for _, piece in markdown_pieces(LONG_TOKENS))
+    assert len(long_answer) > render.DEFLATE_FROM
+    nb = notebook(LOAD, f"%%ling --no-history -m test/echo?rate=12 -m test/markdown?tokens={LONG_TOKENS}&rate=0"
+                        f"\n{prompt}")
     nb.page.add_init_script(CLIPBOARD)
     nb.page.reload()
     nb.wait_for_kernel()
@@ -111,8 +125,11 @@ def test_each_column_of_a_comparison_copy_offers_copy_where_the_live_column_had_
     ended = nb.cell(1).evaluate(headers)
     assert all(abs(a - b) <= 1 for x, y in zip(live, ended, strict=True) for a, b in zip(x, y, strict=True)), (
         live, ended)
+    static.locator(".ling-column .ling-copy").first.click()
+    expect(static.locator(".ling-column .ling-copy").first).to_have_text("Copied")
     static.locator(".ling-column .ling-copy").nth(1).click()
-    assert copied(nb) == [prompt]
+    expect(static.locator(".ling-column .ling-copy").nth(1)).to_have_text("Copied")
+    assert copied(nb) == [prompt, long_answer]
     nb.screenshot(artifacts, "copy-03-comparison-ended")
 
 
