@@ -692,6 +692,10 @@ class Reply:
 
     def _notify_end(self, listeners: list[Listener], settle: bool = True) -> None:
         try:
+            # The pieces still pending joined into one block of the smaller form (TextBuffer): a reply that no
+            # one reads whole (a batch item) would keep hundreds of small strings (measured: 28 kB a reply).
+            self._content.kept()
+            self._reasoning.kept()
             for listener in listeners:
                 try:
                     listener.on_end(self)

@@ -453,3 +453,12 @@ def test_a_text_read_whole_as_a_str_is_kept_as_that_str_for_every_later_reader()
     assert str(buffer) is text and buffer.kept() is text
     buffer.append(" and more")
     assert str(buffer) == text + " and more"
+
+
+def test_a_reply_that_no_one_reads_keeps_its_text_as_one_block_after_its_end(model_server):
+    # A batch item: hundreds of small pieces, no view, no one reading `text`.
+    reply = ask(model_server, "test/echo", "word " * 300)
+    reply.start()
+    reply._ended.result(10)
+    assert reply._content._pending == [] and len(reply._content._blocks) == 1
+    assert reply.text == "word " * 300
