@@ -648,28 +648,22 @@ def copy_metadata(provenance: dict[str, Any], *texts: str | bytes, packing: bool
 
 
 def _markdown(text: str | bytes, packing: bool) -> str | dict[str, Any]:
-    pieces = _deflated(text)
-    if pieces is None:
+    if len(text) < DEFLATE_FROM:
         return valid_text(text if isinstance(text, str) else text.decode("utf-8", "surrogatepass"))
+    pieces = _deflated(text)
     return {"deflate": pieces if packing else "".join(pieces)}
 
 
-def _deflated(text: str | bytes) -> Iterator[str] | None:
-    """The base64 of `text` compressed (its UTF-8, valid), a piece at a time; None for a text too short."""
-    if len(text) < DEFLATE_FROM:
-        return None
-
-    def pieces() -> Iterator[str]:
-        packer, rest = zlib.compressobj(), b""
-        for piece in text_slices(text):
-            data = rest + packer.compress(piece.encode())
-            whole = len(data) - len(data) % 3  # base64 of whole groups of 3 bytes: the pieces then join
-            rest = data[whole:]
-            if whole:
-                yield base64.b64encode(data[:whole]).decode("ascii")
-        yield base64.b64encode(rest + packer.flush()).decode("ascii")
-
-    return pieces()
+def _deflated(text: str | bytes) -> Iterator[str]:
+    """The base64 of `text` compressed (its UTF-8, valid), a piece at a time."""
+    packer, rest = zlib.compressobj(), b""
+    for piece in text_slices(text):
+        data = rest + packer.compress(piece.encode())
+        whole = len(data) - len(data) % 3  # base64 of whole groups of 3 bytes: the pieces then join
+        rest = data[whole:]
+        if whole:
+            yield base64.b64encode(data[:whole]).decode("ascii")
+    yield base64.b64encode(rest + packer.flush()).decode("ascii")
 
 
 def reply_metadata(reply: Reply, *, packing: bool = False) -> dict[str, Any]:

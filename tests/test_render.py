@@ -186,8 +186,8 @@ def test_rendering_in_windows_gives_the_html_of_the_whole_text(text, window):
     assert "".join(chunks) == render.sanitize(render._md.render(text))
 
 
-wide = st.lists(st.sampled_from(["“quoted”", "😀", "中文", "é", "\ud83dx", "\udc00", "\u2028"]) | blocks,
-                max_size=8).map("".join)
+wide = st.lists(st.sampled_from(["“quoted”", "😀", "中文", "é", "\ud83dx", "\udc00", "\u2028"]) | blocks | markdown,
+                max_size=8).map("".join)  # hostile pieces (raw tags, entities, CR and CRLF) included
 
 
 @settings(max_examples=300, deadline=None)
