@@ -35,7 +35,7 @@ if (process.argv[2] === undefined) {
     minify: false,
     entryPoints: ["js/keeper.ts"],
     outfile: "js/labextension/lib/index.js",
-    external: ["@jupyterlab/*"],
+    external: ["@jupyterlab/*", "@lumino/*"],
   });
   const require = createRequire(import.meta.url);
   const builder = require.resolve("@jupyter/builder/lib/build-labextension.js");

@@ -118,7 +118,7 @@ export interface EndedMessage {
  */
 export interface FinalMessage {
   type: "final";
-  bundle: Record<string, string>;
+  bundle: Record<string, unknown>;
   /** The widget's model id: the extension replaces only the output that shows this widget. */
   model_id: string;
   /** The output's metadata: the Markdown of the copy's replies (COPY_METADATA), for Copy. */
@@ -151,7 +151,7 @@ export type ViewMessage =
 export const FINAL_EVENT = "ling-notebook:final";
 
 export interface FinalDetail {
-  bundle: Record<string, string>;
+  bundle: Record<string, unknown>;
   model_id: string;
   metadata?: Record<string, unknown>;
 }

@@ -101,8 +101,17 @@ export function decorate(copy: HTMLElement, markdown: readonly Markdown[] | null
       copyButton("ling-copy", "Copy the reply as Markdown", actions, () => text);
     });
   }
-  for (const code of copy.querySelectorAll<HTMLElement>("pre > code")) {
+  decorateCode(copy);
+}
+
+/**
+ * Adds Copy to each code block in `node` that has none yet: in a copy as it is added, and in each chunk of it
+ * put in place later (copyview.ts draws a long copy a few chunks a frame).
+ */
+export function decorateCode(node: ParentNode): void {
+  for (const code of node.querySelectorAll<HTMLElement>("pre > code")) {
     const pre = code.parentElement as HTMLElement;
+    if (pre.querySelector(":scope > .ling-code-copy")) continue;
     // The code as written, without the line end that closes the block.
     copyButton("ling-code-copy", "Copy this code", pre, () => (code.textContent ?? "").replace(/\r?\n$/, ""));
   }

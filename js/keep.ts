@@ -5,10 +5,14 @@
  */
 import DOMPurify from "dompurify";
 import type { FinalDetail } from "./contract";
+import { COPY_MIME } from "./copyview";
 
 const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
 // A leading <style> is kept (FORCE_BODY), and links keep opening in a new tab (they carry rel="noopener").
 const KEEP_HTML = { FORCE_BODY: true, ADD_ATTR: ["target"] };
+
+/** An output's data as kept: strings, and COPY_MIME's empty object. */
+export type KeptData = Record<string, string | Record<string, never>>;
 
 /** The parts of JupyterLab's notebook API used here (structurally; JupyterLab provides the objects). */
 export interface OutputModel {
@@ -19,7 +23,7 @@ export interface OutputModel {
 interface OutputAreaModel {
   readonly length: number;
   get(index: number): OutputModel;
-  set(index: number, output: { output_type: string; data: Record<string, string>; metadata: Record<string, unknown> }): void;
+  set(index: number, output: { output_type: string; data: KeptData; metadata: Record<string, unknown> }): void;
 }
 
 interface CellLike {
@@ -50,13 +54,14 @@ export function findOutput(tracker: NotebookTracker, target: Node): { model: Out
 /**
  * What the notebook keeps of a bundle: its HTML, without script (DOMPurify's defaults: no script, no event
  * handler, no javascript: URL; the kernel's copy has none, but the event comes from the page, and a notebook
- * saved from this session is trusted, so script kept here would run at every open), and its plain text.
- * Every other MIME type is dropped.
+ * saved from this session is trusted, so script kept here would run at every open), its plain text, and
+ * the mark that has the extension draw the HTML (copyview.ts). Every other MIME type is dropped.
  */
-export function keptData(bundle: Record<string, unknown>): Record<string, string> {
-  const data: Record<string, string> = {};
+export function keptData(bundle: Record<string, unknown>): KeptData {
+  const data: KeptData = {};
   if (typeof bundle["text/html"] === "string") {
     data["text/html"] = DOMPurify.sanitize(bundle["text/html"], KEEP_HTML);
+    if (bundle[COPY_MIME] !== undefined) data[COPY_MIME] = {};
   }
   if (typeof bundle["text/plain"] === "string") data["text/plain"] = bundle["text/plain"];
   return data;

@@ -11,6 +11,8 @@
  *   the copy (keep.ts). The notebook model then holds it, a save keeps it, and the view is disposed as for
  *   update_display. The output is replaced only while it is still the widget: if update_display came
  *   first, there is nothing left to do.
+ * - drawing the static copies (the outputs whose data has COPY_MIME beside `text/html`) a few chunks a frame
+ *   (copyview.ts), instead of the front end's HTML renderer.
  * - the static copies' Copy buttons (copies.ts), added to each copy as the page renders it, with the
  *   Markdown from its output's metadata.
  * - the `%%ling` cells' editors, highlighted as Markdown (cellmode.ts).
@@ -19,19 +21,74 @@
  * Does not own: the copy (the kernel's, built by ling_notebook/render.py) or deciding when the widget closes.
  */
 import { INotebookTracker } from "@jupyterlab/notebook";
+import { IRenderMimeRegistry } from "@jupyterlab/rendermime";
+import { Widget } from "@lumino/widgets";
 import { type NotebookLike, followNotebook } from "./cellmode";
 import { followOpening, type OpenedNotebook } from "./chatcopy";
 import { FINAL_EVENT } from "./contract";
-import { CONTROLS_CSS, copiesIn, decorate, markdownOf } from "./copies";
+import { CONTROLS_CSS, copiesIn, decorate, decorateCode, markdownOf } from "./copies";
+import { COPY_MIME, drawCopy } from "./copyview";
 import { findOutput, keep, type NotebookTracker } from "./keep";
 
 type Panel = { readonly content: NotebookLike } & OpenedNotebook;
+
+/** The parts of JupyterLab's rendermime API used here. */
+interface MimeModel {
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly trusted: boolean;
+}
+
+interface RendererOptions {
+  readonly sanitizer: { sanitize(html: string): string };
+}
+
+interface RenderMimeRegistry {
+  addFactory(factory: {
+    readonly safe: boolean;
+    readonly mimeTypes: readonly string[];
+    createRenderer(options: RendererOptions): Widget & { renderModel(model: MimeModel): Promise<void> };
+  }, rank: number): void;
+}
+
+/** Before JupyterLab's HTML renderer (rank 50), after the widget renderer (0). */
+const COPY_RANK = 45;
+
+/** An output area's renderer for a static copy: its HTML drawn by copyview.ts, styled as JupyterLab's HTML
+ * outputs are. `safe`: an untrusted copy is sanitized first by the front end's sanitizer, as its HTML renderer
+ * does (a trusted one is not, there either). */
+class CopyRenderer extends Widget {
+  private stop: () => void = () => {};
+
+  constructor(private readonly options: RendererOptions) {
+    super();
+    this.addClass("jp-RenderedHTMLCommon");
+    this.addClass("jp-RenderedHTML");
+    this.node.dataset.mimeType = COPY_MIME;
+  }
+
+  async renderModel(model: MimeModel): Promise<void> {
+    this.stop();
+    const html = model.data["text/html"];
+    const plain = model.data["text/plain"];
+    const sanitizer = this.options.sanitizer;
+    if (typeof html === "string") {
+      this.stop = drawCopy(this.node, html, model.trusted ? null : (dirty) => sanitizer.sanitize(dirty));
+    }
+    else this.node.textContent = typeof plain === "string" ? plain : "";
+  }
+
+  dispose(): void {
+    this.stop();
+    super.dispose();
+  }
+}
 
 interface Tracker extends NotebookTracker {
   readonly widgetAdded: { connect(slot: (sender: unknown, panel: Panel) => void): boolean };
 }
 
-/** Adds the controls to the static copies in `node`, each with the Markdown its output's metadata holds. */
+/** Adds the controls to the static copies in `node`, each with the Markdown its output's metadata holds, and
+ * to the code blocks of `node` when it is a part of a copy put in place later (a chunk, copyview.ts). */
 function decorateCopies(tracker: NotebookTracker, node: Node): void {
   for (const copy of copiesIn(node)) {
     try {
@@ -41,14 +98,17 @@ function decorateCopies(tracker: NotebookTracker, node: Node): void {
       console.error("[ling-notebook] could not add Copy to a reply's copy", err);
     }
   }
+  if (node instanceof Element && node.parentElement?.closest(".ling-static[data-ling-controls]")) decorateCode(node);
 }
 
 const plugin = {
   id: "ling-notebook:keeper",
   description: "Keeps a ling-notebook reply's final copy in the notebook, offers Copy on it, and shows %%ling cells as Markdown.",
   autoStart: true,
-  requires: [INotebookTracker],
-  activate: (_app: unknown, tracker: Tracker): void => {
+  requires: [INotebookTracker, IRenderMimeRegistry],
+  activate: (_app: unknown, tracker: Tracker, rendermime: RenderMimeRegistry): void => {
+    rendermime.addFactory({ safe: true, mimeTypes: [COPY_MIME], createRenderer: (options) => new CopyRenderer(options) }, COPY_RANK);
+
     document.addEventListener(FINAL_EVENT, (event) => {
       try {
         if (keep(tracker, event)) event.preventDefault();

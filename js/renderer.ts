@@ -14,19 +14,10 @@
  */
 import { type Block, BlockSplitter, type SplitterLimits } from "./blocks";
 import { onMathReady, pendingFormulas } from "./formulas";
+import { frameScheduler, type Scheduler } from "./frames";
 import { renderMarkdown } from "./markdown";
 
-/** Runs `callback` later (once); returns a function that cancels it. */
-export type Scheduler = (callback: () => void) => () => void;
-
-export const frameScheduler: Scheduler = (callback) => {
-  if (typeof requestAnimationFrame === "function") {
-    const handle = requestAnimationFrame(() => callback());
-    return () => cancelAnimationFrame(handle);
-  }
-  const handle = setTimeout(callback, 16);
-  return () => clearTimeout(handle);
-};
+export type { Scheduler } from "./frames";
 
 export const CHUNK_BLOCKS = 32;
 

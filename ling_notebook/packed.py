@@ -29,6 +29,8 @@ from typing import Any
 
 import orjson
 
+from .render import COPY_MIME
+
 SLICE = 1 << 16
 """Characters of a long string escaped at a time (each slice is briefly there twice more: escaped, encoded).
 Measured by benchmarks/pack_peak.py over a 1,000,000-token Markdown answer (3.3 MB; two bytes a character as a
@@ -37,7 +39,8 @@ str): packing its copy's message peaks at 5.6x the text beyond it with slices of
 
 
 def update_display(html_pieces: Iterable[str], plain: str, metadata: Mapping[str, Any], display_id: str) -> None:
-    """Replace the output `display_id` by a bundle whose `text/html` is `html_pieces` joined.
+    """Replace the output `display_id` by a bundle whose `text/html` is `html_pieces` joined (and the mark
+    `render.COPY_MIME`).
 
     Every string must be valid text (`engine.valid_text`: no lone surrogate), and `metadata` plain JSON (str
     keys), as `render` and `record.provenance` make them, but that a string in it may be an iterator of its
@@ -46,8 +49,8 @@ def update_display(html_pieces: Iterable[str], plain: str, metadata: Mapping[str
     if publisher is None:
         from IPython.display import update_display as publish
 
-        publish({"text/html": "".join(html_pieces), "text/plain": plain}, raw=True, metadata=_joined(metadata),
-                display_id=display_id)
+        publish({"text/html": "".join(html_pieces), "text/plain": plain, COPY_MIME: {}}, raw=True,
+                metadata=_joined(metadata), display_id=display_id)
         return
     content = content_bytes(html_pieces, plain, metadata, display_id)
     sys.stdout.flush()  # as IPython does before any display: what was printed comes first
@@ -85,7 +88,7 @@ def content_bytes(html_pieces: Iterable[str], plain: str, metadata: Mapping[str,
         _string_body(out, piece)
     out.write(b'","text/plain":')
     _write(out, plain)
-    out.write(b'},"metadata":')
+    out.write(b',' + orjson.dumps(COPY_MIME) + b':{}},"metadata":')
     _write(out, metadata)
     out.write(b',"transient":')
     _write(out, {"display_id": display_id})

@@ -610,9 +610,16 @@ def _raw_slices(text: str | bytes, size: int) -> Iterator[str]:
         start = end
 
 
-def reply_bundle(reply: Reply) -> dict[str, str]:
+COPY_MIME = "application/vnd.ling-notebook.copy+json"
+"""Beside a copy's `text/html`, with `{}` as its value: the ling-notebook extension draws that HTML in JupyterLab
+and Notebook 7 (js/copyview.ts: parsed inert, a few chunks a frame), not their HTML renderer (the whole copy
+parsed, styled and laid out in one task, then MathJax loaded: benchmark figure 10). Elsewhere (nbconvert,
+GitHub, VS Code, a page without the extension) the type is unknown and `text/html` is shown."""
+
+
+def reply_bundle(reply: Reply) -> dict[str, Any]:
     """The output that shows a finished reply: the static copy that replaces the live view."""
-    return {"text/html": "".join(_wrapped(_reply_pieces(reply))), "text/plain": reply_plain(reply)}
+    return {"text/html": "".join(_wrapped(_reply_pieces(reply))), "text/plain": reply_plain(reply), COPY_MIME: {}}
 
 
 def reply_copy(reply: Reply) -> tuple[Iterator[str], str]:
@@ -781,7 +788,7 @@ def _cut_note(shown: str, total: int, limit: int) -> str:
     return shown if total <= limit else f"{shown}… [{total - limit} more characters]"
 
 
-def bundle(fragment: str, plain: str) -> dict[str, str]:
+def bundle(fragment: str, plain: str) -> dict[str, Any]:
     """An output bundle for a fragment made by this module: our stylesheet and wrapper around it, and
     `plain` (cut short) for front ends without HTML."""
     return _bundle([valid_text(fragment)], plain)
@@ -790,10 +797,10 @@ def bundle(fragment: str, plain: str) -> dict[str, str]:
 _OPEN = '<div class="ling-static tex2jax_ignore mathjax_ignore">'
 
 
-def _bundle(pieces: Iterable[str], plain: str) -> dict[str, str]:
+def _bundle(pieces: Iterable[str], plain: str) -> dict[str, Any]:
     # Every piece is valid text already (sanitized, or escaped by `text_html`, or checked by `bundle`):
     # no pass over the whole, which would copy a long reply's HTML again.
-    return {"text/html": "".join(_wrapped(pieces)), "text/plain": _plain(plain)}
+    return {"text/html": "".join(_wrapped(pieces)), "text/plain": _plain(plain), COPY_MIME: {}}
 
 
 def _wrapped(pieces: Iterable[str]) -> Iterator[str]:

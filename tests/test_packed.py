@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ling_notebook import packed
+from ling_notebook.render import COPY_MIME
 
 # Any text a reply can hold: every code point but lone surrogates (engine.valid_text replaces those).
 texts = st.text(st.characters(exclude_categories=("Cs",)))
@@ -28,7 +29,7 @@ def test_the_packed_content_is_the_message_update_display_would_send(pieces, pla
         patch.setattr(packed, "SLICE", slice_)  # long strings are escaped in slices: cut them everywhere
         packed_bytes = packed.content_bytes(iter(pieces), plain, metadata, display_id)
     content = json.loads(packed_bytes)
-    assert content == {"data": {"text/html": "".join(pieces), "text/plain": plain}, "metadata": metadata,
+    assert content == {"data": {"text/html": "".join(pieces), "text/plain": plain, COPY_MIME: {}}, "metadata": metadata,
                        "transient": {"display_id": display_id}}
 
 
@@ -46,7 +47,7 @@ def test_without_ipykernel_the_bundle_goes_through_ipython(monkeypatch):
     sent = []
     monkeypatch.setattr("IPython.display.update_display", lambda obj, **kw: sent.append((obj, kw)))
     packed.update_display(iter(["<p>a", "</p>"]), "a", {"m": [1, {"deflate": iter(["ab", "cd"])}]}, "d1")
-    assert sent == [({"text/html": "<p>a</p>", "text/plain": "a"},
+    assert sent == [({"text/html": "<p>a</p>", "text/plain": "a", COPY_MIME: {}},
                      {"raw": True, "metadata": {"m": [1, {"deflate": "abcd"}]}, "display_id": "d1"})]
 
 

@@ -93,7 +93,7 @@ def assert_inert(fragment: str) -> Page:
 
 
 def assert_inert_bundle(bundle: dict[str, str]) -> Page:
-    assert set(bundle) == {"text/html", "text/plain"}
+    assert set(bundle) == {"text/html", "text/plain", render.COPY_MIME} and bundle[render.COPY_MIME] == {}
     page = bundle["text/html"]
     style_end = page.index("</style>") + len("</style>")
     assert page.startswith("<style>") and "<" not in page[len("<style>") : style_end - len("</style>")]
@@ -109,7 +109,7 @@ def reply(text="", *, reasoning="", error=None, status="done", model="ling-offli
 
 def test_half_a_surrogate_pair_anywhere_becomes_a_replacement_character():
     out = render.reply_bundle(reply("a\ud83db `c\udc00`", error="bad \ud83d", model="m\udc00"))
-    for text in out.values():
+    for text in (out["text/html"], out["text/plain"]):
         text.encode("utf-8")  # what the kernel does before sending it
     assert "a\ufffdb" in out["text/html"] and "bad \ufffd" in out["text/html"]
 

@@ -8,6 +8,7 @@ import re
 import socket
 import traceback
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import openai
@@ -47,9 +48,14 @@ def assert_hidden(texts: list[str], secrets: tuple[str, ...] = CREDENTIALS) -> N
     assert {secret: leaked(shown, secret) for secret in secrets} == dict.fromkeys(secrets, []), shown
 
 
+def shown(bundle: dict[str, Any]) -> list[str]:
+    """Every value of an output bundle, as text."""
+    return [value if isinstance(value, str) else json.dumps(value) for value in bundle.values()]
+
+
 def views_of(reply: Reply) -> list[str]:
     """What a user can read of an ended reply: its error and repr, its settings, its static copy."""
-    return [reply.error or "", repr(reply), repr(reply.settings), *render.reply_bundle(reply).values()]
+    return [reply.error or "", repr(reply), repr(reply.settings), *shown(render.reply_bundle(reply))]
 
 
 @pytest.mark.parametrize("where", ["http-401", "query-in-url", "connection"])
@@ -126,8 +132,8 @@ def test_a_key_pasted_as_the_model_name_shows_in_no_view(model_server, monkeypat
     printed = capsys.readouterr()
     assert_hidden([
         reply.model, *views_of(reply), widget.model_name, json.dumps(widget.get_state(), default=str),
-        repr(comparison), *comparison_bundle(comparison).values(), printed.out, printed.err,
-        json.dumps(batch.progress(), default=str), *summary_bundle(batch).values(), *described,
+        repr(comparison), *shown(comparison_bundle(comparison)), printed.out, printed.err,
+        json.dumps(batch.progress(), default=str), *shown(summary_bundle(batch)), *described,
     ], (KEY,))
     assert [r.model for r in comparison] == ["***", "test/echo"] and comparison.models == ["***", "test/echo"]
 

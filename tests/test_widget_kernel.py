@@ -11,6 +11,8 @@ import zlib
 import pytest
 from kernel_client import Kernel
 
+from ling_notebook.render import COPY_MIME
+
 KEY = "sk-kernel-test-7b1f9d0e-secret"
 
 
@@ -70,7 +72,8 @@ def test_the_final_output_is_a_static_html_copy(kernel):
     comm = start(kernel, "ling_notebook.stream('<img src=x onerror=alert(1)> hi', model='test/echo')")
     wait_ended(kernel, comm)
     (update,) = kernel.displays()
-    assert set(update["data"]) == {"text/html", "text/plain"}  # no Markdown for another renderer to re-read
+    # No Markdown for another renderer to re-read; the mark that has the extension draw the HTML.
+    assert update["data"].pop(COPY_MIME) == {} and set(update["data"]) == {"text/html", "text/plain"}
     page = update["data"]["text/html"]
     assert "&lt;img src=x onerror=alert(1)&gt; hi" in page and "<img" not in page
     assert "test/echo" in page and "finish: stop" in page

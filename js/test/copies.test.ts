@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { copiesIn, decorate, markdownOf } from "../copies";
+import { copiesIn, decorate, decorateCode, markdownOf } from "../copies";
 
 /** A static copy as ling_notebook/render.py writes it: a header per reply, the text, a code block. */
 function staticCopy(replies: number): HTMLElement {
@@ -61,6 +61,22 @@ describe("a static copy's controls", () => {
     (copy.querySelector("pre .ling-code-copy") as HTMLButtonElement).click();
     await vi.waitFor(() => expect(copied).toEqual(["def f(): pass"]));
     expect(copy.querySelector(".ling-status .ling-copy")).toBeNull(); // no Markdown: no Copy of the reply
+  });
+
+  it("gives Copy to the code of a chunk put in place after the copy, once", async () => {
+    const copied = clipboard();
+    const copy = staticCopy(1);
+    const later = copy.querySelector(".ling-chunk") as HTMLElement;
+    later.remove(); // as copyview.ts holds a chunk back
+    decorate(copy, ["text"]);
+    expect(copy.querySelectorAll(".ling-code-copy")).toHaveLength(0);
+    copy.querySelector(".ling-body")?.append(later);
+    decorateCode(later);
+    decorateCode(later);
+    decorate(copy, ["text"]);
+    expect(copy.querySelectorAll(".ling-code-copy")).toHaveLength(1);
+    (copy.querySelector("pre .ling-code-copy") as HTMLButtonElement).click();
+    await vi.waitFor(() => expect(copied).toEqual(["def f(): pass"]));
   });
 
   it("gives each column its own text, and none to a column without text", async () => {

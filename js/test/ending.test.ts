@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FINAL_EVENT, type FinalDetail } from "../contract";
-import { keep, type NotebookTracker } from "../keep";
+import { COPY_MIME } from "../copyview";
+import { keep, type KeptData, type NotebookTracker } from "../keep";
 import { UNSAVED_NOTE } from "../presence";
 import { LingView } from "../view";
 import { FakeModel } from "./fake-model";
@@ -85,7 +86,7 @@ function notebook(outputs: Array<Record<string, unknown>>) {
       return data.length;
     },
     get: (i: number) => data[i],
-    set: vi.fn((i: number, output: { data: Record<string, string> }) => {
+    set: vi.fn((i: number, output: { data: KeptData }) => {
       data[i] = { data: output.data };
     }),
   };
@@ -149,5 +150,13 @@ describe("the extension", () => {
     expect(kept["text/html"]).toContain("<style>.ling-static{color:red}</style>");
     expect(kept["text/html"]).toContain('<div class="ling-static">x');
     expect(kept["text/html"]).not.toMatch(/onclick|onerror|javascript:|<script/);
+  });
+
+  it("keeps the mark that has the extension draw the copy, as an empty object", () => {
+    const { tracker, nodes, data } = notebook([{ [WIDGET_VIEW]: { model_id: "m1" } }]);
+    const view = nodes[0].appendChild(document.createElement("span"));
+    const bundle = { "text/html": '<div class="ling-static">x</div>', "text/plain": "x", [COPY_MIME]: { html: "<b>" } };
+    expect(keep(tracker, finalEvent(view, { bundle, model_id: "m1" }))).toBe(true);
+    expect(data[0].data).toEqual({ "text/html": '<div class="ling-static">x</div>', "text/plain": "x", [COPY_MIME]: {} });
   });
 });

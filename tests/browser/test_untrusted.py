@@ -17,6 +17,8 @@ import pytest
 from lab_driver import Notebook, jupyter
 from playwright.sync_api import Locator, Page, expect
 
+from ling_notebook.render import COPY_MIME
+
 pytestmark = pytest.mark.browser
 
 FAMILIES = [
@@ -39,6 +41,10 @@ FAMILIES = [
     "| family | result |\n| :-- | --: |\n| table | rendered |",
 ]
 PAYLOAD = "\n\n".join(FAMILIES)
+# HTML put in a saved copy by hand: what the kernel never writes, but a notebook from elsewhere can hold.
+CRAFTED = ("<script>window.__pwned='crafted-script'</script>"
+           "<p class=\"ling-crafted\" onclick=\"window.__pwned='crafted-click'\">crafted</p>"
+           "<a href=\"javascript:window.__pwned='crafted-link'\">link</a>")
 SHOWN_AS_TEXT = ["onerror=\"window.__pwned='crlf-fence'\"", "onerror=\"window.__pwned='span'\"",
                  "onerror=\"window.__pwned='fence-tab'\"", "[r]: javascript:window.__pwned='reference'",
                  "<script>window.__pwned='script'</script>", "ontoggle=\"window.__pwned='toggle'\""]
@@ -174,14 +180,21 @@ def test_hostile_output_is_inert_everywhere(notebook, artifacts: Path, lab, tmp_
     assert_shown_as_text(nb.static_copy(1))
     nb.static_copy(1).screenshot(path=str(artifacts / "untrusted-03-static-copy-lab-reloaded-trusted.png"))
 
-    # The same outputs in a notebook nobody signed: JupyterLab sanitizes them itself, and they still read well.
+    # The same outputs in a notebook nobody signed, one of them crafted by hand (HTML no kernel of ours
+    # makes): the extension draws the copies (COPY_MIME), through JupyterLab's sanitizer first, and they
+    # still read well.
     saved = json.loads(nb.path.read_text())
     saved["cells"][0]["source"] += "\n# an unsigned copy"  # another digest: not in the signature store
+    (output,) = saved["cells"][1]["outputs"]
+    assert output["data"][COPY_MIME] == {}
+    output["data"]["text/html"] = "".join(output["data"]["text/html"]) + CRAFTED
     untrusted = Notebook(nb.page, lab, f"{nb.name}-untrusted")
     untrusted.path.write_text(json.dumps(saved))
     untrusted.open()
     expect(untrusted.static_copy(1).locator(".ling-status")).to_contain_text("finish: stop")
     assert not cell_trusted(untrusted, 1)
+    expect(untrusted.output(1).locator(f'[data-mime-type="{COPY_MIME}"] .ling-static')).to_be_attached()
+    expect(untrusted.output(1).locator(".ling-crafted")).to_have_text("crafted")
     for index in (1, 2):
         assert_inert(nb.page, untrusted.output(index))
     untrusted.static_copy(1).screenshot(path=str(artifacts / "untrusted-04-static-copy-lab-untrusted.png"))
