@@ -124,6 +124,9 @@ _TOKEN_CLASSES: dict[_TokenType, str] = {
     Name.Function: "d", Name.Class: "d", Name.Decorator: "m", Name.Tag: "t", Name.Attribute: "a",
     Name.Variable: "v", Operator: "o", GenericToken.Prompt: "m",
 }
+# The languages whose operators the live view colours (highlight.js marks them in SQL only): elsewhere `=`
+# or `+` would change colour when the copy replaces the view, and every one would be a span of its own.
+_COLOURED_OPERATORS = {"sql"}
 _class_cache: dict[_TokenType, str] = {}
 
 
@@ -149,8 +152,11 @@ def highlight(code: str, lang: str) -> str:
     parts: list[str] = []
     run: list[str] = []
     current = ""
+    operators = name in _COLOURED_OPERATORS
     for ttype, value in _lexer(name).get_tokens(code):
         cls = _token_class(ttype)
+        if cls == "o" and not operators:
+            cls = ""
         if cls != current:  # neighbouring tokens of one colour share a span: fewer bytes to send
             _close_run(parts, run, current)
             current = cls

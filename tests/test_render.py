@@ -342,6 +342,18 @@ def test_markdown_renders_like_the_live_view():
     assert page.tags("a")[1]["title"] == "t"
 
 
+@pytest.mark.parametrize("lang, code, coloured", [
+    ("python", "x = a + b ** 2 // c", False),
+    ("javascript", "const x = a + b; y => y ?? z", False),
+    ("bash", "a=$((b + c)) && echo | grep x > f", False),
+    ("sql", "SELECT a + b FROM t WHERE c >= 1", True),
+])
+def test_operators_are_coloured_where_the_live_view_colours_them(lang, code, coloured):
+    # highlight.js (the live view) marks operators in SQL only: elsewhere the copy must not change their colour.
+    classes = [span["class"] for span in Page(render.markdown_html(f"```{lang}\n{code}\n```")).tags("span")]
+    assert ("ling-o" in classes) is coloured, classes
+
+
 def test_code_blocks_are_highlighted_and_kept_as_written():
     page = Page(render.markdown_html('```python\ndef f(x):\n    return "<b>" # hi\n```\n\n```\n<b>bold</b> & x\n```'))
     assert {span["class"] for span in page.tags("span")} >= {"ling-k", "ling-d", "ling-s", "ling-c"}
