@@ -73,8 +73,9 @@ class CopyRenderer extends Widget {
     const sanitizer = this.options.sanitizer;
     if (typeof html === "string") {
       this.stop = drawCopy(this.node, html, model.trusted ? null : (dirty) => sanitizer.sanitize(dirty));
+    } else {
+      this.node.textContent = typeof plain === "string" ? plain : "";
     }
-    else this.node.textContent = typeof plain === "string" ? plain : "";
   }
 
   dispose(): void {
@@ -103,7 +104,7 @@ function decorateCopies(tracker: NotebookTracker, node: Node): void {
 
 const plugin = {
   id: "ling-notebook:keeper",
-  description: "Keeps a ling-notebook reply's final copy in the notebook, offers Copy on it, and shows %%ling cells as Markdown.",
+  description: "Keeps a ling-notebook reply's final copy in the notebook, draws it, offers Copy on it, and shows %%ling cells as Markdown.",
   autoStart: true,
   requires: [INotebookTracker, IRenderMimeRegistry],
   activate: (_app: unknown, tracker: Tracker, rendermime: RenderMimeRegistry): void => {

@@ -204,6 +204,7 @@ def test_hostile_output_is_inert_everywhere(notebook, artifacts: Path, lab, tmp_
     nb.page.goto(f"{lab.url}/notebooks/{nb.path.name}?token={lab.token}")
     nb7 = nb.page.locator(".jp-Cell").nth(1).locator(".ling-static")
     expect(nb7.locator(".ling-status")).to_contain_text("finish: stop")
+    expect(nb.page.locator(".jp-Cell").nth(1).locator(f'[data-mime-type="{COPY_MIME}"] .ling-static')).to_be_attached()
     for index in (1, 2):
         assert_inert(nb.page, nb.page.locator(".jp-Cell").nth(index))
     assert_shown_as_text(nb7)
