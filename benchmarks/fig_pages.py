@@ -217,14 +217,7 @@ def end_tasks(server: ServerProcess, sizes: list[int], rounds: int = 1,
               rate: float = 2000.0) -> tuple[Table, dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
-    files, streams = {}, {}
-    for tokens in sizes:
-        stream = markdown_stream(server, tokens, rate, 0.04)
-        files[f"long-{tokens}.md"] = stream["text"]
-        streams[tokens] = stream
-    cells = [f"r = ling_notebook.stream(open('long-{t}.md').read(), model='test/echo?rate="
-             f"{rate * len(streams[t]['text']) / 4 / t:.0f}')" for t in sizes]  # echo: 4-character pieces
-    lab = Lab(server, notebook(configure_cell(server), *cells), files)
+    lab, streams = long_replies_lab(server, sizes, rate)
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {front: {t: [] for t in sizes} for front in FRONT_ENDS}
     try:
         with sync_playwright() as p:
@@ -269,6 +262,16 @@ def end_tasks(server: ServerProcess, sizes: list[int], rounds: int = 1,
                "The final copy is whatever the kernel displays when the reply ends.")
     return table, {"results": results, "rounds": rounds,
                    "text_bytes": {t: len(s["text"].encode()) for t, s in streams.items()}}
+
+
+def long_replies_lab(server: ServerProcess, sizes: list[int], rate: float) -> tuple[Lab, dict[int, dict[str, Any]]]:
+    """A Jupyter server whose notebook's cell i (from 1) streams a Markdown reply of `sizes[i - 1]` tokens at
+    `rate` tokens/s, and those replies' streams (their text and sentinel)."""
+    streams = {tokens: markdown_stream(server, tokens, rate, 0.04) for tokens in sizes}
+    cells = [f"r = ling_notebook.stream(open('long-{t}.md').read(), model='test/echo?rate="
+             f"{rate * len(streams[t]['text']) / 4 / t:.0f}')" for t in sizes]  # echo: 4-character pieces
+    files = {f"long-{t}.md": stream["text"] for t, stream in streams.items()}
+    return Lab(server, notebook(configure_cell(server), *cells), files), streams
 
 
 def _end_run(browser: Any, lab: Lab, path: str, index: int, sentinel: str, seconds: float) -> dict[str, Any]:

@@ -22,19 +22,31 @@ export const COPY_MIME = "application/vnd.ling-notebook.copy+json";
 export const CHUNKS_PER_FRAME = 4;
 
 /**
- * Draws `html` into `host` (emptied first). In the next frame it is sanitized by `sanitize` (an untrusted
- * output: the front end's own sanitizer, as its HTML renderer would) or not (a trusted one, as there) and
- * parsed inert (a template: nothing runs or loads until the nodes are in the page); every top-level
- * `.ling-chunk` is held back and put in place `perFrame` at a time in the frames after. Returns a function
- * that stops the drawing; drawing again into the same host must stop the one before.
+ * Draws `html` into `host`, in place of what it held, from the next frame on. There it is sanitized by
+ * `sanitize` (an untrusted output: the front end's own sanitizer, as its HTML renderer would) or not (a
+ * trusted one, as there) and parsed inert (a template: nothing runs or loads until the nodes are in the
+ * page); every link opens in a new tab without access to this one (as the kernel writes them); every
+ * top-level `.ling-chunk` is held back and put in place `perFrame` at a time in the frames after. Where that
+ * fails (the sanitizer throws), `host` shows `fallback` as text. Returns a function that stops the drawing;
+ * drawing again into the same host must stop the one before.
  */
 export function drawCopy(host: HTMLElement, html: string, sanitize: ((html: string) => string) | null,
-                         schedule: Scheduler = frameScheduler, perFrame = CHUNKS_PER_FRAME): () => void {
-  host.replaceChildren();
+                         fallback = "", schedule: Scheduler = frameScheduler,
+                         perFrame = CHUNKS_PER_FRAME): () => void {
   let cancel = schedule(() => {
     const template = document.createElement("template");
-    template.innerHTML = sanitize ? sanitize(html) : html;
+    try {
+      template.innerHTML = sanitize ? sanitize(html) : html;
+    } catch (err) {
+      console.error("[ling-notebook] could not draw a reply's copy", err);
+      host.textContent = fallback;
+      return;
+    }
     const fragment = template.content;
+    for (const link of fragment.querySelectorAll<HTMLElement>("a[href], area[href]")) {
+      link.setAttribute("target", "_blank");
+      link.setAttribute("rel", "noopener noreferrer");
+    }
     const held = [...fragment.querySelectorAll<HTMLElement>(".ling-chunk")]
       .filter((chunk) => !chunk.parentElement?.closest(".ling-chunk"))
       .map((chunk) => {
@@ -42,7 +54,7 @@ export function drawCopy(host: HTMLElement, html: string, sanitize: ((html: stri
         chunk.replaceWith(mark);
         return { mark, chunk };
       });
-    host.append(fragment);
+    host.replaceChildren(fragment);
     let next = 0;
     const place = (): void => {
       for (const end = Math.min(next + perFrame, held.length); next < end; next++) {

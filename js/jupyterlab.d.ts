@@ -15,6 +15,7 @@ declare module "@lumino/widgets" {
   export class Widget {
     readonly node: HTMLElement;
     addClass(name: string): void;
+    toggleClass(name: string, force?: boolean): boolean;
     dispose(): void;
   }
 }

@@ -71,10 +71,12 @@ class CopyRenderer extends Widget {
     const html = model.data["text/html"];
     const plain = model.data["text/plain"];
     const sanitizer = this.options.sanitizer;
+    const text = typeof plain === "string" ? plain : "";
+    this.toggleClass("jp-mod-trusted", model.trusted);
     if (typeof html === "string") {
-      this.stop = drawCopy(this.node, html, model.trusted ? null : (dirty) => sanitizer.sanitize(dirty));
+      this.stop = drawCopy(this.node, html, model.trusted ? null : (dirty) => sanitizer.sanitize(dirty), text);
     } else {
-      this.node.textContent = typeof plain === "string" ? plain : "";
+      this.node.textContent = text;
     }
   }
 
@@ -95,6 +97,7 @@ function decorateCopies(tracker: NotebookTracker, node: Node): void {
     try {
       const place = findOutput(tracker, copy);
       decorate(copy, place ? markdownOf(place.model.get(place.index).metadata) : null);
+      decorateCode(copy); // chunks put in place while the output was off the page made no record here
     } catch (err) {
       console.error("[ling-notebook] could not add Copy to a reply's copy", err);
     }

@@ -44,7 +44,8 @@ PAYLOAD = "\n\n".join(FAMILIES)
 # HTML put in a saved copy by hand: what the kernel never writes, but a notebook from elsewhere can hold.
 CRAFTED = ("<script>window.__pwned='crafted-script'</script>"
            "<p class=\"ling-crafted\" onclick=\"window.__pwned='crafted-click'\">crafted</p>"
-           "<a href=\"javascript:window.__pwned='crafted-link'\">link</a>")
+           "<a href=\"javascript:window.__pwned='crafted-link'\">link</a>"
+           "<a class=\"ling-crafted\" href=\"https://example.org/\" target=\"w\">named window</a>")
 SHOWN_AS_TEXT = ["onerror=\"window.__pwned='crlf-fence'\"", "onerror=\"window.__pwned='span'\"",
                  "onerror=\"window.__pwned='fence-tab'\"", "[r]: javascript:window.__pwned='reference'",
                  "<script>window.__pwned='script'</script>", "ontoggle=\"window.__pwned='toggle'\""]
@@ -194,7 +195,10 @@ def test_hostile_output_is_inert_everywhere(notebook, artifacts: Path, lab, tmp_
     expect(untrusted.static_copy(1).locator(".ling-status")).to_contain_text("finish: stop")
     assert not cell_trusted(untrusted, 1)
     expect(untrusted.output(1).locator(f'[data-mime-type="{COPY_MIME}"] .ling-static')).to_be_attached()
-    expect(untrusted.output(1).locator(".ling-crafted")).to_have_text("crafted")
+    expect(untrusted.output(1).locator("p.ling-crafted")).to_have_text("crafted")
+    named = untrusted.output(1).locator("a.ling-crafted")  # no window it opens can reach this page
+    expect(named).to_have_attribute("target", "_blank")
+    expect(named).to_have_attribute("rel", "noopener noreferrer")
     for index in (1, 2):
         assert_inert(nb.page, untrusted.output(index))
     untrusted.static_copy(1).screenshot(path=str(artifacts / "untrusted-04-static-copy-lab-untrusted.png"))
