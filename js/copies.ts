@@ -84,10 +84,12 @@ function copyButton(
 }
 
 /**
- * Adds the controls to one static copy (`.ling-static`), once: Copy in each reply's header when `markdown`
- * has one text per header (a reply with no text gets none, as in the live view), and Copy on each code block.
+ * Adds the controls to one static copy (`.ling-static`): once, Copy in each reply's header when `markdown` has
+ * one text per header (a reply with no text gets none, as in the live view); and Copy on each code block that
+ * has none yet, each time (chunks put in place while the output was off the page made no mutation record).
  */
 export function decorate(copy: HTMLElement, markdown: readonly Markdown[] | null): void {
+  decorateCode(copy);
   if (copy.dataset.lingControls !== undefined) return;
   copy.dataset.lingControls = "";
   const headers = copy.querySelectorAll<HTMLElement>("div.ling-status");
@@ -101,7 +103,6 @@ export function decorate(copy: HTMLElement, markdown: readonly Markdown[] | null
       copyButton("ling-copy", "Copy the reply as Markdown", actions, () => text);
     });
   }
-  decorateCode(copy);
 }
 
 /**

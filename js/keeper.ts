@@ -97,7 +97,6 @@ function decorateCopies(tracker: NotebookTracker, node: Node): void {
     try {
       const place = findOutput(tracker, copy);
       decorate(copy, place ? markdownOf(place.model.get(place.index).metadata) : null);
-      decorateCode(copy); // chunks put in place while the output was off the page made no record here
     } catch (err) {
       console.error("[ling-notebook] could not add Copy to a reply's copy", err);
     }

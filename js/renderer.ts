@@ -17,8 +17,6 @@ import { onMathReady, pendingFormulas } from "./formulas";
 import { frameScheduler, type Scheduler } from "./frames";
 import { renderMarkdown } from "./markdown";
 
-export type { Scheduler } from "./frames";
-
 export const CHUNK_BLOCKS = 32;
 
 export interface MarkdownViewOptions {

@@ -122,21 +122,23 @@ _TOKEN_CLASSES: dict[_TokenType, str] = {
     Keyword: "k", Keyword.Type: "b", Operator.Word: "k", Name.Builtin: "b",
     String: "s", Literal.Number: "n", Comment: "c", Comment.Preproc: "m", Comment.Hashbang: "m",
     Name.Function: "d", Name.Class: "d", Name.Decorator: "m", Name.Tag: "t", Name.Attribute: "a",
-    Name.Variable: "v", Operator: "o", GenericToken.Prompt: "m",
+    Name.Variable: "v", GenericToken.Prompt: "m",
 }
-# The languages whose operators the live view colours (highlight.js marks them in SQL only): elsewhere `=`
-# or `+` would change colour when the copy replaces the view, and every one would be a span of its own.
-_COLOURED_OPERATORS = {"sql"}
-_class_cache: dict[_TokenType, str] = {}
+# What the live view colours in one language only: operators in SQL (highlight.js marks them nowhere else, so
+# elsewhere `=` or `+` would change colour when the copy replaces the view).
+_LANGUAGE_CLASSES: dict[str, dict[_TokenType, str]] = {"sql": {Operator: "o"}}
+_class_cache: dict[tuple[str, _TokenType], str] = {}
 
 
-def _token_class(ttype: _TokenType) -> str:
-    if ttype not in _class_cache:
+def _token_class(name: str, ttype: _TokenType) -> str:
+    key = (name, ttype)
+    if key not in _class_cache:
+        classes = _TOKEN_CLASSES | _LANGUAGE_CLASSES.get(name, {})
         t: _TokenType | None = ttype
-        while t is not None and t not in _TOKEN_CLASSES:
+        while t is not None and t not in classes:
             t = t.parent
-        _class_cache[ttype] = _TOKEN_CLASSES[t] if t is not None else ""
-    return _class_cache[ttype]
+        _class_cache[key] = classes[t] if t is not None else ""
+    return _class_cache[key]
 
 
 @functools.cache
@@ -152,11 +154,8 @@ def highlight(code: str, lang: str) -> str:
     parts: list[str] = []
     run: list[str] = []
     current = ""
-    operators = name in _COLOURED_OPERATORS
     for ttype, value in _lexer(name).get_tokens(code):
-        cls = _token_class(ttype)
-        if cls == "o" and not operators:
-            cls = ""
+        cls = _token_class(name, ttype)
         if cls != current:  # neighbouring tokens of one colour share a span: fewer bytes to send
             _close_run(parts, run, current)
             current = cls
@@ -251,7 +250,7 @@ _cleaner = nh3.Cleaner(
                 **dict.fromkeys(_MATH_TAGS, _MATH_ATTRIBUTES)},
     allowed_classes={
         "code": {"ling-math-error"},
-        "span": {f"ling-{c}" for c in _TOKEN_CLASSES.values()}
+        "span": {f"ling-{c}" for classes in (_TOKEN_CLASSES, *_LANGUAGE_CLASSES.values()) for c in classes.values()}
         | {"ling-model", "ling-sep", "ling-state", "ling-math-label"},
         "a": {"ling-image-link"},
         **dict.fromkeys(("h1", "h2", "h3", "h4", "h5", "h6"), {"tocSkip"}),

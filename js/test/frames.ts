@@ -1,4 +1,4 @@
-import type { Scheduler } from "../renderer";
+import type { Scheduler } from "../frames";
 
 /** Animation frames that run only when a test says so. */
 export class ManualFrames {
